@@ -1,0 +1,1 @@
+"""Feature windows and the ONNX Runtime murmur/artifact classifier."""

@@ -1,0 +1,124 @@
+"""Named defaults and frozen configuration objects.
+
+Every tunable of the pipeline is an UPPER_CASE constant here; the CLI reuses them for its help text
+and defaults, so documentation and code never disagree. Units are in the names: ``_HZ`` (hertz),
+``_S`` (seconds), ``_SAMPLES`` (samples at the rate the field refers to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stetho_rt.errors import ConfigError
+
+#: Rate of every stage after the resampler [Hz].
+INTERNAL_RATE_HZ = 2000
+#: Lowest and highest input rates accepted from a file or device [Hz].
+MIN_INPUT_RATE_HZ = 1000
+MAX_INPUT_RATE_HZ = 192000
+#: Resampler: pass-band edge (ripple < 0.1 dB below it) and stop-band rejection [Hz], [dB].
+RESAMPLE_PASS_HZ = 800.0
+RESAMPLE_STOP_DB = 85.0
+#: Heart-sound band-pass edges [Hz] and order (of the Butterworth band-pass; sections = order).
+BANDPASS_LOW_HZ = 25.0
+BANDPASS_HIGH_HZ = 400.0
+BANDPASS_ORDER = 4
+#: Spike (stethoscope knock) suppression: window [s] and threshold in robust (MAD) units.
+SPIKE_WINDOW_S = 0.5
+SPIKE_THRESHOLD = 8.0
+#: Envelope frame rate delivered to the detector [Hz] and homomorphic low-pass cut-off [Hz].
+ENVELOPE_RATE_HZ = 100
+HOMOMORPHIC_CUTOFF_HZ = 8.0
+#: STFT at the internal rate: Hann window and hop [samples at 2 kHz], mel bands for features.
+STFT_WINDOW_SAMPLES = 64
+STFT_HOP_SAMPLES = 16
+STFT_MEL_BANDS = 16
+#: Floor of log-power values [dB] (power 1e-10).
+LOG_POWER_FLOOR_DB = -100.0
+#: Ring buffer capacity [s of input] and block size the sources deliver [s].
+RING_SECONDS = 10.0
+BLOCK_SECONDS = 0.01
+#: Detector look-ahead bound [s].
+DETECTOR_LOOKAHEAD_S = 0.3
+#: Classifier windows: length and hop [s]; queue depth [windows].
+CLASSIFIER_WINDOW_S = 4.0
+CLASSIFIER_HOP_S = 1.0
+CLASSIFIER_QUEUE = 8
+#: Heart-rate range reported [bpm].
+MIN_HEART_RATE_BPM = 30.0
+MAX_HEART_RATE_BPM = 220.0
+#: UI poll rate [Hz].
+UI_FPS = 25
+
+
+@dataclass(frozen=True)
+class DspConfig:
+    """Parameters of the DSP chain. All rates in Hz, all durations in seconds."""
+
+    internal_rate: int = INTERNAL_RATE_HZ
+    resample_pass_hz: float = RESAMPLE_PASS_HZ
+    resample_stop_db: float = RESAMPLE_STOP_DB
+    bandpass_low_hz: float = BANDPASS_LOW_HZ
+    bandpass_high_hz: float = BANDPASS_HIGH_HZ
+    bandpass_order: int = BANDPASS_ORDER
+    spike_window_s: float = SPIKE_WINDOW_S
+    spike_threshold: float = SPIKE_THRESHOLD
+    envelope_rate: int = ENVELOPE_RATE_HZ
+    homomorphic_cutoff_hz: float = HOMOMORPHIC_CUTOFF_HZ
+    stft_window: int = STFT_WINDOW_SAMPLES
+    stft_hop: int = STFT_HOP_SAMPLES
+    mel_bands: int = STFT_MEL_BANDS
+
+    def __post_init__(self) -> None:
+        if self.internal_rate != INTERNAL_RATE_HZ:
+            raise ConfigError(f"internal_rate={self.internal_rate}: only 2000 Hz is supported")
+        if not 0 < self.bandpass_low_hz < self.bandpass_high_hz < self.internal_rate / 2:
+            raise ConfigError(
+                f"band-pass {self.bandpass_low_hz}-{self.bandpass_high_hz} Hz must satisfy "
+                f"0 < low < high < {self.internal_rate / 2}"
+            )
+        if self.internal_rate % self.envelope_rate:
+            raise ConfigError(
+                f"envelope_rate={self.envelope_rate} must divide internal_rate={self.internal_rate}"
+            )
+        if self.stft_hop <= 0 or self.stft_window < self.stft_hop:
+            raise ConfigError(f"stft hop={self.stft_hop} must be in 1..window={self.stft_window}")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Ring and block geometry of the live path."""
+
+    ring_seconds: float = RING_SECONDS
+    block_seconds: float = BLOCK_SECONDS
+
+    def ring_capacity(self, rate: float) -> int:
+        """Ring capacity [samples at ``rate``]."""
+        return max(int(round(self.ring_seconds * rate)), 1024)
+
+    def block_size(self, rate: float) -> int:
+        """Source block size [samples at ``rate``]."""
+        return max(int(round(self.block_seconds * rate)), 1)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline needs besides its source."""
+
+    dsp: DspConfig = field(default_factory=DspConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    lookahead_s: float = DETECTOR_LOOKAHEAD_S
+    classifier_window_s: float = CLASSIFIER_WINDOW_S
+    classifier_hop_s: float = CLASSIFIER_HOP_S
+    classifier_queue: int = CLASSIFIER_QUEUE
+
+
+def check_input_rate(rate: float, what: str = "input") -> int:
+    """Return ``rate`` as an int after checking it lies in the supported range [Hz]."""
+    if not float(rate).is_integer():
+        raise ConfigError(f"{what} rate {rate} Hz: only integer rates are supported")
+    if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
+        raise ConfigError(
+            f"{what} rate {rate:g} Hz is outside {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz"
+        )
+    return int(rate)

@@ -1,0 +1,1 @@
+"""Sources (file replay, device, demo signal), file reading and the recorder."""
