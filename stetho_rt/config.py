@@ -94,11 +94,11 @@ class StreamConfig:
 
     def ring_capacity(self, rate: float) -> int:
         """Ring capacity [samples at ``rate``]."""
-        return max(int(round(self.ring_seconds * rate)), 1024)
+        return max(round(self.ring_seconds * rate), 1024)
 
     def block_size(self, rate: float) -> int:
         """Source block size [samples at ``rate``]."""
-        return max(int(round(self.block_seconds * rate)), 1)
+        return max(round(self.block_seconds * rate), 1)
 
 
 @dataclass(frozen=True)

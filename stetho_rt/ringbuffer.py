@@ -3,7 +3,8 @@
 Two threads share it: the **producer** (PortAudio callback or the replay thread) calls
 :meth:`RingBuffer.write`; the **consumer** (the DSP thread) calls :meth:`RingBuffer.read_into`.
 Each side writes only its own counters and publishes them after its copy is complete, so no lock is
-needed (a counter is one int64 slot of a numpy array, stored in one step under the GIL).
+needed (a counter is one int64 slot of a numpy array, stored in one step under the
+GIL).
 
 When a block does not fit, the producer never blocks and never overwrites unread data: it drops the
 *new* block, adds its length to ``dropped_samples`` and remembers a pending gap. The gap is published

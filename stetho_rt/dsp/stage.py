@@ -9,8 +9,10 @@ A stage turns blocks of float32 samples at ``in_rate`` into whatever it has read
 - ``flush()`` drains what the stage still holds at the end of the stream (same view rule).
 - ``reset()`` returns to the initial state without reallocating.
 - ``warm_up()`` compiles the numba kernels (from the on-disk cache when warm) before a stream opens.
-- ``latency`` is how many output samples (or frames) the output lags the input: output index ``k``
-  describes input time ``(k - latency) / out_rate`` seconds.
+- ``latency`` is how many output samples (or frames) the output lags the input. For sample
+  stages, output index ``k`` describes input time ``(k - latency) / out_rate`` seconds. Framed
+  stages (STFT, features) stamp frame ``k`` at its centre through their own ``frame_times``; their
+  ``latency`` says how long after that centre the frame is emitted.
 
 Output buffers are sized from ``max_block`` (input samples per call) at construction. Inputs longer
 than that are split by :meth:`Stage.process` and the pieces concatenated, which allocates: only
@@ -22,6 +24,7 @@ as one call (bit-exact: the kernels do not reassociate across block boundaries).
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -120,7 +123,7 @@ class Chain(Stage):
     def __init__(self, stages: Sequence[Stage]) -> None:
         if not stages:
             raise ConfigError("a Chain needs at least one stage")
-        for a, b in zip(stages[:-1], stages[1:], strict=True):
+        for a, b in itertools.pairwise(stages):
             if a.out_rate != b.in_rate:
                 raise ConfigError(
                     f"{type(a).__name__} outputs {a.out_rate} Hz but {type(b).__name__} "
@@ -132,7 +135,7 @@ class Chain(Stage):
         super().__init__(
             self.stages[0].in_rate,
             last.out_rate,
-            int(round(latency_s * last.out_rate)),
+            round(latency_s * last.out_rate),
             self.stages[0].max_block,
         )
 
@@ -160,4 +163,6 @@ class Chain(Stage):
 
 
 def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.concatenate([a, b], axis=0) if a.shape[0] and b.shape[0] else (a if a.shape[0] else b)
+    if a.shape[0] and b.shape[0]:
+        return np.concatenate([a, b], axis=0)
+    return a if a.shape[0] else b

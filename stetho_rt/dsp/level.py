@@ -1,0 +1,70 @@
+"""Input sanitising and level metering, one pass over each incoming block.
+
+Non-finite samples (NaN, ±inf) are replaced by 0 in place and counted, so no stage is ever fed a
+NaN that would poison its state; the count is shown, never hidden.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stetho_rt.dsp._jit import kernel
+
+CLIP_LEVEL = 0.999
+"""|sample| at or above this (full scale = 1.0) counts as clipped."""
+
+
+@kernel
+def _sanitize_and_measure(x, clip_level, out):  # pragma: no cover - numba
+    nonfinite = 0
+    clipped = 0
+    peak = 0.0
+    sumsq = 0.0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not np.isfinite(v):
+            x[i] = 0.0
+            nonfinite += 1
+            continue
+        a = abs(v)
+        if a > peak:
+            peak = a
+        if a >= clip_level:
+            clipped += 1
+        sumsq += float(v) * float(v)
+    out[0] = nonfinite
+    out[1] = clipped
+    out[2] = peak
+    out[3] = sumsq
+
+
+class BlockMeter:
+    """Sanitises blocks in place and keeps level counters (DSP thread only)."""
+
+    def __init__(self) -> None:
+        self._out = np.zeros(4, dtype=np.float64)
+        self.nonfinite_samples = 0
+        self.clipped_samples = 0
+        self.peak = 0.0
+        """Peak |x| of the last block (full scale 1.0)."""
+        self.rms = 0.0
+        """RMS of the last block (full scale 1.0)."""
+
+    def process(self, x: np.ndarray) -> None:
+        """Replace non-finite samples of ``x`` (1-D float32) by 0 and update the counters."""
+        if x.shape[0] == 0:
+            return
+        _sanitize_and_measure(x, CLIP_LEVEL, self._out)
+        self.nonfinite_samples += int(self._out[0])
+        self.clipped_samples += int(self._out[1])
+        self.peak = float(self._out[2])
+        self.rms = float(np.sqrt(self._out[3] / x.shape[0]))
+
+    def warm_up(self) -> None:
+        """Compile the kernel."""
+        _sanitize_and_measure(np.zeros(4, np.float32), CLIP_LEVEL, self._out)
+
+
+def to_dbfs(value: float) -> float:
+    """Amplitude (full scale 1.0) to dBFS, floored at -120 dB."""
+    return float(20.0 * np.log10(max(value, 1e-6)))

@@ -1,0 +1,71 @@
+"""The immutable picture of the pipeline the UI and the headless status line read.
+
+The DSP thread builds a new :class:`Snapshot` and publishes it by swapping one reference
+(latest wins); readers never lock and never see a half-built state. Arrays in a snapshot are copies
+owned by it and must not be written to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stetho_rt.events import Beat, HeartSound, Window
+
+
+@dataclass(frozen=True)
+class Level:
+    """Input level of the most recent blocks: peak and RMS [dBFS], clipped samples (total)."""
+
+    peak_dbfs: float = -120.0
+    rms_dbfs: float = -120.0
+    clipped_samples: int = 0
+    clipping: bool = False
+    """True when a recent block had samples at full scale."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a display needs, at one instant of stream time.
+
+    Times are stream seconds from the first sample. ``waveform``/``filtered`` hold the last
+    ``display_s`` seconds at the internal rate (2 kHz), ``envelope`` the detector envelope frames at
+    its frame rate, ``spectrogram`` the last STFT frames in dB (n_frames, n_bins).
+    """
+
+    stream_time_s: float = 0.0
+    source: str = ""
+    source_rate: int = 0
+    internal_rate: int = 2000
+    duration_s: float | None = None
+    level: Level = field(default_factory=Level)
+    dropped_samples: int = 0
+    input_overflows: int = 0
+    gaps: int = 0
+    nonfinite_samples: int = 0
+    latency_s: float = 0.0
+    """Estimated input-to-display delay: ring backlog + stage latencies [s]."""
+    dsp_load: float = 0.0
+    """DSP thread busy time over stream time of the last second (0-1 is real-time safe)."""
+    waveform: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    filtered: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    envelope: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    envelope_rate: float = 100.0
+    spectrogram: np.ndarray = field(default_factory=lambda: np.zeros((0, 33), np.float32))
+    spectrogram_rate: float = 125.0
+    sounds: tuple[HeartSound, ...] = ()
+    beats: tuple[Beat, ...] = ()
+    heart_rate_bpm: float | None = None
+    heart_rate_trend: tuple[float, ...] = ()
+    windows: tuple[Window, ...] = ()
+    verdict: dict[str, object] | None = None
+    detector_ready: bool = False
+    classifier_ready: bool = False
+    finished: bool = False
+    error: str | None = None
+
+    @property
+    def view_start_s(self) -> float:
+        """Stream time of ``waveform[0]`` [s]."""
+        return self.stream_time_s - self.waveform.shape[0] / self.internal_rate
