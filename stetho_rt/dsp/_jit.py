@@ -5,7 +5,7 @@ Kernels are decorated with :data:`kernel` and nothing else (a test greps for str
 - ``nopython`` (njit): no Python objects inside kernels;
 - ``nogil=True``: the UI and the classifier worker keep running while the DSP thread computes;
 - ``cache=True``: compiled code is stored beside the modules, so a restart listens fast;
-- ``fastmath=False``: no reassociation, so chunked and one-call processing give bit-identical output.
+- ``fastmath=False``: no reassociation, so chunked and one-call output are bit-identical.
 """
 
 from __future__ import annotations

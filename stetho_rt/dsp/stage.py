@@ -147,7 +147,10 @@ class Chain(Stage):
     def _flush(self) -> np.ndarray:
         out: np.ndarray | None = None
         for i, stage in enumerate(self.stages):
-            tail = stage.flush() if out is None else _concat(stage.process(out).copy(), stage.flush())
+            if out is None:
+                tail = stage.flush()
+            else:
+                tail = _concat(stage.process(out).copy(), stage.flush())
             out = tail if i == len(self.stages) - 1 else np.ascontiguousarray(tail).copy()
         assert out is not None
         return out
