@@ -6,11 +6,11 @@ Each side writes only its own counters and publishes them after its copy is comp
 needed (a counter is one int64 slot of a numpy array, stored in one step under the
 GIL).
 
-When a block does not fit, the producer never blocks and never overwrites unread data: it drops the
-*new* block, adds its length to ``dropped_samples`` and remembers a pending gap. The gap is
-published
-to the consumer (position and length, in stream samples) together with the next block that fits, so
-stream time stays true: after a gap, the consumer's stream index jumps by the gap's length.
+When a block does not fit, the producer never blocks and never overwrites unread data: it drops
+the *new* block, adds its length to ``dropped_samples`` and remembers a pending gap. The gap is
+published to the consumer (position and length, in stream samples) together with the next block
+that fits, so stream time stays true: after a gap, the consumer's stream index jumps by the gap's
+length.
 
 ``write`` allocates nothing and takes no lock: it is safe to call from an audio callback.
 """
