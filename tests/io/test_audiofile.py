@@ -1,0 +1,348 @@
+"""Audio file reading: formats round-trip, bad inputs give one-line InputErrors, streaming."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stetho_rt.errors import ConfigError, InputError
+from stetho_rt.io.audiofile import CLIP_LEVEL, SignalStats, open_audio, scan_signal
+
+RATES = (1000, 4000, 11025, 44100, 192000)
+#: MP3 (MPEG 1/2/2.5) cannot encode 1000, 4000 or 192000 Hz at all: libsndfile refuses to write
+#: them, so only the legal rates of the list (plus 8000 and 48000) are tested.
+MP3_RATES = (8000, 11025, 44100, 48000)
+WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+#: Largest round-trip error per subtype [full scale] (quantization step, float32 rounding).
+TOLERANCE = {
+    "PCM_U8": 1.01 / 128,
+    "PCM_16": 1.01 / 2**15,
+    "PCM_24": 1.01 / 2**23,
+    "PCM_32": 2e-7,
+    "FLOAT": 2e-7,
+    "DOUBLE": 2e-7,
+}
+AMP = 0.4
+DUR_S = 0.25
+
+
+def _tones(rate: int, channels: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Left tone at rate/20, right at rate/8 (at most 1 and 3 kHz: codecs cut the top band) [Hz].
+
+    Returns the samples, shape (frames, channels), and the two frequencies [Hz].
+    """
+    n = int(rate * DUR_S)
+    t = np.arange(n) / rate
+    f = (min(rate / 20, 1000.0), min(rate / 8, 3000.0))
+    cols = [AMP * np.sin(2 * np.pi * f[c] * t) for c in range(channels)]
+    return np.stack(cols, axis=1), f
+
+
+def _dominant_hz(x: np.ndarray, rate: int) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spec)])
+
+
+def _check_blocks(af, block_size: int = 333) -> np.ndarray:
+    blocks = list(af.blocks(block_size))
+    for b in blocks:
+        assert b.dtype == np.float32 and b.ndim == 1 and b.flags.c_contiguous
+    assert all(len(b) == block_size for b in blocks[:-1])
+    assert 1 <= len(blocks[-1]) <= block_size
+    joined = np.concatenate(blocks)
+    np.testing.assert_array_equal(joined, af.read_all())
+    return joined
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize(
+    ("fmt", "subtype"),
+    [("WAV", s) for s in WAV_SUBTYPES] + [("FLAC", "PCM_16"), ("FLAC", "PCM_24")],
+)
+def test_lossless_round_trip(tmp_path: Path, fmt: str, subtype: str, rate: int, channels: int):
+    x, _ = _tones(rate, channels)
+    path = tmp_path / f"tone.{fmt.lower()}"
+    sf.write(path, x, rate, format=fmt, subtype=subtype)
+    tol = TOLERANCE[subtype]
+
+    af = open_audio(path)
+    assert (af.rate, af.channels, af.frames) == (rate, channels, len(x))
+    assert isinstance(af.rate, int)
+    assert af.duration_s == pytest.approx(DUR_S, abs=1 / rate)
+    assert (af.format, af.subtype) == (fmt, subtype)
+    mix = _check_blocks(af)
+    np.testing.assert_allclose(mix, x.mean(axis=1), atol=tol, rtol=0)
+
+    for c in range(channels):
+        one = open_audio(path, channel=c)
+        np.testing.assert_allclose(_check_blocks(one), x[:, c], atol=tol, rtol=0)
+
+
+def _check_lossy(path: Path, x: np.ndarray, f: tuple[float, float], rate: int) -> None:
+    channels = x.shape[1]
+    af = open_audio(path)
+    assert (af.rate, af.channels) == (rate, channels)
+    assert abs(af.frames - len(x)) <= 2304  # at most two MP3 frames of padding
+    mix = _check_blocks(af, 1000)
+    core = slice(len(mix) // 8, len(mix) - len(mix) // 8)  # away from codec edge effects
+    bin_hz = rate / (len(mix[core]))
+    expected_rms = AMP / np.sqrt(2) / channels * np.sqrt(channels)  # mean of uncorrelated tones
+    assert 20 * np.log10(np.sqrt(np.mean(mix[core] ** 2)) / expected_rms) == pytest.approx(0, abs=2)
+    for c in range(channels):
+        y = open_audio(path, channel=c).read_all()[core]
+        assert abs(_dominant_hz(y, rate) - f[c]) <= 2 * bin_hz
+        rms = np.sqrt(np.mean(y**2))
+        assert 20 * np.log10(rms / (AMP / np.sqrt(2))) == pytest.approx(0, abs=2)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("rate", RATES)
+def test_ogg_vorbis_round_trip(tmp_path: Path, rate: int, channels: int):
+    x, f = _tones(rate, channels)
+    path = tmp_path / "tone.ogg"
+    sf.write(path, x, rate, format="OGG", subtype="VORBIS")
+    _check_lossy(path, x, f, rate)
+    assert open_audio(path).subtype == "VORBIS"
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("rate", MP3_RATES)
+def test_mp3_round_trip(tmp_path: Path, rate: int, channels: int):
+    x, f = _tones(rate, channels)
+    path = tmp_path / "tone.mp3"
+    sf.write(path, x, rate, format="MP3", subtype="MPEG_LAYER_III")
+    _check_lossy(path, x, f, rate)
+    assert open_audio(path).format == "MP3"
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("k.wav", {"subtype": "PCM_16"}),
+        ("k.flac", {}),
+        ("k.ogg", {"format": "OGG", "subtype": "VORBIS"}),
+        ("k.mp3", {"format": "MP3", "subtype": "MPEG_LAYER_III"}),
+    ],
+)
+def test_block_size_does_not_change_the_samples(
+    tmp_path: Path, rng: np.random.Generator, name: str, kw: dict
+):
+    """Any block size gives the same samples, and kept blocks are never overwritten.
+
+    MP3 guards against a libsndfile 1.2.2 pitfall: ``SoundFile.read`` seeks after every call,
+    which resets mpg123's bit reservoir and corrupts block-wise decoding.
+    """
+    path = tmp_path / name
+    sf.write(path, 0.3 * rng.standard_normal((8000, 2)), 8000, **kw)
+    for channel in (None, 0, 1):
+        af = open_audio(path, channel=channel)
+        whole = af.read_all()
+        assert whole.shape == (af.frames,)
+        for bs in (1, 2, 7, 1152, 5000, 100_000):
+            np.testing.assert_array_equal(np.concatenate(list(af.blocks(bs))), whole)
+
+
+def test_multichannel_downmix_and_choice(tmp_path: Path, rng: np.random.Generator):
+    x = rng.uniform(-0.5, 0.5, (3000, 4)).astype(np.float32)
+    path = tmp_path / "four.wav"
+    sf.write(path, x, 4000, subtype="FLOAT")
+    np.testing.assert_allclose(open_audio(path).read_all(), x.mean(axis=1), atol=1e-7)
+    for c in range(4):
+        np.testing.assert_array_equal(open_audio(path, channel=c).read_all(), x[:, c])
+    assert "4 ch" in open_audio(path).describe()
+
+
+def test_blocks_stream_without_loading_the_file(tmp_path: Path, rng: np.random.Generator):
+    rate, secs = 44100, 60  # 2.6 M stereo frames = 21 MB as float32
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(path, "w", rate, 2, "PCM_16") as f:
+        chunk = (0.1 * rng.standard_normal((rate, 2))).astype(np.float32)
+        for _ in range(secs):
+            f.write(chunk)
+    af = open_audio(path)
+    tracemalloc.start()
+    try:
+        total = sum(len(b) for b in af.blocks(441))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == rate * secs
+    assert peak < 2_000_000, f"peak {peak} bytes: the file was not streamed"
+    with pytest.raises(ConfigError):
+        next(af.blocks(0))
+
+
+# ---------------------------------------------------------------------------- bad inputs
+def _input_error(path: Path, **kw) -> str:
+    with pytest.raises(InputError) as ei:
+        open_audio(path, **kw)
+    msg = str(ei.value)
+    assert path.name in msg and "\n" not in msg, msg
+    return msg
+
+
+def _valid(tmp_path: Path, name: str, rng: np.random.Generator, **kw) -> Path:
+    path = tmp_path / name
+    x = (0.3 * rng.standard_normal((8000, 2))).astype(np.float32)
+    sf.write(path, x, 8000, **kw)
+    return path
+
+
+def test_missing_file(tmp_path: Path):
+    assert "no such file" in _input_error(tmp_path / "nothere.wav")
+
+
+def test_directory(tmp_path: Path):
+    (tmp_path / "dir.wav").mkdir()
+    assert "not a regular file" in _input_error(tmp_path / "dir.wav")
+
+
+def test_empty_file(tmp_path: Path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    assert "empty file (0 bytes)" in _input_error(path)
+
+
+@pytest.mark.parametrize("name", ["notes.wav", "notes.flac", "notes.mp3", "notes.raw"])
+def test_text_file_is_not_audio(tmp_path: Path, name: str):
+    path = tmp_path / name
+    path.write_text("systolic murmur grade 2/6, left sternal border\n" * 20)
+    assert "not an audio file (unknown format)" in _input_error(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_truncated_wav_says_truncated_with_lengths(
+    tmp_path: Path, rng: np.random.Generator, subtype: str, keep: float
+):
+    path = _valid(tmp_path, "cut.wav", rng, subtype=subtype)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    msg = _input_error(path)
+    assert "truncated" in msg and "declares 8000 frames" in msg
+
+
+def test_wav_missing_its_last_byte_is_truncated(tmp_path: Path, rng: np.random.Generator):
+    path = _valid(tmp_path, "cut1.wav", rng, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:-1])
+    assert "only 7999 are present" in _input_error(path)
+
+
+@pytest.mark.parametrize("keep_bytes", [8, 30, 44])
+def test_wav_cut_in_its_header(tmp_path: Path, rng: np.random.Generator, keep_bytes: int):
+    path = _valid(tmp_path, "hdr.wav", rng, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:keep_bytes])
+    msg = _input_error(path)
+    assert "truncated" in msg or "no samples" in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("cut.flac", {"format": "FLAC", "subtype": "PCM_16"}),
+        ("cut.ogg", {"format": "OGG", "subtype": "VORBIS"}),
+        ("cut.mp3", {"format": "MP3", "subtype": "MPEG_LAYER_III"}),
+    ],
+)
+@pytest.mark.parametrize("keep", [0.5, 0.97])
+def test_truncated_compressed_files(
+    tmp_path: Path, rng: np.random.Generator, name: str, kw: dict, keep: float
+):
+    path = _valid(tmp_path, name, rng, **kw)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    assert "truncated" in _input_error(path)
+
+
+def test_file_cut_after_validation_fails_while_streaming(tmp_path: Path, rng: np.random.Generator):
+    path = _valid(tmp_path, "shrinks.wav", rng, subtype="PCM_16")
+    af = open_audio(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"shrinks\.wav: truncated: only \d+ of 8000 frames"):
+        for _ in af.blocks(512):
+            pass
+
+
+def test_rate_too_low(tmp_path: Path):
+    path = tmp_path / "slow.wav"
+    sf.write(path, np.zeros(500, np.float32) + 0.1, 500)
+    assert "sample rate 500 Hz is outside 1000-192000 Hz" in _input_error(path)
+
+
+def test_rate_too_high(tmp_path: Path):
+    path = tmp_path / "fast.wav"
+    sf.write(path, np.full(1000, 0.1, np.float32), 384000)
+    assert "384000 Hz" in _input_error(path)
+
+
+def test_channel_out_of_range(tmp_path: Path, rng: np.random.Generator):
+    path = _valid(tmp_path, "stereo.wav", rng)
+    msg = _input_error(path, channel=3)
+    assert "channel 3 out of range" in msg and "2 channels" in msg
+    assert "channel -1" in _input_error(path, channel=-1)
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, np.full(100, 0.1, np.float32), 4000)
+    assert "1 channel," in _input_error(mono, channel=1)
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_no_finite_samples(tmp_path: Path, subtype: str, bad: float):
+    path = tmp_path / "nan.wav"
+    x = np.full((4000, 2), bad, np.float32)
+    x[::2, 1] = -bad
+    sf.write(path, x, 4000, subtype=subtype)
+    assert "no finite samples" in _input_error(path)
+
+
+def test_nan_only_in_the_chosen_channel(tmp_path: Path):
+    path = tmp_path / "halfnan.wav"
+    x = np.full((1000, 2), 0.1, np.float32)
+    x[:, 1] = np.nan
+    sf.write(path, x, 4000, subtype="FLOAT")
+    assert open_audio(path, channel=0).frames == 1000
+    assert "no finite samples" in _input_error(path, channel=1)
+    assert "no finite samples" in _input_error(path)  # the mean of NaN and 0.1 is NaN
+
+
+def test_partial_nan_and_silence_open_fine(tmp_path: Path, rng: np.random.Generator):
+    path = tmp_path / "someNaN.wav"
+    x = (0.2 * rng.standard_normal(4000)).astype(np.float32)
+    x[100:150] = np.nan
+    sf.write(path, x, 4000, subtype="FLOAT")
+    stats = scan_signal(open_audio(path).read_all())
+    assert stats.nonfinite == 50 and stats.samples == 4000
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(4000, np.float32), 4000, subtype="PCM_16")
+    assert scan_signal(open_audio(quiet).read_all()).peak == 0.0
+
+
+def test_zero_length(tmp_path: Path):
+    path = tmp_path / "zero.wav"
+    sf.write(path, np.zeros((0, 1), np.float32), 4000)
+    assert "no samples (zero-length signal)" in _input_error(path)
+
+
+# ---------------------------------------------------------------------------- scan_signal
+def test_scan_signal(rng: np.random.Generator):
+    x = (0.3 * rng.standard_normal(10000)).astype(np.float32)
+    x[:7] = [np.nan, np.inf, -np.inf, 1.0, -1.0, CLIP_LEVEL, -0.5]
+    s = scan_signal(x)
+    finite = x[np.isfinite(x)]
+    assert (s.samples, s.nonfinite, s.finite) == (10000, 3, 9997)
+    assert s.peak == pytest.approx(np.abs(finite).max())
+    assert s.clipped == int(np.count_nonzero(np.abs(finite) >= CLIP_LEVEL)) >= 3
+    assert s.rms == pytest.approx(np.sqrt(np.mean(finite.astype(np.float64) ** 2)), rel=1e-9)
+    assert s.clipped_fraction == pytest.approx(s.clipped / 9997)
+    # Block-wise merging equals one scan.
+    merged = scan_signal(x[:3333]).merge(scan_signal(x[3333:])).merge(scan_signal(x[:0]))
+    assert (merged.samples, merged.nonfinite, merged.clipped) == (s.samples, s.nonfinite, s.clipped)
+    assert merged.peak == s.peak and merged.rms == pytest.approx(s.rms, rel=1e-12)
+    assert scan_signal(np.full(5, np.nan)) == SignalStats(5, 5, 0.0, 0, 0.0)
+    assert scan_signal(np.zeros(0, np.float32)) == SignalStats(0, 0, 0.0, 0, 0.0)
