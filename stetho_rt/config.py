@@ -23,7 +23,8 @@ RESAMPLE_STOP_DB = 85.0
 BANDPASS_LOW_HZ = 25.0
 BANDPASS_HIGH_HZ = 400.0
 BANDPASS_ORDER = 4
-#: Spike (stethoscope knock) suppression: window [s] and threshold in robust (MAD) units.
+#: Spike (stethoscope knock) suppression: window [s] and threshold as a multiple of the robust
+#: window-peak level (3rd largest peak of the last 8 windows; see dsp/filters.py).
 SPIKE_WINDOW_S = 0.5
 SPIKE_THRESHOLD = 8.0
 #: Envelope frame rate delivered to the detector [Hz] and homomorphic low-pass cut-off [Hz].

@@ -1,0 +1,144 @@
+"""The ``stetho-rt`` command line (ARCHITECTURE.md §6).
+
+Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem, no traceback);
+1 internal failure. ``STETHO_RT_DEBUG=1`` adds tracebacks for internal failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from stetho_rt import __version__
+from stetho_rt.config import (
+    BLOCK_SECONDS,
+    CLASSIFIER_HOP_S,
+    CLASSIFIER_WINDOW_S,
+    RING_SECONDS,
+    PipelineConfig,
+    StreamConfig,
+)
+from stetho_rt.errors import StethoError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
+def _add_stream_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--channel", type=int, default=None, metavar="N",
+                   help="input channel to use (0-based); default: downmix all channels")
+    p.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS, metavar="S",
+                   help=f"source block length [s] (default {BLOCK_SECONDS})")
+    p.add_argument("--ring-seconds", type=float, default=RING_SECONDS, metavar="S",
+                   help=f"ring buffer capacity [s of input] (default {RING_SECONDS})")
+
+
+def _add_live_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--headless", action="store_true",
+                   help="no dashboard: print one status line per second")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds of stream time")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands monitor, replay, analyze, devices, bench)."""
+    parser = _Parser(prog="stetho-rt", description="Real-time streaming stethoscope monitor.")
+    parser.add_argument("--version", action="version", version=f"stetho-rt {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    mon = sub.add_parser("monitor", help="live monitor (device, or the demo signal)")
+    mon.add_argument("--device", default=None, metavar="NAME|INDEX",
+                     help="input device by index or (part of) its name")
+    mon.add_argument("--rate", type=int, default=None, metavar="HZ",
+                     help="device sample rate [Hz] (default: the device's own)")
+    mon.add_argument("--record", default=None, metavar="PATH",
+                     help="record raw input (WAV/FLAC) and events beside it")
+    mon.add_argument("--demo", action="store_true", help="use the embedded demo signal")
+    mon.add_argument("--demo-hr", type=float, default=72.0, metavar="BPM",
+                     help="demo heart rate [bpm]")
+    mon.add_argument("--demo-murmur", action="store_true", help="demo with a systolic murmur")
+    _add_stream_args(mon)
+    _add_live_args(mon)
+
+    rep = sub.add_parser("replay", help="stream a recording through the live path")
+    rep.add_argument("file")
+    rep.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
+    rep.add_argument("--loop", action="store_true", help="restart at the end")
+    _add_stream_args(rep)
+    _add_live_args(rep)
+
+    ana = sub.add_parser("analyze", help="analyse files (JSON Lines out)")
+    ana.add_argument("files", nargs="+", metavar="FILE")
+    ana.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                     help="files analysed in parallel processes")
+    ana.add_argument("--out", "-o", default=None, metavar="PATH",
+                     help="write JSON Lines here instead of stdout")
+    ana.add_argument("--channel", type=int, default=None, metavar="N",
+                     help="channel to analyse (0-based); default: downmix")
+    ana.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    sub.add_parser("devices", help="list input devices")
+
+    ben = sub.add_parser("bench", help="per-stage cost and real-time factor on this machine")
+    ben.add_argument("--seconds", type=float, default=30.0,
+                     help="seconds of audio per measurement (default 30)")
+    ben.add_argument("--rate", type=int, action="append", default=None, metavar="HZ",
+                     help="input rate(s) to measure (default 44100 and 4000)")
+    parser.epilog = (
+        f"classifier windows: {CLASSIFIER_WINDOW_S} s, hop {CLASSIFIER_HOP_S} s; "
+        "see README.md for the full list of defaults"
+    )
+    return parser
+
+
+def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    block = getattr(args, "block_seconds", BLOCK_SECONDS)
+    ring = getattr(args, "ring_seconds", RING_SECONDS)
+    if not 0.0005 <= block <= 1.0:
+        raise StethoError(f"--block-seconds {block}: must be between 0.0005 and 1")
+    if not block * 4 <= ring <= 600:
+        raise StethoError(f"--ring-seconds {ring}: must be between 4 blocks and 600 s")
+    return PipelineConfig(stream=StreamConfig(ring_seconds=ring, block_seconds=block))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "monitor"
+    if args.command is None:
+        args = build_parser().parse_args(["monitor", *(argv or [])])
+    try:
+        if command == "analyze":
+            from stetho_rt.commands.analyze import run_analyze
+
+            return run_analyze(args)
+        if command == "devices":
+            from stetho_rt.commands.devices import run_devices
+
+            return run_devices(args)
+        if command == "bench":
+            from stetho_rt.benchmark import run_bench
+
+            return run_bench(args)
+        from stetho_rt.commands.live import run_live
+
+        return run_live(command, args, _pipeline_config(args))
+    except StethoError as exc:
+        print(f"stetho-rt: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("STETHO_RT_DEBUG"):
+            traceback.print_exc()
+        print(f"stetho-rt: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,94 @@
+"""``stetho-rt monitor`` and ``stetho-rt replay``: the live path, with or without the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from typing import IO
+
+from stetho_rt.config import PipelineConfig
+from stetho_rt.errors import StethoError
+from stetho_rt.pipeline import Pipeline
+from stetho_rt.snapshot import Snapshot
+
+STATUS_INTERVAL_S = 1.0
+
+
+def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  # type: ignore[no-untyped-def]
+    """The producer for ``monitor`` (device, else demo) or ``replay`` (file)."""
+    from stetho_rt.io.source import ReplaySource
+
+    if command == "replay":
+        from stetho_rt.io.audiofile import open_audio
+
+        if args.speed <= 0:
+            raise StethoError(f"--speed {args.speed}: must be positive")
+        audio = open_audio(args.file, channel=args.channel)
+        return ReplaySource.from_file(audio, cfg.stream, speed=args.speed, loop=args.loop)
+    from stetho_rt.io.demo import DemoHeart
+
+    if args.device is not None or args.record is not None:
+        from stetho_rt.io.device import open_device_source
+
+        return open_device_source(args, cfg)
+    demo = DemoHeart(hr_bpm=args.demo_hr, murmur=args.demo_murmur)
+    if not args.demo:
+        print("stetho-rt: no device or file given: playing the embedded demo signal",
+              file=sys.stderr)
+    return ReplaySource.from_demo(demo, cfg.stream)
+
+
+def status_line(s: Snapshot) -> str:
+    """One human-readable line: stream time, level, drops, heart rate, verdict."""
+    hr = f"{s.heart_rate_bpm:.0f} bpm" if s.heart_rate_bpm is not None else (
+        "-- bpm" if s.detector_ready else "waiting for detector")
+    verdict = "waiting for classifier"
+    if s.verdict is not None:
+        verdict = str(s.verdict.get("label"))
+    elif s.classifier_ready:
+        verdict = "--"
+    clip = " CLIPPING" if s.level.clipping else ""
+    return (f"t={s.stream_time_s:7.1f}s level={s.level.rms_dbfs:6.1f} dBFS "
+            f"peak={s.level.peak_dbfs:6.1f} dBFS{clip} dropped={s.dropped_samples} "
+            f"overflows={s.input_overflows} hr={hr} verdict={verdict} "
+            f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%")
+
+
+def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
+    """Print a status line every second until the source ends, ``duration`` or a signal."""
+    stop = threading.Event()
+    prev = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pipe.start()
+        next_t = time.monotonic() + STATUS_INTERVAL_S
+        while not stop.is_set():
+            if pipe.finished.wait(timeout=max(next_t - time.monotonic(), 0.0)):
+                break
+            snap = pipe.snapshot
+            print(status_line(snap), file=out, flush=True)
+            next_t += STATUS_INTERVAL_S
+            if duration is not None and snap.stream_time_s >= duration:
+                break
+    finally:
+        pipe.stop()
+        for s, h in prev.items():
+            signal.signal(s, h)
+    if pipe.error is not None:
+        raise RuntimeError(f"pipeline failed: {type(pipe.error).__name__}: {pipe.error}")
+    print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),
+          file=out, flush=True)
+    return 0
+
+
+def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int:
+    """Run ``monitor``/``replay``; the dashboard unless ``--headless``."""
+    source = build_source(command, args, cfg)
+    pipe = Pipeline(source, cfg, live=True)
+    if args.headless:
+        return run_headless(pipe, args.duration, sys.stdout)
+    from stetho_rt.ui.app import run_app
+
+    return run_app(pipe, duration=args.duration)

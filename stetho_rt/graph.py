@@ -1,0 +1,181 @@
+"""The DSP graph the DSP thread runs on every block (one object, used live and in batch).
+
+::
+
+    x (source rate) ─► resample ─► band-pass ─► detector (envelopes, S1/S2, beats)
+                          │
+                          └─► spectral frames (dB) + features ─► windows ─► classifier
+
+The resampled signal feeds the STFT so the spectrogram and the classifier see the full 0-1 kHz band
+(noise and speech above 400 Hz are what artifacts are made of); the detector works on the
+band-passed heart-sound band.
+
+Gaps (samples dropped between producer and consumer) are filled with zeros here, so every stage's
+sample count, and so the time base, stays exact; the gap is counted and shown by the pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stetho_rt.config import PipelineConfig
+from stetho_rt.dsp.features import SpectralStage
+from stetho_rt.dsp.filters import BandpassStage
+from stetho_rt.dsp.resample import ResampleStage
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK
+from stetho_rt.events import Beat, HeartSound, Window
+
+_EMPTY_1D = np.zeros(0, np.float32)
+
+
+@dataclass
+class GraphOutput:
+    """What one block produced. Arrays are views valid until the next call."""
+
+    resampled: np.ndarray = field(default_factory=lambda: _EMPTY_1D)
+    filtered: np.ndarray = field(default_factory=lambda: _EMPTY_1D)
+    envelope: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    spectrogram: np.ndarray = field(default_factory=lambda: np.zeros((0, 33), np.float32))
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    sounds: list[HeartSound] = field(default_factory=list)
+    beats: list[Beat] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+
+
+class DspGraph:
+    """All stages of one stream, from source-rate samples to events.
+
+    Parameters
+    ----------
+    in_rate : int
+        Source rate [Hz].
+    cfg : PipelineConfig
+        Stage parameters.
+    max_block : int
+        Largest block fed per call [samples at ``in_rate``].
+    """
+
+    def __init__(
+        self,
+        in_rate: int,
+        cfg: PipelineConfig,
+        max_block: int,
+        classifier: Any | None = None,
+    ) -> None:
+        dsp = cfg.dsp
+        self.in_rate = in_rate
+        self.max_block = max_block
+        self.resampler = ResampleStage(in_rate, dsp, max_block=max_block)
+        max_2k = math.ceil(max_block * dsp.internal_rate / in_rate) + 64
+        self.max_block_2k = max_2k
+        """Largest block at 2 kHz any stage after the resampler is fed [samples]."""
+        self.bandpass = BandpassStage(dsp, max_block=max_2k)
+        self.spectral = SpectralStage(dsp, max_block=max_2k)
+        det_block = max(max_2k, DEFAULT_MAX_BLOCK)
+        self.detector = _make_detector(cfg, det_block, self.upstream_latency_s)
+        self.classifier = classifier
+        self._zeros = np.zeros(max_block, dtype=np.float32)
+        self.envelope_rate = float(dsp.envelope_rate)
+        self.spectral_rate = float(self.spectral.out_rate)
+
+    @property
+    def upstream_latency_s(self) -> float:
+        """Delay of the band-passed signal behind the input [s] (resampler + band-pass)."""
+        return self.resampler.latency_s + self.bandpass.latency_s
+
+    @property
+    def latency_s(self) -> float:
+        """Delay of the displayed signals behind the input [s]."""
+        return self.upstream_latency_s
+
+    @property
+    def has_detector(self) -> bool:
+        """True when an S1/S2 detector runs."""
+        return self.detector is not None
+
+    @property
+    def has_classifier(self) -> bool:
+        """True when a classifier model is loaded."""
+        return self.classifier is not None
+
+    def warm_up(self) -> None:
+        """Compile (or load from cache) every kernel before a stream opens."""
+        for stage in (self.resampler, self.bandpass, self.spectral):
+            stage.warm_up()
+        if self.detector is not None:
+            self.detector.warm_up()
+
+    def process(self, x: np.ndarray, end_s: float) -> GraphOutput:
+        """Run one block of source-rate samples (1-D float32, finite) through every stage."""
+        y = self.resampler.process(x)
+        bp = self.bandpass.process(y)
+        spec = self.spectral.process(y)
+        out = GraphOutput(resampled=y, filtered=bp)
+        self._split_spectral(spec, out)
+        if self.detector is not None:
+            det = self.detector.process(bp)
+            out.envelope = self.detector.last_envelope
+            out.sounds = list(det.sounds)
+            out.beats = list(det.beats)
+        return out
+
+    def skip(self, n: int) -> None:
+        """A gap of ``n`` source samples: feed zeros so every time base stays exact."""
+        while n > 0:
+            k = min(n, self.max_block)
+            self.process(self._zeros[:k], end_s=0.0)
+            n -= k
+
+    def flush(self, end_s: float) -> GraphOutput:
+        """Drain every stage at the end of the stream."""
+        y = self.resampler.flush().copy()
+        bp = np.concatenate([self.bandpass.process(y).copy(), self.bandpass.flush()])
+        spec = self.spectral.process(y)
+        out = GraphOutput(resampled=y, filtered=bp)
+        self._split_spectral(spec, out)
+        if self.detector is not None:
+            envs = []
+            for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
+                det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
+                out.sounds += det.sounds
+                out.beats += det.beats
+                envs.append(self.detector.last_envelope.copy())
+            det = self.detector.flush()
+            out.sounds += det.sounds
+            out.beats += det.beats
+            if envs:
+                out.envelope = np.concatenate(envs)
+        return out
+
+    def _split_spectral(self, spec: Any, out: GraphOutput) -> None:
+        out.spectrogram, out.features = self.spectral.split(spec)
+
+    def heart_rate_bpm(self) -> float | None:
+        """Current heart-rate estimate [bpm], None when there is none."""
+        return None if self.detector is None else self.detector.heart_rate_bpm
+
+    def recording_heart_rate_bpm(self) -> float | None:
+        """Heart rate over the whole stream so far [bpm] (batch summary), None if unknown."""
+        if self.detector is None:
+            return None
+        return self.detector.recording_heart_rate_bpm()
+
+    def verdict(self) -> dict[str, object] | None:
+        """Session verdict from the classifier windows, None without a classifier."""
+        return None
+
+    def close(self) -> None:
+        """Stop helper threads (classifier worker)."""
+
+
+def _make_detector(cfg: PipelineConfig, max_block: int, time_offset_s: float) -> Any | None:
+    """The S1/S2 detector if the detect package provides one (issue 3), else None."""
+    try:
+        from stetho_rt.detect.s1s2 import S1S2Detector
+    except ImportError:
+        return None
+    return S1S2Detector(cfg, max_block=max_block, time_offset_s=time_offset_s)

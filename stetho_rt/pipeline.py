@@ -1,0 +1,272 @@
+"""The live pipeline: a source fills the ring, the DSP thread drains it (ARCHITECTURE.md §1).
+
+One :class:`Pipeline` serves every mode. The dashboard, ``monitor --headless``, ``replay`` and
+batch ``analyze`` differ only in their producer (device callback, paced replay thread, free-running
+replay thread) and in what they read from the pipeline (the latest :class:`Snapshot`, or the full
+event log at the end). There is no separate offline code path.
+
+Threads and who writes what:
+
+- the producer (source) writes the ring's producer counters only;
+- the DSP thread (:meth:`Pipeline._run`) reads the ring, runs :class:`DspGraph`, the detector and
+  the windower, appends to the histories and event logs, and publishes a new :class:`Snapshot`
+  by swapping ``self._snapshot`` (one reference store: readers never lock);
+- the classifier worker (when a model is loaded) consumes windows from a bounded queue;
+- readers (UI, status line) only call :attr:`Pipeline.snapshot`.
+
+An exception on the DSP thread is caught at the thread's top, stored in :attr:`Pipeline.error`
+and shown in the next snapshot; the CLI turns it into exit code 1.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from stetho_rt.config import PipelineConfig
+from stetho_rt.dsp.level import BlockMeter, to_dbfs
+from stetho_rt.events import Beat, HeartSound, Window
+from stetho_rt.graph import DspGraph
+from stetho_rt.history import History
+from stetho_rt.ringbuffer import RingBuffer
+from stetho_rt.snapshot import Level, Snapshot
+
+DISPLAY_SECONDS = 10.0
+"""Seconds of waveform, envelope and spectrogram the snapshot carries."""
+RECENT_EVENTS_S = 30.0
+"""Seconds of recent events the snapshot carries (the full log is kept only in batch mode)."""
+PUBLISH_INTERVAL_S = 0.03
+"""Wall-clock interval between snapshots in live mode [s] (about 30 per second)."""
+IDLE_SLEEP_S = 0.002
+"""DSP thread sleep when the ring is empty [s]."""
+
+
+class Source(Protocol):
+    """What the pipeline needs of a producer (device or replay)."""
+
+    rate: int
+    description: str
+
+    def start(self, ring: RingBuffer) -> None: ...
+    def stop(self) -> None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+
+@dataclass
+class EventLog:
+    """Events emitted so far; bounded to recent ones unless ``keep_all``."""
+
+    keep_all: bool
+    sounds: deque[HeartSound] = field(default_factory=deque)
+    beats: deque[Beat] = field(default_factory=deque)
+    windows: deque[Window] = field(default_factory=deque)
+
+    def prune(self, now_s: float) -> None:
+        """Drop events older than :data:`RECENT_EVENTS_S` (live mode keeps memory flat)."""
+        if self.keep_all:
+            return
+        horizon = now_s - RECENT_EVENTS_S
+        while self.sounds and self.sounds[0].offset_s < horizon:
+            self.sounds.popleft()
+        while self.beats and self.beats[0].s1_s < horizon:
+            self.beats.popleft()
+        while self.windows and self.windows[0].end_s < horizon:
+            self.windows.popleft()
+
+
+class Pipeline:
+    """Ring + DSP thread (+ classifier worker) around one source.
+
+    Parameters
+    ----------
+    source : Source
+        The producer; its ``rate`` [Hz] fixes the ring and the resampler.
+    cfg : PipelineConfig
+        Parameters of every stage.
+    live : bool
+        True for display modes (snapshots published about every 30 ms, event log bounded);
+        False for batch analysis (one snapshot at the end, every event kept).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        cfg: PipelineConfig | None = None,
+        *,
+        live: bool = True,
+        classifier: Any | None = None,
+    ) -> None:
+        self.cfg = cfg or PipelineConfig()
+        self.source = source
+        self.live = live
+        rate = int(source.rate)
+        self.rate = rate
+        self.ring = RingBuffer(self.cfg.stream.ring_capacity(rate))
+        self.block = max(self.cfg.stream.block_size(rate), 1)
+        self.graph = DspGraph(rate, self.cfg, max_block=self.block * 4, classifier=classifier)
+        self.meter = BlockMeter()
+        self.events = EventLog(keep_all=not live)
+        internal = self.cfg.dsp.internal_rate
+        self._raw_hist = History(int(DISPLAY_SECONDS * internal))
+        self._bp_hist = History(int(DISPLAY_SECONDS * internal))
+        env_rate = self.graph.envelope_rate
+        self._env_hist = History(int(DISPLAY_SECONDS * env_rate), 2)
+        self._spec_hist = History(int(DISPLAY_SECONDS * self.graph.spectral_rate), 33)
+        self._hr_trend: deque[float] = deque(maxlen=120)
+        self._snapshot = Snapshot(source=source.description, source_rate=rate)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.samples_in = 0
+        """Stream samples consumed (gaps included) [samples at the source rate]."""
+        self.gaps = 0
+        self._busy_s = 0.0
+        self._load_window: deque[tuple[float, float]] = deque(maxlen=200)
+        self.finished = threading.Event()
+        """Set when the source has ended and everything it produced was processed."""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Warm every kernel, start the DSP thread, then the source (in that order)."""
+        self.meter.warm_up()
+        self.graph.warm_up()
+        self._thread = threading.Thread(target=self._run, name="stetho-dsp", daemon=True)
+        self._thread.start()
+        self.source.start(self.ring)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the source and the DSP thread; never waits longer than ``timeout`` each."""
+        self.source.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.graph.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source ended and was fully processed; False on timeout."""
+        return self.finished.wait(timeout)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest published snapshot (never blocks)."""
+        return self._snapshot
+
+    # ------------------------------------------------------------------ DSP thread
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # stored and announced, never lost
+            self.error = exc
+            self._publish(error=f"{type(exc).__name__}: {exc}")
+            self.finished.set()
+
+    def _loop(self) -> None:
+        buf = np.zeros(self.block * 4, dtype=np.float32)
+        last_publish = 0.0
+        while not self._stop.is_set():
+            n, pos = self.ring.read_into(buf)
+            if n == 0:
+                if self._source_done():
+                    self._finish()
+                    return
+                time.sleep(IDLE_SLEEP_S)
+                continue
+            if pos != self.samples_in:
+                self._on_gap(pos - self.samples_in)
+            t0 = time.thread_time()
+            self._process(buf[:n])
+            self.samples_in = pos + n
+            self._busy_s += time.thread_time() - t0
+            self._load_window.append((self.samples_in / self.rate, self._busy_s))
+            now = time.perf_counter()
+            if self.live and now - last_publish >= PUBLISH_INTERVAL_S:
+                self._publish()
+                last_publish = now
+
+    def _source_done(self) -> bool:
+        src_err = self.source.error
+        if src_err is not None:
+            raise src_err
+        return bool(self.source.finished) and self.ring.available == 0
+
+    def _on_gap(self, length: int) -> None:
+        self.gaps += 1
+        self.graph.skip(length)
+
+    def _process(self, x: np.ndarray) -> None:
+        self.meter.process(x)  # sanitises in place: no NaN reaches a stage
+        out = self.graph.process(x, end_s=(self.samples_in + x.shape[0]) / self.rate)
+        self._absorb(out)
+
+    def _absorb(self, out: Any) -> None:
+        self._raw_hist.append(out.resampled)
+        self._bp_hist.append(out.filtered)
+        self._env_hist.append(out.envelope)
+        self._spec_hist.append(out.spectrogram)
+        self.events.sounds.extend(out.sounds)
+        self.events.beats.extend(out.beats)
+        self.events.windows.extend(out.windows)
+        for beat in out.beats:
+            self._hr_trend.append(beat.hr_bpm)
+        self.events.prune(self.samples_in / self.rate)
+
+    def _finish(self) -> None:
+        self._absorb(self.graph.flush(end_s=self.samples_in / self.rate))
+        self._publish(finished=True)
+        self.finished.set()
+
+    def _dsp_load(self) -> float:
+        if len(self._load_window) < 2:
+            return 0.0
+        (t_a, b_a), (t_b, b_b) = self._load_window[0], self._load_window[-1]
+        return (b_b - b_a) / (t_b - t_a) if t_b > t_a else 0.0
+
+    def _publish(self, *, finished: bool = False, error: str | None = None) -> None:
+        g = self.graph
+        internal = self.cfg.dsp.internal_rate
+        backlog_s = self.ring.available / self.rate
+        self._snapshot = Snapshot(
+            stream_time_s=self.samples_in / self.rate,
+            source=self.source.description,
+            source_rate=self.rate,
+            internal_rate=internal,
+            duration_s=getattr(self.source, "duration_s", None),
+            level=Level(
+                peak_dbfs=to_dbfs(self.meter.peak),
+                rms_dbfs=to_dbfs(self.meter.rms),
+                clipped_samples=self.meter.clipped_samples,
+                clipping=self.meter.peak >= 0.999,
+            ),
+            dropped_samples=self.ring.dropped_samples,
+            input_overflows=self.ring.input_overflows,
+            gaps=self.gaps,
+            nonfinite_samples=self.meter.nonfinite_samples,
+            latency_s=backlog_s + self.block / self.rate + g.latency_s,
+            dsp_load=self._dsp_load(),
+            waveform=self._raw_hist.latest(),
+            filtered=self._bp_hist.latest(),
+            envelope=self._env_hist.latest(),
+            envelope_rate=g.envelope_rate,
+            spectrogram=self._spec_hist.latest(),
+            spectrogram_rate=g.spectral_rate,
+            sounds=tuple(self.events.sounds),
+            beats=tuple(self.events.beats),
+            heart_rate_bpm=g.heart_rate_bpm(),
+            heart_rate_trend=tuple(self._hr_trend),
+            windows=tuple(self.events.windows),
+            verdict=g.verdict(),
+            detector_ready=g.has_detector,
+            classifier_ready=g.has_classifier,
+            finished=finished,
+            error=error,
+        )

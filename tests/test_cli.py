@@ -1,0 +1,146 @@
+"""The command line: analyze schema and bad input, headless live modes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from stetho_rt.cli import main
+from stetho_rt.io.demo import DemoHeart
+
+RECORD_KEYS = {"file", "sample_rate", "duration_s", "dropped_samples", "sounds", "beats",
+               "heart_rate_bpm", "windows", "verdict", "timing"}
+
+
+def _demo_file(path: Path, rate: int, seconds: float = 6.0, channels: int = 1) -> Path:
+    x = DemoHeart(rate=rate, seed=3).read(int(seconds * rate))
+    if channels > 1:
+        x = np.stack([x] * channels, axis=1)
+    sf.write(path, x, rate)
+    return path
+
+
+def test_analyze_writes_one_record_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                            ) -> None:
+    files = [_demo_file(tmp_path / f"d{r}.wav", r) for r in (4000, 44100)]
+    assert main(["analyze", "--no-progress", *map(str, files)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, path, rate in zip(lines, files, (4000, 44100), strict=True):
+        rec = json.loads(line)
+        assert rec.keys() >= RECORD_KEYS
+        assert rec["file"] == str(path) and rec["sample_rate"] == rate
+        assert rec["duration_s"] == pytest.approx(6.0, abs=1e-3)
+        assert rec["dropped_samples"] == 0
+        t = rec["timing"]
+        assert t["wall_s"] > 0 and t["cpu_s"] > 0
+        assert t["realtime_factor"] == pytest.approx(rec["duration_s"] / t["wall_s"], rel=0.05)
+
+
+def test_bad_files_in_a_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _demo_file(tmp_path / "good.wav", 4000)
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    empty = tmp_path / "empty.flac"
+    empty.write_bytes(b"")
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full(4000, np.nan, np.float32), 4000, subtype="FLOAT")
+    low = tmp_path / "low.wav"
+    sf.write(low, np.zeros(1000, np.float32), 500)
+    missing = tmp_path / "missing.wav"
+    files = [missing, text, good, empty, nan, low]
+    assert main(["analyze", "--no-progress", *map(str, files)]) == 2
+    cap = capsys.readouterr()
+    recs = [json.loads(line) for line in cap.out.strip().splitlines()]
+    assert [r["file"] for r in recs] == [str(f) for f in files]
+    assert "error" not in recs[2] and recs[2]["duration_s"] > 0
+    errors = {Path(r["file"]).name: r["error"] for r in recs if "error" in r}
+    assert set(errors) == {"missing.wav", "notes.wav", "empty.flac", "nan.wav", "low.wav"}
+    assert "no such file" in errors["missing.wav"]
+    assert "not an audio file" in errors["notes.wav"]
+    assert "empty" in errors["empty.flac"]
+    assert "finite" in errors["nan.wav"]
+    assert "500 Hz" in errors["low.wav"]
+    # one line per problem on stderr, each naming its file, no traceback
+    err_lines = cap.err.strip().splitlines()
+    assert len(err_lines) == 5
+    assert all(any(n in line for n in errors) for line in err_lines)
+    assert "Traceback" not in cap.err
+
+
+def test_jobs_give_same_records(tmp_path: Path) -> None:
+    files = [str(_demo_file(tmp_path / f"f{i}.wav", 4000 + 1000 * i)) for i in range(3)]
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.jsonl"
+        assert main(["analyze", "--no-progress", "--jobs", jobs, "--out", str(out), *files]) == 0
+        recs = [json.loads(x) for x in out.read_text().splitlines()]
+        for r in recs:
+            r.pop("timing")
+        outs.append(recs)
+    assert outs[0] == outs[1]
+
+
+def test_multichannel_downmix_and_channel(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    f = _demo_file(tmp_path / "st.wav", 8000, channels=2)
+    assert main(["analyze", "--no-progress", "--channel", "1", str(f)]) == 0
+    assert json.loads(capsys.readouterr().out)["sample_rate"] == 8000
+    assert main(["analyze", "--no-progress", "--channel", "2", str(f)]) == 2
+    assert "channel 2" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "--jobs", "0", "x.wav"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze"])
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2  # ours + argparse's one line
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stetho_rt", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_monitor_headless_demo_prints_status_lines() -> None:
+    proc = _run("monitor", "--headless", "--demo", "--duration", "2.5")
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("t=")]
+    assert len(lines) >= 2
+    assert "dropped=0" in lines[-1] and "dBFS" in lines[-1]
+
+
+def test_replay_headless_runs_to_the_end(tmp_path: Path) -> None:
+    f = _demo_file(tmp_path / "r.flac", 4000, seconds=4.0)
+    proc = _run("replay", "--headless", "--speed", "8", str(f))
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.endswith("(end)")
+    assert "t=    4.0s" in last
+
+
+def test_replay_bad_file_one_line_exit_2(tmp_path: Path) -> None:
+    proc = _run("replay", "--headless", str(tmp_path / "nope.wav"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope.wav" in proc.stderr
+
+
+@pytest.mark.data
+def test_analyze_real_recordings_each_dataset(data_root: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    files = [data_root / "physionet2016" / "a0003.flac",
+             data_root / "circor2022" / "13918_AV.flac",
+             sorted((data_root / "pascal_a").glob("normal__*.flac"))[0]]
+    assert main(["analyze", "--no-progress", *map(str, files)]) == 0
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["sample_rate"] for r in recs] == [2000, 4000, 44100]
+    for r in recs:
+        assert r["dropped_samples"] == 0
+        assert r["timing"]["realtime_factor"] > 1
