@@ -89,7 +89,7 @@ def measure_chain(rate: int, seconds: float = 30.0,
             graph.detector.process, bp, block_2k, graph.detector.reset)))
 
     def whole(b: np.ndarray) -> None:
-        graph.process(b, end_s=0.0)
+        graph.process(b)
 
     out.append(cost("whole chain", _time_blocks(whole, x, block, graph.reset)))
     graph.close()

@@ -10,8 +10,8 @@ The resampled signal feeds the STFT so the spectrogram and the classifier see th
 (noise and speech above 400 Hz are what artifacts are made of); the detector works on the
 band-passed heart-sound band.
 
-Gaps (samples dropped between producer and consumer) are filled with zeros here, so every stage's
-sample count, and so the time base, stays exact; the gap is counted and shown by the pipeline.
+Gaps (samples dropped between producer and consumer) are filled with zeros by the pipeline, so
+every stage's sample count, and so the time base, stays exact.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ class DspGraph:
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
         self.detector = _make_detector(cfg, det_block, self.upstream_latency_s)
         self.classifier = classifier
-        self._zeros = np.zeros(max_block, dtype=np.float32)
         self.envelope_rate = float(dsp.envelope_rate)
         self.spectral_rate = float(self.spectral.out_rate)
 
@@ -109,7 +108,7 @@ class DspGraph:
         if self.detector is not None:
             self.detector.warm_up()
 
-    def process(self, x: np.ndarray, end_s: float) -> GraphOutput:
+    def process(self, x: np.ndarray) -> GraphOutput:
         """Run one block of source-rate samples (1-D float32, finite) through every stage."""
         y = self.resampler.process(x)
         bp = self.bandpass.process(y)
@@ -123,14 +122,14 @@ class DspGraph:
             out.beats = list(det.beats)
         return out
 
-    def skip(self, n: int) -> None:
-        """A gap of ``n`` source samples: feed zeros so every time base stays exact."""
-        while n > 0:
-            k = min(n, self.max_block)
-            self.process(self._zeros[:k], end_s=0.0)
-            n -= k
+    def reset(self) -> None:
+        """Every stage back to its initial state (no reallocation)."""
+        for stage in (self.resampler, self.bandpass, self.spectral):
+            stage.reset()
+        if self.detector is not None:
+            self.detector.reset()
 
-    def flush(self, end_s: float) -> GraphOutput:
+    def flush(self) -> GraphOutput:
         """Drain every stage at the end of the stream."""
         y = self.resampler.flush().copy()
         bp = np.concatenate([self.bandpass.process(y).copy(), self.bandpass.flush()])

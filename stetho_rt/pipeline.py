@@ -115,6 +115,7 @@ class Pipeline:
         self.block = max(self.cfg.stream.block_size(rate), 1)
         self.graph = DspGraph(rate, self.cfg, max_block=self.block * 4, classifier=classifier)
         self.meter = BlockMeter()
+        self._zeros = np.zeros(self.block * 4, dtype=np.float32)
         self.events = EventLog(keep_all=not live)
         internal = self.cfg.dsp.internal_rate
         self._raw_hist = History(int(DISPLAY_SECONDS * internal))
@@ -181,7 +182,7 @@ class Pipeline:
                     return
                 time.sleep(IDLE_SLEEP_S)
                 continue
-            if pos != self.samples_in:
+            if pos > self.samples_in:
                 self._on_gap(pos - self.samples_in)
             t0 = time.thread_time()
             self._process(buf[:n])
@@ -200,12 +201,23 @@ class Pipeline:
         return bool(self.source.finished) and self.ring.available == 0
 
     def _on_gap(self, length: int) -> None:
+        """Samples were dropped: feed that many zeros so every stage's clock stays exact.
+
+        The zeros go through the normal path (histories, events), so the display shows the gap
+        as silence at its true place; the gap itself is counted in ``gaps`` and the ring's
+        ``dropped_samples``."""
         self.gaps += 1
-        self.graph.skip(length)
+        while length > 0:
+            k = min(length, self._zeros.shape[0])
+            self._zeros[:k] = 0.0  # a stage never writes its input, but stay defensive
+            out = self.graph.process(self._zeros[:k])
+            self._absorb(out)
+            self.samples_in += k
+            length -= k
 
     def _process(self, x: np.ndarray) -> None:
         self.meter.process(x)  # sanitises in place: no NaN reaches a stage
-        out = self.graph.process(x, end_s=(self.samples_in + x.shape[0]) / self.rate)
+        out = self.graph.process(x)
         self._absorb(out)
 
     def _absorb(self, out: Any) -> None:
@@ -221,7 +233,7 @@ class Pipeline:
         self.events.prune(self.samples_in / self.rate)
 
     def _finish(self) -> None:
-        self._absorb(self.graph.flush(end_s=self.samples_in / self.rate))
+        self._absorb(self.graph.flush())
         self._publish(finished=True)
         self.finished.set()
 
