@@ -2,59 +2,66 @@
 
 Design
 ------
-The input at ``fs`` Hz goes through three steps, all streaming, all in numba kernels:
+The input at ``fs`` Hz goes through three steps, all streaming, in one numba kernel:
 
-1. **Rate change to an intermediate rate** ``fs_mid = fs * up / down`` (exact rational):
+1. **Rate change to an intermediate rate** ``fs_mid = fs * up / down`` (an exact rational):
 
    - ``fs >= 16 kHz``: integer pre-decimation by ``down`` (``fs_mid`` in 8-16 kHz, a multiple of
-     2 kHz when one exists) with a linear-phase Kaiser FIR (pass band 0-800 Hz, stop band from
-     ``fs_mid - 1000`` Hz to ``fs / 2``, so nothing folds into 0-1000 Hz) that is evaluated only at
-     the retained instants (``taps / down`` multiply-adds per input sample);
-   - ``fs < 8 kHz`` (and not a multiple of 2 kHz): zero-stuffing by ``up`` (``fs_mid`` in
-     4-16 kHz); the images it creates are removed by step 2;
+     2 kHz when one exists: 16/48/96/192 kHz -> 8 kHz, 44.1 kHz -> 8.82 kHz) with a linear-phase
+     Kaiser FIR (pass band 0-800 Hz, stop band ``fs_mid - 1000`` Hz .. ``fs / 2`` so nothing folds
+     into 0-1000 Hz, ``cfg.resample_stop_db + 5`` dB), evaluated only at the retained instants in
+     polyphase form (``taps / down``, about 8, multiply-adds per input sample, vectorised);
+   - ``fs < 8 kHz``, not a multiple of 2 kHz: zero-stuffing by ``up`` (``fs_mid`` in 4-16 kHz,
+     a multiple of 2 kHz when one exists); step 2 removes the images;
    - otherwise ``fs_mid = fs``.
 
-2. **Anti-alias low-pass**: an elliptic IIR (``scipy.signal.ellip``) at ``fs_mid`` run as float64
-   second-order sections with carried state: pass edge ``cfg.resample_pass_hz`` (800 Hz, 0.05 dB
-   ripple), stop edge 1000 Hz (the output Nyquist), ``cfg.resample_stop_db + 3`` dB (88 dB). For
-   inputs below 2 kHz the edges are ``0.4 * fs`` and ``0.5 * fs`` (the images of the input band are
-   then rejected, nothing above the input Nyquist exists). Its sharp transition is what a linear-phase
-   FIR could only buy with ~15 ms of delay; its group delay is ~1.1-1.5 ms in 25-400 Hz.
+2. **Anti-alias low-pass**: an elliptic IIR (``scipy.signal.ellip``, order 10-12) at ``fs_mid``,
+   float64 second-order sections with carried state: pass edge ``cfg.resample_pass_hz`` (800 Hz,
+   0.05 dB ripple), stop edge 1000 Hz (the output Nyquist), ``cfg.resample_stop_db + 3`` dB (88 dB;
+   ``+ 20 log10(up)`` more after zero-stuffing, whose ``up`` images may add coherently). Below
+   2 kHz input the edges are ``0.4 * fs`` and ``0.5 * fs``: the images of the input band are
+   rejected (there is nothing above the input Nyquist). A linear-phase FIR would need ~15 ms of
+   delay for this 800-1000 Hz transition; the elliptic's group delay is 1.0-1.5 ms in 25-400 Hz.
 
 3. **Rational interpolation** at the output instants: output ``k`` is the low-passed signal at
-   intermediate position ``k * M / L - S`` (``M / L = fs_mid / 2000`` reduced), evaluated with a
-   Kaiser-windowed sinc of cut-off ``fs_mid / 2`` (``2 * S`` taps, transition from 1000 Hz to
-   ``fs_mid - 1000`` Hz, ``stop_db + 5`` dB) from a polyphase table with ``L`` phases (a unit
-   impulse at phase 0). When ``fs_mid`` is a multiple of 2 kHz (``L == 1``: 4, 6, 8, 16, 48, 96,
-   192 kHz...) this is plain decimation, one tap, ``S = 0``. When ``L`` exceeds
-   :data:`MAX_EXACT_PHASES` (odd rates such as 44101 Hz) the table has that many phases and the
-   coefficients are linearly interpolated between neighbouring phases (error below -100 dB).
+   intermediate position ``k * M / L - S`` (``M / L = fs_mid / 2000`` reduced), a Kaiser-windowed
+   sinc of cut-off ``fs_mid / 2`` (``2 * S`` taps, transition 1000 Hz .. ``fs_mid - 1000`` Hz,
+   ``stop_db + 5`` dB) read from a polyphase table of ``L`` phases (a unit impulse at phase 0).
+   When ``fs_mid`` is a multiple of 2 kHz (``L == 1``: 4, 6, 8, 16, 48, 96, 192 kHz...) this is
+   plain decimation, one tap and ``S = 0``. When ``L`` exceeds :data:`MAX_EXACT_PHASES` (odd
+   rates such as 44101 Hz) the table has that many rows and the weights are interpolated linearly
+   between neighbouring rows (weights within -130 dB of the exact kernel).
 
-Positions are exact integers (phase numerator modulo ``L``), never accumulated floats, and every
-sum runs in a fixed order, so any chunking of the input gives bit-identical output.
+Positions are exact integers (the phase numerator modulo ``L``), never accumulated floats, each
+sum runs in a fixed order, and the IIR state clean-up (tiny or NaN states are zeroed, keeping
+float64 denormals out of the recursion during digital silence) runs every 256 intermediate samples
+counted from the stream start: any chunking of the input gives bit-identical output.
 
 Output pacing
 -------------
 Output ``k`` is emitted by the call in which the cumulative input count ``n`` first satisfies
 ``k * fs < 2000 * n``: after ``n`` input samples exactly ``ceil(2000 * n / fs)`` outputs have been
-emitted, so every call returns ``floor`` or ``ceil`` of ``2000 * len(x) / fs`` samples (no bursts).
-All samples an output needs are available by then, which is why step 3 is shifted by ``S``.
+emitted, so a call returns ``floor`` or ``ceil`` of ``2000 * len(x) / fs`` samples, never a burst.
+Every sample an output needs is available by then (this is why step 3 is shifted by ``S``).
 
 Latency
 -------
-``latency`` (output samples at 2 kHz) is ``round(2000 * delay_s)``, where ``delay_s`` is the mean,
-over the heart-sound band (``cfg.bandpass_low_hz`` .. ``cfg.bandpass_high_hz``, 25-400 Hz), of the
-group delay of the whole chain: FIR ``(taps - 1) / 2 / fs`` + elliptic (frequency dependent) +
-interpolation shift ``S / fs_mid``. Examples: 44.1 kHz 2.2 ms (4 samples), 48 kHz 1.7 ms (3), 4 kHz
-1.05 ms (2). Output ``k`` describes input time ``(k - latency) / 2000`` s. Because of the pacing rule
-above this is also the real-time delay of the stage (no extra buffering beyond one input block).
+``latency`` (output samples at 2 kHz) is ``round(2000 * delay_s)``, where ``delay_s`` is the group
+delay of the whole chain (FIR ``(taps - 1) / 2 / fs``, elliptic, interpolation shift
+``S / fs_mid``) averaged over the heart-sound band ``cfg.bandpass_low_hz`` ..
+``cfg.bandpass_high_hz`` (25-400 Hz) as the least-squares slope of its phase (:func:`band_delay_s`).
+Examples: 44.1 kHz 2.11 ms (4 samples), 48 kHz 1.73 ms (3), 4 kHz 1.06 ms (2), 11.025 kHz 1.62 ms
+(3); every rate from 2 kHz up stays below 2.3 ms, 1 kHz input 3.95 ms (its edges are halved). Output
+``k`` describes input time ``(k - latency) / 2000`` s. Thanks to the pacing rule this is also the
+real-time delay of the stage: there is no further buffering beyond the input block itself.
 
 Flush tail
 ----------
-:meth:`ResampleStage.flush` feeds just enough zeros to emit exactly ``latency`` more samples, so a
-stream of ``n`` input samples yields ``ceil(2000 * n / fs) + latency`` outputs in total and
-``out[latency:]`` covers exactly the input duration. A second ``flush`` without new input returns
-nothing. At 2000 Hz the stage is a copy: ``latency == 0`` and ``flush`` is empty.
+:meth:`ResampleStage.flush` feeds just enough zeros (at most ``latency * fs / 2000 + 1``) to emit
+exactly ``latency`` more samples, so ``n`` input samples yield ``ceil(2000 * n / fs) + latency``
+outputs in total and ``out[latency:]`` covers exactly the input's duration. A second ``flush``
+without new input returns nothing. At 2000 Hz the stage copies its input into its own buffer:
+``latency == 0`` and ``flush`` is empty.
 """
 
 from __future__ import annotations
@@ -112,7 +119,7 @@ _CLEAN_EVERY = 256
 _N_CTL = 18
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResamplePlan:
     """Filters and integer arithmetic of one resampler (see the module docstring).
 
@@ -140,7 +147,8 @@ class ResamplePlan:
     shift : int
         Interpolation shift ``S`` [intermediate samples].
     delay_s : float
-        Mean group delay over the heart-sound band [s].
+        Group delay of the chain averaged over the heart-sound band (least-squares phase slope,
+        :func:`band_delay_s`) [s].
     latency : int
         ``round(delay_s * out_rate)`` [output samples].
     """
@@ -206,7 +214,7 @@ def _choose_factors(fs: int, out_rate: int) -> tuple[int, int]:
 
 
 def _design_fir(fs: int, pass_hz: float, stop_hz: float, atten_db: float) -> np.ndarray:
-    """Kaiser low-pass, pass ``pass_hz``, stop from ``stop_hz`` to ``fs / 2``, verified on a grid."""
+    """Kaiser low-pass: pass ``pass_hz``, stop ``stop_hz`` .. ``fs / 2`` (checked on a grid)."""
     width = (stop_hz - pass_hz) / (fs / 2)
     numtaps, _ = signal.kaiserord(atten_db, width)
     beta = _kaiser_beta(atten_db)
@@ -270,10 +278,13 @@ def design(in_rate: int, cfg: DspConfig = DspConfig()) -> ResamplePlan:
     out_rate = int(cfg.internal_rate)
     if fs == out_rate:
         raise ConfigError("a 2000 Hz input needs no resampling plan (pass-through)")
+    if not 0.0 < cfg.resample_pass_hz < out_rate / 2.0:
+        raise ConfigError(
+            f"resample_pass_hz={cfg.resample_pass_hz} must be in (0, {out_rate / 2:g}) Hz"
+        )
+    # Below 2 kHz input both edges scale with the input Nyquist (0.4 * fs and 0.5 * fs).
     stop_hz = min(out_rate / 2.0, fs / 2.0)
-    pass_hz = min(float(cfg.resample_pass_hz), 0.8 * stop_hz)
-    if not 0.0 < pass_hz < stop_hz:
-        raise ConfigError(f"resample_pass_hz={cfg.resample_pass_hz} must be in (0, {stop_hz})")
+    pass_hz = float(cfg.resample_pass_hz) * stop_hz / (out_rate / 2.0)
     if cfg.resample_stop_db < 40.0:
         raise ConfigError(f"resample_stop_db={cfg.resample_stop_db} must be at least 40 dB")
     up, down = _choose_factors(fs, out_rate)
@@ -318,9 +329,7 @@ def design(in_rate: int, cfg: DspConfig = DspConfig()) -> ResamplePlan:
     return dataclasses.replace(plan, delay_s=delay_s, latency=round(delay_s * out_rate))
 
 
-def band_delay_s(
-    response: Callable[[np.ndarray], np.ndarray], lo_hz: float, hi_hz: float
-) -> float:
+def band_delay_s(response: Callable[[np.ndarray], np.ndarray], lo_hz: float, hi_hz: float) -> float:
     """Delay of a response over a band: least-squares slope of its unwrapped phase [s].
 
     The phase is fitted as ``a - 2*pi*f*delay`` on 256 frequencies evenly spaced in
@@ -536,8 +545,8 @@ class ResampleStage(Stage):
         self._table = np.ascontiguousarray(p.table, dtype=np.float64)
         self._ybuf = np.zeros(taps + n_mid)
         self._out = np.zeros(-(-self.max_block * out_rate // fs) + 2, dtype=np.float32)
-        # Flush feeds at most ``latency * fs / 2000 + 1`` zeros, ``max_block`` at a time.
-        self._zeros = np.zeros(self.max_block, dtype=np.float32)
+        # Flush feeds at most ``latency * fs / 2000 + 1`` zeros, in pieces of this buffer.
+        self._zeros = np.zeros(min(self.max_block, self.latency * fs // out_rate + 2), np.float32)
         self._tail = np.zeros(self.latency + 2, dtype=np.float32)
         self._reset()
 
@@ -575,7 +584,7 @@ class ResampleStage(Stage):
         need = (emit + (self.latency - 1) * fs) // int(self.out_rate) + 1
         got = 0
         while need > 0 and got < self.latency:
-            step = min(need, self.max_block)
+            step = min(need, self._zeros.shape[0])
             piece = self._process(self._zeros[:step])
             take = min(piece.shape[0], self.latency - got)
             self._tail[got : got + take] = piece[:take]
