@@ -22,6 +22,8 @@ from stetho_rt.graph import DspGraph
 from stetho_rt.io.demo import DemoHeart
 
 REPEATS = 3
+BATCH_BLOCK_FACTOR = 25
+"""Batch analysis feeds 25 live blocks (250 ms) per call; stages are block-size invariant."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,16 @@ def measure_chain(rate: int, seconds: float = 30.0,
     def whole(b: np.ndarray) -> None:
         graph.process(b)
 
-    out.append(cost("whole chain", _time_blocks(whole, x, block, graph.reset)))
+    out.append(cost("whole chain, 10 ms blocks", _time_blocks(whole, x, block, graph.reset)))
     graph.close()
+    big = cfg.stream.block_size(rate) * BATCH_BLOCK_FACTOR
+    batch = DspGraph(rate, cfg, max_block=big)
+    batch.warm_up()
+    n_big = -(-x.shape[0] // big)
+    t = _time_blocks(lambda b: batch.process(b), x, big, batch.reset)
+    out.append(StageCost(f"whole chain, {big / rate * 1000:.0f} ms blocks (batch)",
+                         t / n_big * 1e6, seconds / t))
+    batch.close()
     return out
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -44,6 +45,8 @@ PUBLISH_INTERVAL_S = 0.03
 """Wall-clock interval between snapshots in live mode [s] (about 30 per second)."""
 IDLE_SLEEP_S = 0.002
 """DSP thread sleep when the ring is empty [s]."""
+RECORDER_CLOSE_S = 10.0
+"""Longest wait for the recorder to finish its files at stop (FLAC encodes ~6 min/s) [s]."""
 
 
 class Source(Protocol):
@@ -105,9 +108,12 @@ class Pipeline:
         *,
         live: bool = True,
         classifier: Any | None = None,
+        recorder: Any | None = None,
     ) -> None:
         self.cfg = cfg or PipelineConfig()
         self.source = source
+        self.recorder = recorder
+        """Optional :class:`stetho_rt.io.recorder.Recorder`, fed by the DSP thread."""
         self.live = live
         rate = int(source.rate)
         self.rate = rate
@@ -135,10 +141,14 @@ class Pipeline:
         self._load_window: deque[tuple[float, float]] = deque(maxlen=200)
         self.finished = threading.Event()
         """Set when the source has ended and everything it produced was processed."""
+        self.marks: deque[tuple[float, str]] = deque(maxlen=100)
+        """User marks (stream time [s], label), newest last."""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Warm every kernel, start the DSP thread, then the source (in that order)."""
+        if self.recorder is not None:
+            self.recorder.start()  # creates the files: a bad path fails before anything runs
         self.meter.warm_up()
         self.graph.warm_up()
         self._thread = threading.Thread(target=self._run, name="stetho-dsp", daemon=True)
@@ -152,10 +162,46 @@ class Pipeline:
         if self._thread is not None:
             self._thread.join(timeout)
         self.graph.close()
+        if self.recorder is not None:
+            self.recorder.close(timeout=RECORDER_CLOSE_S)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source ended and was fully processed; False on timeout."""
         return self.finished.wait(timeout)
+
+    # ------------------------------------------------------------------ UI actions (UI thread)
+    def toggle_recording(self, path: str | None = None) -> str | None:
+        """Start recording (to ``path`` or a time-stamped WAV in ``recordings/``), or stop the
+        recording in progress. Returns the new recording's path, or None when it stopped.
+
+        The DSP thread reads ``self.recorder`` once per block, so swapping the reference is
+        safe; a stopped recorder finishes its files on a helper thread (FLAC encoding must not
+        block the UI)."""
+        from stetho_rt.io.recorder import Recorder
+
+        current = self.recorder
+        if current is not None:
+            self.recorder = None
+            threading.Thread(target=current.close, kwargs={"timeout": RECORDER_CLOSE_S},
+                             name="stetho-recorder-close", daemon=True).start()
+            return None
+        if path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            Path("recordings").mkdir(exist_ok=True)
+            path = str(Path("recordings") / f"stetho-{stamp}.wav")
+        rec = Recorder(path, self.rate)
+        rec.start()
+        self.recorder = rec
+        return str(rec.path)
+
+    def mark(self, label: str = "mark") -> float:
+        """Mark an event at the current stream time [s]; written to the recording if one runs."""
+        now_s = self.samples_in / self.rate
+        rec = self.recorder
+        if rec is not None:
+            rec.mark(label, now_s)
+        self.marks.append((now_s, label))
+        return now_s
 
     @property
     def snapshot(self) -> Snapshot:
@@ -180,10 +226,17 @@ class Pipeline:
                 if self._source_done():
                     self._finish()
                     return
+                now = time.perf_counter()
+                if self.live and now - last_publish >= PUBLISH_INTERVAL_S:
+                    self._publish()  # keep the source status (device lost...) visible
+                    last_publish = now
                 time.sleep(IDLE_SLEEP_S)
                 continue
             if pos > self.samples_in:
                 self._on_gap(pos - self.samples_in)
+            rec = self.recorder  # one read per block: the UI thread may swap it
+            if rec is not None:
+                rec.submit_audio(buf[:n], pos)  # raw input (copied), before any stage
             t0 = time.thread_time()
             self._process(buf[:n])
             self.samples_in = pos + n
@@ -207,6 +260,9 @@ class Pipeline:
         as silence at its true place; the gap itself is counted in ``gaps`` and the ring's
         ``dropped_samples``."""
         self.gaps += 1
+        rec = self.recorder
+        if rec is not None:
+            rec.submit_gap(self.samples_in, length)  # zeros + a "gap" event
         while length > 0:
             k = min(length, self._zeros.shape[0])
             self._zeros[:k] = 0.0  # a stage never writes its input, but stay defensive
@@ -228,6 +284,9 @@ class Pipeline:
         self.events.sounds.extend(out.sounds)
         self.events.beats.extend(out.beats)
         self.events.windows.extend(out.windows)
+        rec = self.recorder
+        if rec is not None and (out.sounds or out.beats or out.windows):
+            rec.submit_events(out.sounds, out.beats, out.windows)
         for beat in out.beats:
             self._hr_trend.append(beat.hr_bpm)
         self.events.prune(self.samples_in / self.rate)
@@ -281,4 +340,8 @@ class Pipeline:
             classifier_ready=g.has_classifier,
             finished=finished,
             error=error,
+            source_status=str(getattr(self.source, "status", "running")),
+            source_problem=getattr(self.source, "problem", None),
+            source_lost_count=int(getattr(self.source, "lost_count", 0)),
+            recording=None if self.recorder is None else str(self.recorder.path),
         )

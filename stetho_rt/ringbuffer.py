@@ -79,6 +79,13 @@ class RingBuffer:
         ctr[0] = w + n  # publish after the copy
         return n
 
+    def skip(self, n: int) -> None:
+        """Account ``n`` samples that never arrived (device lost): a counted drop and a gap,
+        published with the next block, so stream time jumps by ``n``. Producer only."""
+        if n > 0:
+            self._ctr[2] += n
+            self._pending_gap += n
+
     def count_overflow(self) -> None:
         """Count one input-overflow flag reported by the device. Producer only."""
         self._ctr[5] += 1

@@ -64,6 +64,13 @@ class Snapshot:
     classifier_ready: bool = False
     finished: bool = False
     error: str | None = None
+    source_status: str = "running"
+    """Device sources: "running", "lost", "reopening", "stopped" (replay: always "running")."""
+    source_problem: str | None = None
+    """Why the device was lost or cannot be reopened (None while all is well)."""
+    source_lost_count: int = 0
+    recording: str | None = None
+    """Path of the recording in progress, if any."""
 
     @property
     def view_start_s(self) -> float:

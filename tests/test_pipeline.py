@@ -76,3 +76,31 @@ def test_live_snapshot_has_display_data() -> None:
     assert abs(s.waveform.shape[0] - s.filtered.shape[0]) <= 64
     assert s.spectrogram.shape[1] == 33 and s.spectrogram.shape[0] > 0
     assert np.isfinite(s.waveform).all()
+
+
+def test_toggle_recording_and_mark(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``r`` and ``m`` of the dashboard: a recording starts and stops mid-stream, marks land in
+    its events file, and the audio written is the input."""
+    import json
+
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    cfg = PipelineConfig()
+    demo = DemoHeart(rate=4000, seed=2, duration_s=3.0)
+    pipe = Pipeline(ReplaySource.from_demo(demo, cfg.stream, speed=6.0), cfg, live=True)
+    pipe.start()
+    time.sleep(0.1)
+    path = pipe.toggle_recording()
+    assert path is not None and path.startswith("recordings/")
+    time.sleep(0.15)
+    pipe.mark("murmur heard")
+    time.sleep(0.1)
+    assert pipe.toggle_recording() is None
+    assert pipe.wait(timeout=30)
+    pipe.stop()
+    time.sleep(0.5)  # the recorder closes on a helper thread
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == 4000 and 0 < audio.shape[0] < 3 * 4000
+    events = [json.loads(line) for line in open(path + ".events.jsonl")]
+    assert any(e.get("label") == "murmur heard" for e in events)

@@ -29,7 +29,7 @@ def format_devices(devices: list[InputDevice]) -> str:
             f"{d.default_rate:>8.0f} {d.low_latency_s * 1000:>9.1f} / "
             f"{d.high_latency_s * 1000:<8.1f}"
         )
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def run_devices(args: argparse.Namespace, out: IO[str] | None = None) -> int:

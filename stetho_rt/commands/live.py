@@ -30,15 +30,28 @@ def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  
         return ReplaySource.from_file(audio, cfg.stream, speed=args.speed, loop=args.loop)
     from stetho_rt.io.demo import DemoHeart
 
-    if args.device is not None or args.record is not None:
+    if not args.demo:
         from stetho_rt.io.device import open_device_source
 
-        return open_device_source(args, cfg)
-    demo = DemoHeart(hr_bpm=args.demo_hr, murmur=args.demo_murmur)
-    if not args.demo:
-        print("stetho-rt: no device or file given: playing the embedded demo signal",
+        if args.device is not None:
+            return open_device_source(args, cfg)  # asked for: a missing device is an error
+        if _default_input_available():
+            return open_device_source(args, cfg)
+        print("stetho-rt: no input device available: playing the embedded demo signal",
               file=sys.stderr)
+    demo = DemoHeart(hr_bpm=args.demo_hr, murmur=args.demo_murmur)
     return ReplaySource.from_demo(demo, cfg.stream)
+
+
+def _default_input_available() -> bool:
+    """True when PortAudio loads and lists at least one input device."""
+    from stetho_rt.errors import DeviceError
+    from stetho_rt.io.devices import list_input_devices
+
+    try:
+        return bool(list_input_devices())
+    except DeviceError:
+        return False
 
 
 def status_line(s: Snapshot) -> str:
@@ -54,7 +67,10 @@ def status_line(s: Snapshot) -> str:
     return (f"t={s.stream_time_s:7.1f}s level={s.level.rms_dbfs:6.1f} dBFS "
             f"peak={s.level.peak_dbfs:6.1f} dBFS{clip} dropped={s.dropped_samples} "
             f"overflows={s.input_overflows} hr={hr} verdict={verdict} "
-            f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%")
+            f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%"
+            + (f" device={s.source_status}"
+               + (f" ({s.source_problem})" if s.source_problem else "")
+               if s.source_status in ("lost", "reopening") else ""))
 
 
 def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
@@ -86,7 +102,12 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
 def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int:
     """Run ``monitor``/``replay``; the dashboard unless ``--headless``."""
     source = build_source(command, args, cfg)
-    pipe = Pipeline(source, cfg, live=True)
+    recorder = None
+    if getattr(args, "record", None):
+        from stetho_rt.io.recorder import Recorder
+
+        recorder = Recorder(args.record, source.rate)
+    pipe = Pipeline(source, cfg, live=True, recorder=recorder)
     if args.headless:
         return run_headless(pipe, args.duration, sys.stdout)
     from stetho_rt.ui.app import run_app

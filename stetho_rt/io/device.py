@@ -1,0 +1,510 @@
+"""Live input from a PortAudio device, watched and reopened when it stops (ARCHITECTURE.md §1-2).
+
+Threads and what each runs:
+
+- **PortAudio thread**: :meth:`DeviceSource._make_callback`'s closure. It only copies ``indata``
+  into the ring (picking one channel, or downmixing into a preallocated mono buffer), counts status
+  flags and bumps a heartbeat. No allocation of sample buffers, no lock, no logging, no I/O.
+- **watchdog thread** (``stetho-device-watchdog``): polls the heartbeat every
+  :data:`WATCHDOG_POLL_S`. A device that stops delivering is declared **lost** when
+  PortAudio ends the stream (``finished_callback``, stream inactive: a USB device unplugged, the
+  sound server killed) or when no callback arrived for :data:`STALL_S` (detection within
+  ``STALL_S + WATCHDOG_POLL_S`` = 1.1 s by default). A stream that ended is closed and reopened
+  with exponential backoff (:data:`BACKOFF_START_S` … :data:`BACKOFF_MAX_S`), re-initialising
+  PortAudio after a failed attempt (PortAudio only sees devices present when it initialised) and
+  finding the device again by name. A stream that stalls but stays open is given
+  :data:`REOPEN_AFTER_S` more to resume by itself before it is reopened.
+- **helper threads** (``stetho-device-close``): every ``Pa_AbortStream``/``Pa_CloseStream`` runs on
+  a daemon thread joined with a timeout, so a stalled PortAudio stream never blocks ``stop()``.
+  ``Pa_StopStream`` is never used: on a stream that gets no data it can block for ever.
+- **caller** (CLI / pipeline): :func:`open_device_source`, :meth:`DeviceSource.start`,
+  :meth:`DeviceSource.stop`, and reads of :attr:`DeviceSource.status`.
+
+Time base: after a loss, the first callback that delivers again adds the wall-clock time the device
+was silent (minus the block it delivers) to the ring as dropped samples, i.e. one counted gap, so
+stream time keeps following the wall clock. Short hiccups (under ``STALL_S``) are not converted into
+gaps; real devices flag those as ``input_overflow``, which is counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from stetho_rt.config import PipelineConfig, StreamConfig, check_input_rate
+from stetho_rt.errors import ConfigError, DeviceError
+from stetho_rt.io.devices import (
+    InputDevice,
+    describe_available,
+    find_input_device,
+    import_sounddevice,
+    list_input_devices,
+    quiet_stderr,
+    reinit_portaudio,
+)
+from stetho_rt.ringbuffer import RingBuffer
+
+#: No callback for this long means the device is lost [s].
+STALL_S = 1.0
+#: Watchdog poll interval [s].
+WATCHDOG_POLL_S = 0.1
+#: A stalled stream that stays open gets this long to resume before it is reopened [s].
+REOPEN_AFTER_S = 2.0
+#: First and largest delay between reopening attempts [s].
+BACKOFF_START_S = 0.25
+BACKOFF_MAX_S = 2.0
+#: Longest wait for one PortAudio abort+close, and for the watchdog thread, in ``stop()`` [s].
+CLOSE_TIMEOUT_S = 1.0
+#: Channels opened for the default downmix: devices that report more (the ``pulse`` and
+#: ``default`` ALSA plugins report 32) upmix a mono or stereo source, so more adds nothing.
+DOWNMIX_MAX_CHANNELS = 2
+#: PortAudio latency setting: "high" rides out scheduling hiccups of a busy 2-core machine.
+DEFAULT_LATENCY = "high"
+
+#: Status values of :attr:`DeviceSource.status`.
+STATUS_IDLE = "idle"
+STATUS_RUNNING = "running"
+STATUS_LOST = "lost"
+STATUS_REOPENING = "reopening"
+STATUS_STOPPED = "stopped"
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout: float, name: str = "stetho-device-close"
+                      ) -> bool:
+    """Run ``fn`` on a daemon thread and wait at most ``timeout`` [s]; True if it returned.
+
+    Exceptions of ``fn`` are swallowed (closing a broken stream may fail; nothing can be done).
+    A call that does not return in time is abandoned: its daemon thread dies with the process.
+    """
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            fn()
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive()
+
+
+def _ring_skipper(ring: RingBuffer) -> Callable[[int], None]:
+    """A producer-side "n samples were lost" for ``ring``: counted as dropped, published as a gap.
+
+    Uses ``RingBuffer.skip`` when the ring has one; otherwise does what ``write`` does with a block
+    that does not fit (producer-owned counters only, so it is safe from the producer thread).
+    """
+    skip = getattr(ring, "skip", None)
+    if callable(skip):
+        return skip  # type: ignore[no-any-return]
+
+    def fallback(n: int) -> None:
+        ring._ctr[2] += n
+        ring._pending_gap += n
+
+    return fallback
+
+
+class DeviceSource:
+    """A PortAudio input stream feeding the ring, watched and reopened when it stops delivering.
+
+    Parameters
+    ----------
+    device : InputDevice
+        The device (see :func:`stetho_rt.io.devices.find_input_device`).
+    rate : int or None
+        Sample rate to open [Hz]; default the device's native default rate.
+    channel : int or None
+        Input channel to use (0-based); None downmixes (mean of the first
+        ``min(device.channels, DOWNMIX_MAX_CHANNELS)`` channels).
+    block_size : int or None
+        Frames per callback; default ``StreamConfig().block_size(rate)`` (10 ms).
+    latency : str or float
+        PortAudio input latency: "low", "high" or seconds.
+    stall_s : float
+        No callback for this long declares the device lost [s].
+
+    Attributes
+    ----------
+    rate : int
+        Sample rate delivered into the ring [Hz].
+    channels : int
+        Always 1 (one channel picked or downmixed).
+    description : str
+        One line for the dashboard.
+    status : str
+        "idle", "running", "lost", "reopening" or "stopped".
+    problem : str or None
+        Why the device was last lost or could not be reopened (None while all is well).
+    lost_count : int
+        Times the device was lost.
+    reopen_count : int
+        Times a new stream was opened after a loss.
+    finished : bool
+        True after :meth:`stop`.
+    error : BaseException or None
+        An unexpected failure of the watchdog (a lost device is not an error: it is reopened).
+    """
+
+    channels = 1
+
+    def __init__(
+        self,
+        device: InputDevice,
+        rate: int | None = None,
+        channel: int | None = None,
+        *,
+        block_size: int | None = None,
+        latency: str | float = DEFAULT_LATENCY,
+        stall_s: float = STALL_S,
+    ) -> None:
+        self.device = device
+        self.rate = check_input_rate(
+            rate if rate is not None else round(device.default_rate), f"device '{device.name}'"
+        )
+        if channel is not None and not 0 <= channel < device.channels:
+            raise DeviceError(
+                f"channel {channel} out of range: device {device.index} '{device.name}' has "
+                f"{device.channels} input channel(s), numbered 0-{device.channels - 1}"
+            )
+        self.channel = channel
+        self.open_channels = channel + 1 if channel is not None else min(
+            device.channels, DOWNMIX_MAX_CHANNELS)
+        self.block_size = int(block_size or StreamConfig().block_size(self.rate))
+        if self.block_size < 1:
+            raise ConfigError(f"block_size={block_size} must be a positive integer")
+        self.latency = latency
+        self.stall_s = float(stall_s)
+        how = (f"channel {channel}" if channel is not None
+               else "mono" if self.open_channels == 1 else f"downmix of {self.open_channels} ch")
+        self.description = f"device {device.index} '{device.name}' {self.rate} Hz {how}"
+        self.status = STATUS_IDLE
+        self.problem: str | None = None
+        self.lost_count = 0
+        self.reopen_count = 0
+        self.finished = False
+        self.error: BaseException | None = None
+        self.ring: RingBuffer | None = None
+        self._sd = import_sounddevice()
+        # Shared with the PortAudio thread: preallocated, written in place.
+        self._mix = np.zeros(max(4 * self.block_size, 4096), dtype=np.float32)
+        self._hb = np.zeros(2, dtype=np.int64)  # callbacks, frames delivered
+        self._hb_t = np.zeros(1, dtype=np.float64)  # time.monotonic() of the last callback [s]
+        self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
+        self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
+        self._flags = np.zeros(3, dtype=np.int64)  # input overflow, input underflow, other
+        self._ended = threading.Event()  # finished_callback of the current stream
+        self._stream: Any = None
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ Source API
+    def start(self, ring: RingBuffer) -> None:
+        """Open the stream into ``ring`` and start the watchdog (caller's thread).
+
+        Raises
+        ------
+        DeviceError
+            The stream cannot open (the message lists the available input devices).
+        """
+        if self._watchdog is not None:
+            raise RuntimeError("DeviceSource can be started only once")
+        if self.block_size > ring.capacity:
+            raise ConfigError(f"block_size={self.block_size} exceeds ring capacity {ring.capacity}")
+        self.ring = ring
+        self._hb_t[0] = time.monotonic()
+        try:
+            self._open(self.device.index)
+        except Exception as exc:
+            self.status = STATUS_STOPPED
+            self.finished = True
+            raise DeviceError(
+                f"cannot open input device {self.device.index} '{self.device.name}' at "
+                f"{self.rate} Hz, {self.open_channels} ch: {exc} ({describe_available()})"
+            ) from None
+        self.status = STATUS_RUNNING
+        self._watchdog = threading.Thread(target=self._watch, name="stetho-device-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def stop(self, timeout: float = 2 * CLOSE_TIMEOUT_S) -> None:
+        """Close the stream; returns within about ``timeout`` [s], even if PortAudio hangs."""
+        self._stop.set()
+        self._gen[0] += 1  # a late callback of any stream now aborts instead of writing
+        wd = self._watchdog
+        if wd is not None and wd is not threading.current_thread():
+            wd.join(timeout / 2)
+        self._close_current(timeout / 2)
+        self.status = STATUS_STOPPED
+        self.finished = True
+
+    @property
+    def is_alive(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (also while lost: it is being reopened)."""
+        return self._watchdog is not None and not self.finished
+
+    @property
+    def position_s(self) -> float:
+        """Stream time produced so far, gaps included [s]."""
+        ring = self.ring
+        if ring is None:
+            return 0.0
+        return (ring.written_samples + ring.dropped_samples) / self.rate
+
+    @property
+    def callbacks(self) -> int:
+        """Callbacks received so far (all streams)."""
+        return int(self._hb[0])
+
+    @property
+    def frames_delivered(self) -> int:
+        """Frames the device delivered so far (all streams) [samples]."""
+        return int(self._hb[1])
+
+    @property
+    def input_underflows(self) -> int:
+        """Callbacks flagged ``input_underflow``."""
+        return int(self._flags[1])
+
+    # ------------------------------------------------------------------ PortAudio thread
+    def _make_callback(self, gen: int) -> tuple[Callable[..., None], Callable[[], None]]:
+        """Build the stream callback and finished-callback for stream generation ``gen``."""
+        sd = self._sd
+        ring = self.ring
+        assert ring is not None
+        write = ring.write
+        count_overflow = ring.count_overflow
+        skip = _ring_skipper(ring)
+        mix, hb, hb_t, resync, gen_now, flags = (
+            self._mix, self._hb, self._hb_t, self._resync, self._gen, self._flags)
+        cap = mix.shape[0]
+        channel = self.channel
+        nch = self.open_channels
+        scale = np.float32(1.0 / nch)
+        rate = self.rate
+        monotonic = time.monotonic
+        ended = self._ended
+
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            # PortAudio thread: no allocation of sample buffers, no lock, no logging, no I/O.
+            if gen_now[0] != gen:
+                raise sd.CallbackAbort
+            now = monotonic()
+            if status:
+                if status.input_overflow:
+                    count_overflow()
+                elif status.input_underflow:
+                    flags[1] += 1
+                else:
+                    flags[2] += 1
+            if resync[0]:
+                resync[0] = 0
+                lost = int((now - hb_t[0]) * rate) - frames
+                if lost > 0:
+                    skip(lost)  # the silent wall-clock time becomes one counted gap
+            if channel is not None:
+                write(indata[:, channel])
+            elif nch == 1:
+                write(indata[:, 0])
+            else:
+                off = 0
+                while off < frames:
+                    m = min(frames - off, cap)
+                    out = mix[:m]
+                    np.copyto(out, indata[off : off + m, 0])
+                    for c in range(1, nch):
+                        np.add(out, indata[off : off + m, c], out=out)
+                    np.multiply(out, scale, out=out)
+                    write(out)
+                    off += m
+            hb[0] += 1
+            hb[1] += frames
+            hb_t[0] = now
+
+        def finished_callback() -> None:
+            # PortAudio thread: only sets an Event (the watchdog reacts).
+            if gen_now[0] == gen:
+                ended.set()
+
+        return callback, finished_callback
+
+    # ------------------------------------------------------------------ stream management
+    def _open(self, index: int) -> None:
+        """Open and start a new stream on device ``index`` (caller's or watchdog thread)."""
+        sd = self._sd
+        gen = int(self._gen[0]) + 1
+        self._gen[0] = gen
+        self._ended.clear()
+        callback, finished_callback = self._make_callback(gen)
+        stream = sd.InputStream(
+            device=index, samplerate=self.rate, channels=self.open_channels, dtype="float32",
+            blocksize=self.block_size, latency=self.latency, callback=callback,
+            finished_callback=finished_callback,
+        )
+        try:
+            stream.start()
+        except Exception:
+            call_with_timeout(stream.close, CLOSE_TIMEOUT_S)
+            raise
+        self._stream = stream
+        if self._stop.is_set():  # stop() ran while this stream opened: close it too
+            self._gen[0] += 1
+            self._close_current(CLOSE_TIMEOUT_S)
+
+    def _close_current(self, timeout: float) -> bool:
+        """Abort and close the current stream on a helper thread; False if it timed out."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return True
+
+        def abort_close() -> None:
+            try:
+                stream.abort()
+            finally:
+                stream.close()
+
+        return call_with_timeout(abort_close, timeout)
+
+    def _stream_ended(self) -> bool:
+        if self._ended.is_set():
+            return True
+        stream = self._stream
+        if stream is None:
+            return True
+        try:
+            return not stream.active
+        except Exception:
+            return True
+
+    # ------------------------------------------------------------------ watchdog thread
+    def _watch(self) -> None:
+        try:
+            self._watch_loop()
+        except BaseException as exc:  # stored and announced by the pipeline, never lost
+            self.error = exc
+
+    def _watch_loop(self) -> None:
+        last_count = int(self._hb[0])
+        last_change = time.monotonic()
+        while not self._stop.wait(WATCHDOG_POLL_S):
+            now = time.monotonic()
+            count = int(self._hb[0])
+            if count != last_count:
+                last_count, last_change = count, now
+                if self.status != STATUS_RUNNING:
+                    self.status = STATUS_RUNNING
+                    self.problem = None
+            if self._stream_ended():
+                self._declare_lost("the device stopped (stream ended)")
+                if not self._reopen():
+                    return
+                last_count, last_change = int(self._hb[0]), time.monotonic()
+                continue
+            silent = now - last_change
+            if silent >= self.stall_s:
+                if self.status == STATUS_RUNNING:
+                    self._declare_lost(f"no audio from the device for {silent:.1f} s")
+                elif self.status == STATUS_REOPENING:  # reopened, but still nothing arrives
+                    self.status = STATUS_LOST
+            if silent >= self.stall_s + REOPEN_AFTER_S:
+                if not self._reopen():
+                    return
+                last_count, last_change = int(self._hb[0]), time.monotonic()
+
+    def _declare_lost(self, why: str) -> None:
+        if self.status == STATUS_RUNNING:
+            self.lost_count += 1
+        self.status = STATUS_LOST
+        self.problem = why
+        self._resync[0] = 1  # the next delivering callback turns the silence into a gap
+
+    def _reopen(self) -> bool:
+        """Close the dead stream and open a new one, with backoff; False if stopped meanwhile."""
+        self._close_current(CLOSE_TIMEOUT_S)
+        delay = BACKOFF_START_S
+        attempt = 0
+        while not self._stop.is_set():
+            self.status = STATUS_REOPENING
+            try:
+                with quiet_stderr():  # ALSA/PortAudio print every failed attempt
+                    if attempt > 0:
+                        reinit_portaudio(self._sd)
+                    dev = self._find_again()
+                    self._open(dev.index)
+            except Exception as exc:
+                self.status = STATUS_LOST
+                self.problem = f"cannot reopen '{self.device.name}': {exc}"
+            else:
+                self.reopen_count += 1
+                self._resync[0] = 1
+                return not self._stop.is_set()
+            attempt += 1
+            if self._stop.wait(delay):
+                break
+            delay = min(2 * delay, BACKOFF_MAX_S)
+        return False
+
+    def _find_again(self) -> InputDevice:
+        """The same device after a PortAudio re-initialisation (indices may have moved)."""
+        devs = list_input_devices()
+        for d in devs:
+            if d.name == self.device.name and d.hostapi == self.device.hostapi:
+                return d
+        for d in devs:
+            if d.name == self.device.name:
+                return d
+        raise DeviceError(f"'{self.device.name}' is not present")
+
+
+def open_device_source(args: argparse.Namespace, cfg: PipelineConfig | None = None
+                       ) -> DeviceSource:
+    """Build the (not yet started) device source for ``stetho-rt monitor``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``device`` (index, part of a name, or None for the default input), ``rate`` [Hz] or None
+        for the device's default, ``channel`` or None to downmix, ``record`` (checked here so a bad
+        path fails before the device opens).
+    cfg : PipelineConfig or None
+        Block length (``cfg.stream.block_size``).
+
+    Raises
+    ------
+    DeviceError
+        The device does not exist, or cannot capture at that rate and channel count; the message
+        names the available input devices.
+    ConfigError
+        Rate out of range, or a ``--record`` path that cannot be written.
+    """
+    cfg = cfg or PipelineConfig()
+    record = getattr(args, "record", None)
+    if record is not None:
+        from stetho_rt.io.recorder import check_record_path
+
+        check_record_path(record)
+    devices = list_input_devices()
+    dev = find_input_device(getattr(args, "device", None), devices)
+    rate = getattr(args, "rate", None)
+    rate = check_input_rate(rate if rate is not None else round(dev.default_rate),
+                            f"device '{dev.name}'")
+    src = DeviceSource(dev, rate, getattr(args, "channel", None),
+                       block_size=cfg.stream.block_size(rate))
+    sd = src._sd
+    try:
+        with quiet_stderr():
+            sd.check_input_settings(device=dev.index, channels=src.open_channels,
+                                    dtype="float32", samplerate=rate)
+    except Exception as exc:
+        raise DeviceError(
+            f"input device {dev.index} '{dev.name}' cannot capture at {rate} Hz with "
+            f"{src.open_channels} channel(s) ({exc}; its default rate is "
+            f"{dev.default_rate:.0f} Hz); "
+            f"{describe_available(devices)}"
+        ) from None
+    return src

@@ -1,0 +1,193 @@
+"""The DeviceSource callback and shutdown, driven directly (no audio device needed).
+
+The callback is what PortAudio's thread runs: it must copy into the ring (pick or downmix), count
+status flags, turn a loss into a counted gap, allocate no sample buffer, and ignore a stale stream.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from stetho_rt.errors import DeviceError
+from stetho_rt.io.device import DeviceSource, call_with_timeout
+from stetho_rt.io.devices import InputDevice, find_input_device, import_sounddevice
+from stetho_rt.ringbuffer import RingBuffer
+
+sd = import_sounddevice()
+RATE = 8000
+BLOCK = 80
+
+
+def _device(channels: int = 2, name: str = "Fake Stethoscope USB") -> InputDevice:
+    return InputDevice(index=3, name=name, channels=channels, default_rate=float(RATE),
+                       low_latency_s=0.01, high_latency_s=0.04, hostapi="ALSA", is_default=False)
+
+
+def _source(channel: int | None = None, channels: int = 2, ring_size: int = RATE
+            ) -> tuple[DeviceSource, RingBuffer, object, object]:
+    src = DeviceSource(_device(channels), None, channel, block_size=BLOCK)
+    ring = RingBuffer(ring_size)
+    src.ring = ring
+    src._gen[0] = 1
+    cb, fin = src._make_callback(1)
+    return src, ring, cb, fin
+
+
+def _read_all(ring: RingBuffer) -> np.ndarray:
+    out = np.empty(ring.capacity, np.float32)
+    n, _ = ring.read_into(out)
+    return out[:n].copy()
+
+
+NO_FLAGS = sd.CallbackFlags(0)
+
+
+def test_defaults_from_device() -> None:
+    src = DeviceSource(_device(2), None, None)
+    assert src.rate == RATE and src.block_size == 80 and src.open_channels == 2
+    assert "downmix of 2 ch" in src.description and src.channels == 1
+    assert DeviceSource(_device(32), 4000, None).open_channels == 2  # plugin devices upmix
+    assert DeviceSource(_device(4), None, 2).open_channels == 3
+    with pytest.raises(DeviceError, match=r"channel 2 out of range.*2 input channel"):
+        DeviceSource(_device(2), None, 2)
+
+
+def test_downmix_and_channel_pick(rng: np.random.Generator) -> None:
+    x = rng.uniform(-1, 1, (BLOCK, 2)).astype(np.float32)
+    _, ring, cb, _ = _source(None)
+    cb(x, BLOCK, None, NO_FLAGS)
+    np.testing.assert_array_equal(_read_all(ring), (x[:, 0] + x[:, 1]) * np.float32(0.5))
+    _, ring, cb, _ = _source(1)
+    cb(x[:, :2], BLOCK, None, NO_FLAGS)
+    np.testing.assert_array_equal(_read_all(ring), x[:, 1])
+    _, ring, cb, _ = _source(None, channels=1)
+    cb(x[:, :1], BLOCK, None, NO_FLAGS)
+    np.testing.assert_array_equal(_read_all(ring), x[:, 0])
+
+
+def test_downmix_longer_than_the_mix_buffer(rng: np.random.Generator) -> None:
+    src, ring, cb, _ = _source(None, ring_size=20000)
+    n = src._mix.shape[0] * 2 + 17
+    x = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    cb(x, n, None, NO_FLAGS)
+    got = np.concatenate([_read_all(ring) for _ in range(4)])
+    np.testing.assert_array_equal(got, (x[:, 0] + x[:, 1]) * np.float32(0.5))
+
+
+def test_status_flags_are_counted() -> None:
+    src, ring, cb, _ = _source(None)
+    x = np.zeros((BLOCK, 2), np.float32)
+    for _ in range(3):
+        cb(x, BLOCK, None, sd.CallbackFlags(sd._lib.paInputOverflow))
+    cb(x, BLOCK, None, sd.CallbackFlags(sd._lib.paInputUnderflow))
+    cb(x, BLOCK, None, NO_FLAGS)
+    assert ring.input_overflows == 3 and src.input_underflows == 1
+    assert src.callbacks == 5 and src.frames_delivered == 5 * BLOCK
+    assert ring.written_samples == 5 * BLOCK  # flagged blocks are still delivered
+
+
+def test_loss_becomes_one_counted_gap() -> None:
+    src, ring, cb, _ = _source(None, ring_size=4 * RATE)
+    x = np.ones((BLOCK, 2), np.float32)
+    cb(x, BLOCK, None, NO_FLAGS)
+    src._hb_t[0] = time.monotonic() - 0.5  # last callback 0.5 s ago...
+    src._resync[0] = 1  # ...and the watchdog declared the device lost
+    cb(x, BLOCK, None, NO_FLAGS)
+    expect = 0.5 * RATE - BLOCK
+    assert abs(ring.dropped_samples - expect) < 0.05 * RATE
+    out = np.empty(RATE, np.float32)
+    assert ring.read_into(out) == (BLOCK, 0)
+    n, pos = ring.read_into(out)
+    assert n == BLOCK and pos == BLOCK + ring.dropped_samples  # stream time jumped by the gap
+    assert src._resync[0] == 0
+
+
+def test_stale_stream_is_ignored() -> None:
+    src, ring, cb, fin = _source(None)
+    src._gen[0] = 2  # a newer stream took over
+    with pytest.raises(sd.CallbackAbort):
+        cb(np.ones((BLOCK, 2), np.float32), BLOCK, None, NO_FLAGS)
+    fin()
+    assert ring.written_samples == 0 and not src._ended.is_set()
+
+
+def test_callback_allocates_no_sample_buffer() -> None:
+    n = 4800  # a block's data is 19 kB: any temporary array would show in the peak
+    for channel, channels in ((None, 2), (1, 2), (None, 1)):
+        src, ring, cb, _ = _source(channel, channels=channels, ring_size=20 * n)
+        x = np.ones((n, src.open_channels), np.float32)
+        flags = sd.CallbackFlags(sd._lib.paInputOverflow)
+        cb(x, n, None, flags)  # first call: lazy module-level allocations
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(10):
+                cb(x, n, None, flags)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 * n, f"callback allocated {peak} bytes (channel={channel})"
+        assert ring.written_samples == 11 * n
+
+
+def test_stop_returns_although_portaudio_hangs() -> None:
+    src, _, _, _ = _source(None)
+    release = threading.Event()
+
+    class HungStream:
+        active = True
+
+        def abort(self) -> None:
+            release.wait(30)
+
+        def close(self) -> None:
+            pass
+
+    src._stream = HungStream()
+    t0 = time.monotonic()
+    src.stop(timeout=0.4)
+    assert time.monotonic() - t0 < 0.8
+    assert src.finished and src.status == "stopped"
+    release.set()
+
+
+def test_call_with_timeout() -> None:
+    assert call_with_timeout(lambda: None, 1.0)
+    assert call_with_timeout(lambda: 1 / 0, 1.0)  # errors of a close are swallowed
+    ev = threading.Event()
+    t0 = time.monotonic()
+    assert not call_with_timeout(lambda: ev.wait(30), 0.1)
+    assert time.monotonic() - t0 < 0.5
+    ev.set()
+
+
+def test_find_input_device_rules() -> None:
+    devs = [_device(1, "USB Stethoscope"), InputDevice(5, "USB Mic", 2, 48000.0, 0.01, 0.04,
+                                                      "ALSA", True)]
+    assert find_input_device(None, devs).index == 5  # the default
+    assert find_input_device("stetho", devs).index == 3
+    assert find_input_device(3, devs).index == 3
+    with pytest.raises(DeviceError, match=r"ambiguous.*3 'USB Stethoscope', 5 'USB Mic'"):
+        find_input_device("usb", devs)
+    with pytest.raises(DeviceError, match=r"no input device with index 4 \(available input "
+                                          r"devices: 3 'USB Stethoscope' \(ALSA, 1 ch, 8000 Hz\)"):
+        find_input_device(4, devs)
+    with pytest.raises(DeviceError, match="no input device found"):
+        find_input_device(None, [])
+
+
+def test_format_devices_table() -> None:
+    from stetho_rt.commands.devices import format_devices
+
+    text = format_devices([_device(1, "USB Stethoscope"),
+                           InputDevice(5, "x" * 60, 2, 44100.0, 0.0087, 0.0348, "ALSA", True)])
+    lines = text.splitlines()
+    assert lines[0].split()[:2] == ["idx", "name"] and "latency ms low/high" in lines[0]
+    assert lines[1].split() == ["3", "USB", "Stethoscope", "ALSA", "1", "8000", "10.0", "/", "40.0"]
+    assert lines[2].startswith("  5* ") and "…" in lines[2] and "8.7 / 34.8" in lines[2]
