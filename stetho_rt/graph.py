@@ -108,14 +108,19 @@ class DspGraph:
         if self.detector is not None:
             self.detector.warm_up()
 
-    def process(self, x: np.ndarray) -> GraphOutput:
-        """Run one block of source-rate samples (1-D float32, finite) through every stage."""
+    def process(self, x: np.ndarray, gap: bool = False) -> GraphOutput:
+        """Run one block of source-rate samples (1-D float32, finite) through every stage.
+
+        ``gap=True`` marks zeros standing in for dropped samples: the filters run on them (their
+        clocks stay exact) but the detector is told to skip, so no sound or beat spans a gap."""
         y = self.resampler.process(x)
         bp = self.bandpass.process(y)
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
-        if self.detector is not None:
+        if self.detector is not None and gap:
+            self.detector.skip(bp.shape[0])
+        elif self.detector is not None:
             det = self.detector.process(bp)
             out.envelope = self.detector.last_envelope
             out.sounds = list(det.sounds)

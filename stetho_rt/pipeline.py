@@ -266,7 +266,7 @@ class Pipeline:
         while length > 0:
             k = min(length, self._zeros.shape[0])
             self._zeros[:k] = 0.0  # a stage never writes its input, but stay defensive
-            out = self.graph.process(self._zeros[:k])
+            out = self.graph.process(self._zeros[:k], gap=True)
             self._absorb(out)
             self.samples_in += k
             length -= k

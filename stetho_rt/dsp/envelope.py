@@ -46,6 +46,10 @@ output is finite and non-negative. ``flush()`` feeds ``20 * latency`` zero sampl
 ``latency`` frames they produce, so the last input sample reaches the output at its declared lag
 (call ``reset()`` before reusing the stage). The batch function :func:`envelopes` is
 ``process(x)`` then ``flush()``.
+
+The homomorphic low-pass, its delay and initial state and the decimation FIR come from
+:func:`~stetho_rt.dsp.designs.cached_design`: ``scipy.signal`` is imported only when they are not
+cached yet.
 """
 
 from __future__ import annotations
@@ -54,10 +58,10 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-import scipy.signal
 
 from stetho_rt.config import DspConfig
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.filters import sos_group_delay, sos_sample
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
 from stetho_rt.errors import ConfigError
@@ -252,19 +256,27 @@ class EnvelopeStage(Stage):
         self.decimation = int(decim)
         self.hilbert_taps = hilbert_fir()
         self.hilbert_delay = (HILBERT_TAPS - 1) // 2
-        self.homomorphic_sos = np.ascontiguousarray(
-            scipy.signal.butter(
-                HOMOMORPHIC_ORDER, cfg.homomorphic_cutoff_hz, fs=rate, output="sos"
+        cutoff, decimation = cfg.homomorphic_cutoff_hz, self.decimation
+        hilbert_delay = self.hilbert_delay
+        design = cached_design(
+            "envelope",
+            (
+                rate,
+                cutoff,
+                decimation,
+                hilbert_delay,
+                HOMOMORPHIC_ORDER,
+                HOMOMORPHIC_EPS,
+                DECIMATION_MIN_HALF_LENGTH,
+                DECIMATION_CUTOFF_HZ,
+                DECIMATION_KAISER_BETA,
             ),
-            dtype=np.float64,
+            lambda: _compute_design(rate, cutoff, decimation, hilbert_delay),
         )
-        self.homomorphic_delay = round(float(sos_group_delay(self.homomorphic_sos, [0.0], rate)[0]))
-        d = DECIMATION_MIN_HALF_LENGTH
-        d += (-(self.hilbert_delay + self.homomorphic_delay + d)) % self.decimation
-        self.decimation_delay = d
-        self.decimation_taps = scipy.signal.firwin(
-            2 * d + 1, DECIMATION_CUTOFF_HZ, window=("kaiser", DECIMATION_KAISER_BETA), fs=rate
-        ).astype(np.float64)
+        self.homomorphic_sos = design["homomorphic_sos"]
+        self.homomorphic_delay = int(design["homomorphic_delay"])
+        self.decimation_delay = int(design["decimation_delay"])
+        self.decimation_taps = design["decimation_taps"]
         total = self.hilbert_delay + self.homomorphic_delay + self.decimation_delay
         super().__init__(rate, cfg.envelope_rate, total // self.decimation, max_block)
 
@@ -279,9 +291,7 @@ class EnvelopeStage(Stage):
         self._mbuf = np.zeros(2 * la, dtype=np.float64)
         self._lbuf = np.zeros(2 * la, dtype=np.float64)
         self._hzi = np.zeros((self.homomorphic_sos.shape[0], 2), dtype=np.float64)
-        self._hzi0 = np.ascontiguousarray(
-            scipy.signal.sosfilt_zi(self.homomorphic_sos) * math.log(HOMOMORPHIC_EPS)
-        )
+        self._hzi0 = design["homomorphic_zi"]
         self._flush_len = self.latency * self.decimation
         self._zeros = np.zeros(self._flush_len, dtype=np.float32)
         rows = -(-max(self.max_block, self._flush_len) // self.decimation) + 1
@@ -329,6 +339,52 @@ class EnvelopeStage(Stage):
         self._lbuf[:] = math.log(HOMOMORPHIC_EPS)
         self._hzi[:] = self._hzi0
         self._ist[:] = 0
+
+
+def _compute_design(
+    rate: float, cutoff_hz: float, decimation: int, hilbert_delay: int
+) -> dict[str, np.ndarray]:
+    """Design the homomorphic low-pass and the decimation FIR (the uncached path).
+
+    Parameters
+    ----------
+    rate : float
+        Input rate [Hz].
+    cutoff_hz : float
+        Homomorphic low-pass cut-off [Hz].
+    decimation : int
+        Input samples per frame.
+    hilbert_delay : int
+        Hilbert FIR half length ``M`` [samples].
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``homomorphic_sos`` (float64, (n_sections, 6)), ``homomorphic_delay`` (``Dh``, 0-d int),
+        ``homomorphic_zi`` (its steady state for ``log(HOMOMORPHIC_EPS)``, float64,
+        (n_sections, 2)), ``decimation_delay`` (``D``, 0-d int) and ``decimation_taps``
+        (float64, (2 D + 1,)).
+    """
+    import scipy.signal  # heavy import, only when the design is not cached
+
+    sos = np.ascontiguousarray(
+        scipy.signal.butter(HOMOMORPHIC_ORDER, cutoff_hz, fs=rate, output="sos"),
+        dtype=np.float64,
+    )
+    dh = round(float(sos_group_delay(sos, [0.0], rate)[0]))
+    d = DECIMATION_MIN_HALF_LENGTH
+    d += (-(hilbert_delay + dh + d)) % decimation
+    taps = scipy.signal.firwin(
+        2 * d + 1, DECIMATION_CUTOFF_HZ, window=("kaiser", DECIMATION_KAISER_BETA), fs=rate
+    ).astype(np.float64)
+    zi = np.ascontiguousarray(scipy.signal.sosfilt_zi(sos) * math.log(HOMOMORPHIC_EPS))
+    return {
+        "homomorphic_sos": sos,
+        "homomorphic_delay": np.array(dh, dtype=np.int64),
+        "homomorphic_zi": zi,
+        "decimation_delay": np.array(d, dtype=np.int64),
+        "decimation_taps": taps,
+    }
 
 
 def envelopes(x: npt.ArrayLike, cfg: DspConfig = DspConfig()) -> Float32Array:

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stetho_rt.config import DspConfig
+from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, run_batch
 from stetho_rt.dsp.stft import SpectralFramer
 
@@ -62,18 +63,21 @@ def mel_filterbank(cfg: DspConfig = _DEFAULT_CFG) -> npt.NDArray[np.float64]:
     -------
     ndarray of float64, shape (cfg.mel_bands, cfg.stft_window//2 + 1)
         ``librosa.filters.mel(sr, n_fft, n_mels, fmin=0, fmax=sr/2)`` (Slaney mel scale, Slaney
-        area normalisation, computed by librosa in float32), widened to float64.
+        area normalisation, computed by librosa in float32), widened to float64. Read from the
+        design cache (:func:`~stetho_rt.dsp.designs.cached_design`) when present, so librosa is
+        imported only when it is not.
     """
-    import librosa  # heavy import, only at construction
+    rate, n_fft, n_mels = cfg.internal_rate, cfg.stft_window, cfg.mel_bands
+    design = cached_design("mel", (rate, n_fft, n_mels), lambda: _compute_mel(rate, n_fft, n_mels))
+    return design["mel"]
 
-    mel = librosa.filters.mel(
-        sr=cfg.internal_rate,
-        n_fft=cfg.stft_window,
-        n_mels=cfg.mel_bands,
-        fmin=0.0,
-        fmax=cfg.internal_rate / 2.0,
-    )
-    return np.ascontiguousarray(mel, dtype=np.float64)
+
+def _compute_mel(rate: int, n_fft: int, n_mels: int) -> dict[str, np.ndarray]:
+    """The uncached path of :func:`mel_filterbank`."""
+    import librosa  # heavy import, only when the filterbank is not cached
+
+    mel = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=rate / 2.0)
+    return {"mel": np.ascontiguousarray(mel, dtype=np.float64)}
 
 
 class FeatureStage(SpectralFramer):

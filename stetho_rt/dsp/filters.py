@@ -52,6 +52,10 @@ heart sounds. The rule, per sample ``x[t]`` at 2000 Hz:
    threshold (e.g. the chest piece placed after digital silence) is treated as spikes until the
    reference has caught up, i.e. until ``rank`` windows of the new level exist (1.5 s).
 
+**Design cache.** The band-pass sections and their latency come from
+:func:`~stetho_rt.dsp.designs.cached_design` (scipy is imported only when a design is computed, not
+when it is read from the cache), so a warm start does not import ``scipy.signal``.
+
 **Flush.** Every stage here flushes by feeding ``latency`` zero samples and returning their
 output, so the last input sample reaches the output at its declared lag (the IIR tail beyond that
 is dropped). Call :meth:`reset` before reusing a flushed stage.
@@ -63,10 +67,10 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-import scipy.signal
 
 from stetho_rt.config import DspConfig
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
 from stetho_rt.errors import ConfigError
 
@@ -382,18 +386,37 @@ def bandpass_sos(cfg: DspConfig = DspConfig()) -> npt.NDArray[np.float64]:
     Returns
     -------
     ndarray, float64, shape (bandpass_order, 6)
-        Second-order sections, ``a0 == 1``.
+        Second-order sections, ``a0 == 1`` (``scipy.signal.butter``, through the design cache).
     """
+    return _bandpass_design(cfg)["sos"]
+
+
+def _bandpass_design(cfg: DspConfig) -> dict[str, np.ndarray]:
+    """Cached band-pass design: ``sos`` and ``filter_latency`` (0-d int64, samples)."""
     if cfg.bandpass_order < 1:
         raise ConfigError(f"bandpass_order={cfg.bandpass_order} must be a positive integer")
-    sos = scipy.signal.butter(
+    order, low, high, rate = (
         cfg.bandpass_order,
-        [cfg.bandpass_low_hz, cfg.bandpass_high_hz],
-        btype="bandpass",
-        fs=cfg.internal_rate,
-        output="sos",
+        cfg.bandpass_low_hz,
+        cfg.bandpass_high_hz,
+        cfg.internal_rate,
     )
-    return np.ascontiguousarray(sos, dtype=np.float64)
+    return cached_design(
+        "bandpass",
+        (order, low, high, rate, LATENCY_BAND_HZ),
+        lambda: _compute_bandpass(order, low, high, rate),
+    )
+
+
+def _compute_bandpass(order: int, low: float, high: float, rate: float) -> dict[str, np.ndarray]:
+    """Butterworth band-pass sections and their mean group delay over :data:`LATENCY_BAND_HZ`."""
+    import scipy.signal  # heavy import, only when the design is not cached
+
+    sos = scipy.signal.butter(order, [low, high], btype="bandpass", fs=rate, output="sos")
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    band = np.linspace(LATENCY_BAND_HZ[0], LATENCY_BAND_HZ[1], 101)
+    latency = round(float(np.mean(sos_group_delay(sos, band, rate))))
+    return {"sos": sos, "filter_latency": np.array(latency, dtype=np.int64)}
 
 
 def sos_group_delay(
@@ -415,6 +438,8 @@ def sos_group_delay(
     ndarray, float64, shape (n,)
         Group delay [samples at ``rate``].
     """
+    import scipy.signal  # heavy import, only at design time
+
     sos = np.atleast_2d(np.asarray(sos, dtype=np.float64))
     w = np.atleast_1d(np.asarray(freqs_hz, dtype=np.float64))
     total = np.zeros(w.shape, dtype=np.float64)
@@ -635,10 +660,10 @@ class BandpassStage(Stage):
         *,
         suppress_spikes: bool = True,
     ) -> None:
-        self.sos = bandpass_sos(cfg)
+        design = _bandpass_design(cfg)
+        self.sos = design["sos"]
         rate = cfg.internal_rate
-        band = np.linspace(LATENCY_BAND_HZ[0], LATENCY_BAND_HZ[1], 101)
-        self.filter_latency = round(float(np.mean(sos_group_delay(self.sos, band, rate))))
+        self.filter_latency = int(design["filter_latency"])
         self.spike_suppressor = SpikeSuppressor(cfg, max_block) if suppress_spikes else None
         extra = self.spike_suppressor.latency if self.spike_suppressor is not None else 0
         super().__init__(rate, rate, self.filter_latency + extra, max_block)

@@ -55,6 +55,11 @@ Examples: 44.1 kHz 2.11 ms (4 samples), 48 kHz 1.73 ms (3), 4 kHz 1.06 ms (2), 1
 ``k`` describes input time ``(k - latency) / 2000`` s. Thanks to the pacing rule this is also the
 real-time delay of the stage: there is no further buffering beyond the input block itself.
 
+Design cache
+------------
+:func:`design` computes the filters with ``scipy.signal`` only when the plan is not in the design
+cache (:func:`~stetho_rt.dsp.designs.cached_design`), so a warm start does not import scipy.
+
 Flush tail
 ----------
 :meth:`ResampleStage.flush` feeds just enough zeros (at most ``latency * fs / 2000 + 1``) to emit
@@ -72,10 +77,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from stetho_rt.config import DspConfig, check_input_rate
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
 from stetho_rt.errors import ConfigError
 
@@ -181,6 +186,8 @@ class ResamplePlan:
         Includes every delay (FIR, elliptic and the interpolation shift), i.e. it maps the input
         spectrum to the output spectrum on the output time base (before any latency alignment).
         """
+        from scipy import signal  # heavy import, only at design time
+
         f = np.asarray(freqs_hz, dtype=np.float64)
         fs_mid = self.mid_rate
         _, h_fir = signal.freqz(self.fir, worN=f, fs=float(self.in_rate))
@@ -191,6 +198,8 @@ class ResamplePlan:
 
 
 def _kaiser_beta(atten_db: float) -> float:
+    from scipy import signal  # heavy import, only at design time
+
     return float(signal.kaiser_beta(atten_db))
 
 
@@ -215,6 +224,8 @@ def _choose_factors(fs: int, out_rate: int) -> tuple[int, int]:
 
 def _design_fir(fs: int, pass_hz: float, stop_hz: float, atten_db: float) -> np.ndarray:
     """Kaiser low-pass: pass ``pass_hz``, stop ``stop_hz`` .. ``fs / 2`` (checked on a grid)."""
+    from scipy import signal  # heavy import, only at design time
+
     width = (stop_hz - pass_hz) / (fs / 2)
     numtaps, _ = signal.kaiserord(atten_db, width)
     beta = _kaiser_beta(atten_db)
@@ -273,6 +284,7 @@ def design(in_rate: int, cfg: DspConfig = DspConfig()) -> ResamplePlan:
     Returns
     -------
     ResamplePlan
+        Read from the design cache when present (bit-identical to a fresh design).
     """
     fs = check_input_rate(in_rate)
     out_rate = int(cfg.internal_rate)
@@ -282,11 +294,66 @@ def design(in_rate: int, cfg: DspConfig = DspConfig()) -> ResamplePlan:
         raise ConfigError(
             f"resample_pass_hz={cfg.resample_pass_hz} must be in (0, {out_rate / 2:g}) Hz"
         )
+    if cfg.resample_stop_db < 40.0:
+        raise ConfigError(f"resample_stop_db={cfg.resample_stop_db} must be at least 40 dB")
+    params = (
+        fs,
+        out_rate,
+        cfg.resample_pass_hz,
+        cfg.resample_stop_db,
+        cfg.bandpass_low_hz,
+        cfg.bandpass_high_hz,
+        MAX_EXACT_PHASES,
+        ELLIPTIC_RIPPLE_DB,
+        ELLIPTIC_MARGIN_DB,
+        KAISER_MARGIN_DB,
+    )
+    arrays = cached_design("resample", params, lambda: _plan_to_arrays(_compute_plan(fs, cfg)))
+    return _plan_from_arrays(arrays)
+
+
+_PLAN_INTS = ("in_rate", "out_rate", "up", "down", "m", "l", "phases", "left", "shift", "latency")
+_PLAN_FLOATS = ("pass_hz", "stop_hz", "delay_s")
+
+
+def _plan_to_arrays(plan: ResamplePlan) -> dict[str, np.ndarray]:
+    """A plan as a design-cache entry: its arrays, and its scalars as 0-d arrays."""
+    out = {"fir": plan.fir, "sos": plan.sos, "table": plan.table}
+    out.update({name: np.array(getattr(plan, name), dtype=np.int64) for name in _PLAN_INTS})
+    out.update({name: np.array(getattr(plan, name), dtype=np.float64) for name in _PLAN_FLOATS})
+    return out
+
+
+def _plan_from_arrays(a: dict[str, np.ndarray]) -> ResamplePlan:
+    """Inverse of :func:`_plan_to_arrays` (Python ``int``/``float`` scalars, as designed)."""
+    return ResamplePlan(
+        in_rate=int(a["in_rate"]),
+        out_rate=int(a["out_rate"]),
+        up=int(a["up"]),
+        down=int(a["down"]),
+        pass_hz=float(a["pass_hz"]),
+        stop_hz=float(a["stop_hz"]),
+        fir=a["fir"],
+        sos=a["sos"],
+        table=a["table"],
+        m=int(a["m"]),
+        l=int(a["l"]),
+        phases=int(a["phases"]),
+        left=int(a["left"]),
+        shift=int(a["shift"]),
+        delay_s=float(a["delay_s"]),
+        latency=int(a["latency"]),
+    )
+
+
+def _compute_plan(fs: int, cfg: DspConfig) -> ResamplePlan:
+    """Design the filters of a validated rate and config (the uncached path of :func:`design`)."""
+    from scipy import signal  # heavy import, only when the plan is not cached
+
+    out_rate = int(cfg.internal_rate)
     # Below 2 kHz input both edges scale with the input Nyquist (0.4 * fs and 0.5 * fs).
     stop_hz = min(out_rate / 2.0, fs / 2.0)
     pass_hz = float(cfg.resample_pass_hz) * stop_hz / (out_rate / 2.0)
-    if cfg.resample_stop_db < 40.0:
-        raise ConfigError(f"resample_stop_db={cfg.resample_stop_db} must be at least 40 dB")
     up, down = _choose_factors(fs, out_rate)
     fs_mid = fs * up / down
     kaiser_db = float(cfg.resample_stop_db) + KAISER_MARGIN_DB

@@ -1,0 +1,138 @@
+"""Emission model of the HSMM: a small MLP of the state given frame features in a context window.
+
+``log b_j(t) = log P(j | x_t) - log P(j)`` (Springer et al. 2016: the posterior of a discriminative
+model divided by the state prior is proportional to the likelihood). The input ``x_t`` stacks the
+frame features (:mod:`~stetho_rt.detect.features`) at the frame offsets ``offsets`` around ``t``
+(past context and at most ``max(offsets)`` frames of look-ahead); one ReLU hidden layer; softmax
+over
+S1, systole, S2, diastole. Input standardisation is folded into the first layer.
+
+The numbers live in ``models/detector.json`` (written by ``tools/train_detector.py``); without that
+file a hand-set linear model (loud frames are sounds) is used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stetho_rt.detect.features import N_FEATURES
+from stetho_rt.dsp._jit import kernel
+
+MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
+"""Default emission-model file."""
+
+
+@dataclass(frozen=True)
+class EmissionModel:
+    """Weights of the emission MLP.
+
+    Attributes
+    ----------
+    offsets : ndarray, shape (K,), int64
+        Context frame offsets (relative to the decoded frame) [frames at 100 Hz].
+    w1 : ndarray, shape (H, K * N_FEATURES)
+        First layer (standardisation folded in); input order: offset-major.
+    b1 : ndarray, shape (H,)
+    w2 : ndarray, shape (4, H)
+    b2 : ndarray, shape (4,)
+    log_prior : ndarray, shape (4,)
+        Log state priors of the training frames.
+    time_shift_s : ndarray, shape (2,)
+        Constant shift added to detected S1 and S2 times [s] (annotation convention).
+    """
+
+    offsets: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    log_prior: np.ndarray
+    time_shift_s: np.ndarray
+
+    @property
+    def lookahead(self) -> int:
+        """Frames of look-ahead the context needs."""
+        return max(int(self.offsets.max()), 0)
+
+    @property
+    def history(self) -> int:
+        """Frames of past context the model reads."""
+        return max(-int(self.offsets.min()), 0)
+
+    @classmethod
+    def default(cls) -> EmissionModel:
+        """Hand-set linear model: sound states favour high normalised energy."""
+        a = np.zeros(N_FEATURES)
+        a[:2] = 1.2
+        a[5] = 0.8
+        w1 = np.vstack([a, -a])
+        w2 = np.zeros((4, 2))
+        w2[0] = w2[2] = [1.0, -1.0]
+        prior = np.array([0.15, 0.2, 0.12, 0.53])
+        b2 = np.array([-1.0, 0.0, -1.0, 0.0]) + np.log(prior)
+        return cls(np.zeros(1, np.int64), w1, np.zeros(2), w2, b2, np.log(prior), np.zeros(2))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> EmissionModel:
+        """Load from JSON (``MODEL_PATH`` by default); the default model if the file is absent."""
+        p = Path(path) if path is not None else MODEL_PATH
+        if not p.exists():
+            return cls.default()
+        d = json.loads(p.read_text())
+        offsets = np.asarray(d["offsets"], dtype=np.int64)
+        w1 = np.asarray(d["w1"], dtype=float)
+        if w1.shape[1] != offsets.size * N_FEATURES:
+            raise ValueError(
+                f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * N_FEATURES}"
+            )
+        return cls(
+            offsets,
+            w1,
+            np.asarray(d["b1"], dtype=float),
+            np.asarray(d["w2"], dtype=float),
+            np.asarray(d["b2"], dtype=float),
+            np.log(np.asarray(d["prior"], dtype=float)),
+            np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float),
+        )
+
+
+@kernel
+def mlp_logpost(fring, ring_len, t, newest, offsets, w1, b1, w2, b2, hid, out):  # pragma: no cover
+    """Log posteriors of the 4 states at frame ``t`` into ``out``; features read from ``fring``.
+
+    Frames before 0 or after ``newest`` are clamped to those ends. Returns the sound probability
+    ``P(S1) + P(S2)``.
+    """
+    nf = fring.shape[1]
+    for h in range(w1.shape[0]):
+        acc = b1[h]
+        for k in range(offsets.shape[0]):
+            u = t + offsets[k]
+            if u < 0:
+                u = 0
+            if u > newest:
+                u = newest
+            row = u % ring_len
+            base = k * nf
+            for c in range(nf):
+                acc += w1[h, base + c] * fring[row, c]
+        hid[h] = acc if acc > 0.0 else 0.0
+    mx = -np.inf
+    for j in range(4):
+        acc = b2[j]
+        for h in range(w2.shape[1]):
+            acc += w2[j, h] * hid[h]
+        out[j] = acc
+        if acc > mx:
+            mx = acc
+    se = 0.0
+    for j in range(4):
+        se += np.exp(out[j] - mx)
+    lse = mx + np.log(se)
+    for j in range(4):
+        out[j] -= lse
+    return np.exp(out[0]) + np.exp(out[2])

@@ -1,0 +1,166 @@
+"""Heart rate: a running envelope autocorrelation (drives the HSMM) and the beat tracker.
+
+:func:`_autocorr_hr` (a numba kernel called from the detector's frame loop) estimates the heart
+period and the systolic interval from the autocorrelation of the sound-probability track over the
+last few seconds, after Springer et al. (2016) / Schmidt et al. (2010), with the lag range widened
+to
+30-220 bpm. Its peak height is the periodicity quality.
+
+:class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events and
+the
+recording/session heart rate: an S1-S1 interval counts when it is plausible (30-220 bpm and, when a
+running estimate exists, within ±30 % of it: a missed S1 gives a double interval, an extra sound a
+short one, and both are left out); a beat's rate is the median of the last :data:`BEAT_MEDIAN_N`
+accepted intervals; the session rate is 60 / median of all accepted intervals, or None with fewer
+than
+:data:`MIN_BEATS` of them or when most of the stream was not periodic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
+from stetho_rt.dsp._jit import kernel
+from stetho_rt.events import Beat
+
+BEAT_MEDIAN_N = 5
+"""Accepted RR intervals in a beat's running median."""
+MIN_BEATS = 3
+"""Accepted intervals needed before the session rate is reported."""
+RR_TOLERANCE = 0.3
+"""Largest relative departure of an accepted RR interval from the running estimate."""
+
+
+@kernel
+def _autocorr_hr(x, n, start, ring_len, rate, min_bpm, max_bpm, work, r, out):  # pragma: no cover
+    """Heart period and systolic interval from the last ``n`` values of ring ``x``.
+
+    The track is averaged in pairs (to ``rate / 2``) before correlation. Writes
+    ``out = [period_s, systole_s, peak]`` and returns True when a period was found.
+    """
+    m = n // 2
+    if m < 8:
+        return False
+    mean = 0.0
+    for i in range(m):
+        a = start + 2 * i
+        v = 0.5 * (x[a % ring_len] + x[(a + 1) % ring_len])
+        work[i] = v
+        mean += v
+    mean /= m
+    e0 = 0.0
+    for i in range(m):
+        work[i] -= mean
+        e0 += work[i] * work[i]
+    if e0 <= 1e-12:
+        return False
+    fr = rate / 2.0
+    kmin = int(np.floor(60.0 / max_bpm * fr))
+    kmax = int(np.ceil(60.0 / min_bpm * fr))
+    if kmax > (2 * m) // 3:
+        kmax = (2 * m) // 3
+    if kmax > r.shape[0] - 2:
+        kmax = r.shape[0] - 2
+    if kmax <= kmin + 2:
+        return False
+    best_k = -1
+    best_r = -1e9
+    ksys_lo = int(np.floor(0.2 * fr))
+    for k in range(1, kmax + 2):
+        acc = 0.0
+        for i in range(m - k):
+            acc += work[i] * work[i + k]
+        r[k] = acc / e0
+    for k in range(kmin, kmax + 1):
+        # a local maximum only
+        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
+            best_r = r[k]
+            best_k = k
+    if best_k < 0:
+        return False
+    # parabolic refinement of the peak lag
+    den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
+    shift = 0.0
+    if den < 0.0:
+        shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den
+    period = (best_k + shift) / fr
+    # systolic interval: highest correlation between 0.2 s and half the period
+    khi = int(np.floor(0.5 * (best_k + shift)))
+    sys_k = -1
+    sys_r = -1e9
+    for k in range(max(ksys_lo, 1), khi + 1):
+        if r[k] > sys_r:
+            sys_r = r[k]
+            sys_k = k
+    systole = sys_k / fr if sys_k > 0 else 0.35 * period
+    out[0] = period
+    out[1] = systole
+    out[2] = best_r
+    return True
+
+
+class BeatTracker:
+    """Beats and session heart rate from S1 times (Python side, a few events per second).
+
+    Parameters
+    ----------
+    min_bpm, max_bpm : float
+        Plausible heart-rate range [bpm].
+    """
+
+    def __init__(
+        self, min_bpm: float = MIN_HEART_RATE_BPM, max_bpm: float = MAX_HEART_RATE_BPM
+    ) -> None:
+        self.min_rr_s = 60.0 / max_bpm
+        self.max_rr_s = 60.0 / min_bpm
+        self._last_s1: float | None = None
+        self._recent: list[float] = []
+        self._all: list[float] = []
+
+    def break_sequence(self) -> None:
+        """Forget the last S1 (after a gap or reset of the detector's context)."""
+        self._last_s1 = None
+        self._recent.clear()
+
+    def reset(self) -> None:
+        """Forget everything."""
+        self.break_sequence()
+        self._all.clear()
+
+    def add_s1(self, s1_s: float, decided_s: float, period_s: float | None) -> Beat | None:
+        """Register an S1 [s]; return its Beat when the interval before it is accepted.
+
+        Parameters
+        ----------
+        s1_s : float
+            Centre of the S1 [s, stream time].
+        decided_s : float
+            Decision time of the S1 [s].
+        period_s : float or None
+            Running heart period from the autocorrelation [s], if any.
+        """
+        prev, self._last_s1 = self._last_s1, s1_s
+        if prev is None:
+            return None
+        rr = s1_s - prev
+        if not self.min_rr_s <= rr <= self.max_rr_s:
+            return None
+        if period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s:
+            return None
+        self._recent.append(rr)
+        del self._recent[:-BEAT_MEDIAN_N]
+        self._all.append(rr)
+        hr = 60.0 / float(np.median(self._recent))
+        return Beat(s1_s=s1_s, rr_s=rr, hr_bpm=hr, decided_s=decided_s)
+
+    @property
+    def n_beats(self) -> int:
+        """Accepted intervals so far."""
+        return len(self._all)
+
+    def heart_rate_bpm(self) -> float | None:
+        """Session heart rate [bpm] (60 / median accepted RR), or None with too few beats."""
+        if len(self._all) < MIN_BEATS:
+            return None
+        return 60.0 / float(np.median(self._all))

@@ -1,0 +1,454 @@
+"""Online S1/S2 detector and heart rate: logistic-regression emissions + fixed-lag online HSMM.
+
+Design
+------
+1. :class:`~stetho_rt.detect.features.FrameFeatures` turns the band-passed 2 kHz stream into 7
+   level-normalised log-energy features per 10 ms frame (total and three sub-bands, short and wide
+   centred smoothing; 40 ms look-ahead).
+2. A 4-state multinomial logistic regression (:mod:`~stetho_rt.detect.emission`, coefficients from
+   ``models/detector.json``) gives ``log P(state | frame) - log P(state)`` per frame (Springer
+   2016).
+3. Every 0.25 s the autocorrelation of the sound-probability track over the last 6 s
+   (:func:`~stetho_rt.detect.heart_rate._autocorr_hr`) re-estimates the heart period (30-220 bpm)
+   and
+   the systolic interval, which set the HSMM duration model; the autocorrelation peak is the
+   periodicity quality.
+4. An explicit-duration Viterbi recursion runs forward frame by frame
+   (:mod:`~stetho_rt.detect.hsmm`); a segment is committed, and an S1/S2 emitted, once it ended
+   ``LAG_FRAMES`` frames ago on the best current path; the path is then clamped through it, so
+   sounds
+   are never revised or duplicated.
+5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats and the session heart
+rate.
+
+Latency: a sound is emitted ``LAG_FRAMES + LOOKAHEAD_FRAMES`` frames (0.24 s) after the end of its
+frame, plus the upstream latency, within the 0.3 s look-ahead bound. CPU is a few hundred
+multiply-adds per frame (about 1 ms per second of audio).
+
+Times: the detector counts input samples at 2 kHz from the stream start; ``time_offset_s`` (the
+upstream latency) is subtracted from event times so they refer to the input. ``decided_s`` is the
+stream time of the sample that completed the decision (so it does not depend on the block size; in
+the live path the event is emitted at most one block later).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stetho_rt.config import (
+    INTERNAL_RATE_HZ,
+    MAX_HEART_RATE_BPM,
+    MIN_HEART_RATE_BPM,
+    DspConfig,
+    PipelineConfig,
+)
+from stetho_rt.detect import hsmm
+from stetho_rt.detect.emission import EmissionModel, mlp_logpost
+from stetho_rt.detect.features import (
+    FRAME_RATE_HZ,
+    HOP_SAMPLES,
+    LOOKAHEAD_FRAMES,
+    N_FEATURES,
+    FrameFeatures,
+)
+from stetho_rt.detect.heart_rate import BeatTracker, _autocorr_hr
+from stetho_rt.dsp._jit import kernel
+from stetho_rt.errors import ConfigError
+from stetho_rt.events import Beat, HeartSound
+
+LAG_FRAMES = 20
+"""Fixed decision lag of the HSMM [frames at 100 Hz]."""
+HR_STEP_FRAMES = 25
+"""Heart-period re-estimation interval [frames]."""
+HR_WINDOW_FRAMES = 600
+"""Autocorrelation window [frames] (6 s)."""
+HR_MIN_FRAMES = 150
+"""Context needed before the first period estimate [frames]."""
+QUALITY_MIN = 0.25
+"""Autocorrelation peak below which the signal counts as not periodic (no sounds, no rate)."""
+CONF_MIN = 0.25
+"""Sounds whose mean sound probability is below this are not emitted (inserted cycles)."""
+DEFAULT_PERIOD_S = 0.8
+MAX_EVENTS = 64
+
+# float state layout
+F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR, F_FIXED = 0, 1, 2, 3, 4
+
+
+@kernel
+def _detect_kernel(
+    feats,
+    fring,
+    offsets,
+    w1,
+    b1,
+    w2,
+    b2,
+    log_prior,
+    hid,
+    lp,
+    lookahead,
+    logb,
+    psound,
+    delta,
+    psi,
+    ist,
+    fst,
+    dmax,
+    logdur,
+    logsurv,
+    seg,
+    ac_work,
+    ac_r,
+    ac_out,
+    events,
+):  # pragma: no cover - numba
+    """Run the HSMM over feature rows; write events ``[kind, start, end, conf, t, quality]``."""
+    n_ev = 0
+    ring = hsmm.RING
+    for r in range(feats.shape[0]):
+        nf = ist[hsmm.I_NEXT]
+        for c in range(feats.shape[1]):
+            fring[nf % ring, c] = feats[r, c]
+        ist[hsmm.I_NEXT] = nf + 1
+        t = nf - lookahead
+        if t < 0:
+            continue
+        slot = t % ring
+        # emissions: log P(j|x) - log P(j)
+        psound[slot] = mlp_logpost(fring, ring, t, nf, offsets, w1, b1, w2, b2, hid, lp)
+        for j in range(4):
+            logb[slot, j] = lp[j] - log_prior[j]
+        # heart period from the autocorrelation of the sound probability
+        if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES and fst[F_FIXED] == 0.0:
+            n = min(t + 1, HR_WINDOW_FRAMES)
+            ok = _autocorr_hr(
+                psound,
+                n,
+                t + 1 - n,
+                ring,
+                FRAME_RATE_HZ,
+                MIN_HEART_RATE_BPM,
+                MAX_HEART_RATE_BPM,
+                ac_work,
+                ac_r,
+                ac_out,
+            )
+            if ok:
+                fst[F_PERIOD] = ac_out[0]
+                fst[F_SYSTOLE] = hsmm.systolic_interval(ac_out[0])
+                fst[F_QUALITY] = ac_out[2]
+                fst[F_HAVE_HR] = 1.0
+                hsmm.durations(ac_out[0], fst[F_SYSTOLE], FRAME_RATE_HZ, dmax, logdur, logsurv)
+            else:
+                fst[F_QUALITY] = 0.0
+        hsmm.viterbi_step(t, logb, delta, psi, ist, dmax, logdur)
+        ns = hsmm.current_path(t, logb, delta, psi, ist, dmax, logsurv, seg)
+        last = -1
+        for i in range(ns - 1):
+            if seg[i, 2] <= t - LAG_FRAMES:
+                last = i
+        for i in range(last + 1):
+            k = seg[i, 0]
+            if (k == hsmm.S1 or k == hsmm.S2) and n_ev < events.shape[0]:
+                a = seg[i, 1]
+                b = seg[i, 2]
+                conf = 0.0
+                for u in range(a, b + 1):
+                    conf += psound[u % ring]
+                events[n_ev, 0] = 0.0 if k == hsmm.S1 else 1.0
+                events[n_ev, 1] = a
+                events[n_ev, 2] = b
+                events[n_ev, 3] = conf / (b - a + 1)
+                events[n_ev, 4] = t
+                events[n_ev, 5] = fst[F_QUALITY]
+                n_ev += 1
+        if last >= 0:
+            hsmm.commit(seg[last, 0], seg[last, 2], t, logb, delta, psi, ist, dmax, logdur)
+        ist[hsmm.I_T] = t + 1
+    return n_ev
+
+
+@dataclass
+class DetectorOutput:
+    """Events decided during one call."""
+
+    sounds: list[HeartSound] = field(default_factory=list)
+    beats: list[Beat] = field(default_factory=list)
+
+
+class S1S2Detector:
+    """Online S1/S2 detector and heart-rate tracker (an event stage, ARCHITECTURE.md §3).
+
+    Parameters
+    ----------
+    cfg : PipelineConfig or DspConfig, optional
+        Configuration; only the 2 kHz internal rate is supported.
+    max_block : int
+        Largest block per call [samples at 2 kHz]; longer blocks are split internally.
+    time_offset_s : float
+        Summed latency of the upstream stages [s], subtracted from event times.
+    model_path : str or Path, optional
+        Emission-model JSON (default ``models/detector.json``).
+
+    Notes
+    -----
+    ``process(bp)`` takes band-passed float32 samples at 2000 Hz in blocks of any length and returns
+    the events decided meanwhile. Decision latency is ``latency_s`` after a sound's offset.
+    """
+
+    in_rate: float = float(INTERNAL_RATE_HZ)
+
+    def __init__(
+        self,
+        cfg: PipelineConfig | DspConfig | None = None,
+        max_block: int = 8192,
+        time_offset_s: float = 0.0,
+        model_path: str | Path | None = None,
+    ) -> None:
+        dsp = cfg.dsp if isinstance(cfg, PipelineConfig) else (cfg or DspConfig())
+        if dsp.internal_rate != INTERNAL_RATE_HZ:
+            raise ConfigError(
+                f"detector needs {INTERNAL_RATE_HZ} Hz input, got {dsp.internal_rate}"
+            )
+        if max_block < 1:
+            raise ConfigError(f"max_block={max_block} must be a positive integer")
+        self.max_block = int(max_block)
+        self.time_offset_s = float(time_offset_s)
+        self.model = EmissionModel.load(model_path)
+        self._feat = FrameFeatures(max_block=self.max_block)
+        m = self.model
+        self._w = tuple(
+            np.ascontiguousarray(a) for a in (m.offsets, m.w1, m.b1, m.w2, m.b2, m.log_prior)
+        )
+        self._hid = np.zeros(m.w1.shape[0])
+        self._lp = np.zeros(4)
+        self._fring = np.zeros((hsmm.RING, N_FEATURES))
+        self._lookahead = m.lookahead
+        r = hsmm.RING
+        self._logb = np.zeros((r, 4))
+        self._psound = np.zeros(r)
+        self._delta = np.zeros((r, 4))
+        self._psi = np.ones((r, 4), dtype=np.int64)
+        self._ist = np.zeros(hsmm.N_ISTATE, dtype=np.int64)
+        self._fst = np.zeros(5)
+        self._dmax = np.zeros(4, dtype=np.int64)
+        self._logdur = np.full((4, hsmm.DMAX + 1), -np.inf)
+        self._logsurv = np.full((4, hsmm.DMAX + 1), -np.inf)
+        self._seg = np.zeros((256, 3), dtype=np.int64)
+        self._ac_work = np.zeros(HR_WINDOW_FRAMES // 2 + 1)
+        self._ac_r = np.zeros(int(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ / 2) + 4)
+        self._ac_out = np.zeros(3)
+        self._events = np.zeros((MAX_EVENTS, 6))
+        self._envstage = _envelope_stage(dsp, self.max_block)
+        n_env = self.max_block // HOP_SAMPLES + 64
+        self._env = np.zeros((n_env, 2), dtype=np.float32)
+        self._n_env = 0
+        self.beats = BeatTracker()
+        self._base = 0  # stream sample index of local sample 0 (moves on skip)
+        self._seen = 0  # samples seen since the stream start
+        self._reset_local()
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def latency_s(self) -> float:
+        """Time from a sound's offset to its decision, excluding upstream latency [s]."""
+        return (LAG_FRAMES + LOOKAHEAD_FRAMES + self._lookahead + 1) / FRAME_RATE_HZ
+
+    @property
+    def last_envelope(self) -> np.ndarray:
+        """Envelope frames of the last call, shape (n, 2) float32 at 100 Hz (a view).
+
+        From :class:`stetho_rt.dsp.envelope.EnvelopeStage` (column 0 Hilbert, column 1 homomorphic;
+        its ``latency`` in :attr:`envelope_latency`). The detector's own features (lower latency)
+        are computed alongside; the envelope is for display.
+        """
+        return self._env[: self._n_env]
+
+    @property
+    def envelope_latency(self) -> int:
+        """Latency of :attr:`last_envelope` [frames at 100 Hz]."""
+        return int(self._envstage.latency) if self._envstage is not None else LOOKAHEAD_FRAMES
+
+    def process(self, bp: np.ndarray) -> DetectorOutput:
+        """Feed band-passed samples (1-D float32 at 2000 Hz, any length); return decided events."""
+        if not isinstance(bp, np.ndarray) or bp.dtype != np.float32 or bp.ndim != 1:
+            raise TypeError("detector input must be a 1-D float32 numpy array")
+        bp = np.ascontiguousarray(bp)
+        out = DetectorOutput()
+        self._n_env = 0
+        for i in range(0, max(bp.shape[0], 1), self.max_block):
+            self._process_block(bp[i : i + self.max_block], out)
+        return out
+
+    def flush(self) -> DetectorOutput:
+        """End of stream: run the look-ahead out with silence and emit what remains."""
+        out = DetectorOutput()
+        self._n_env = 0
+        pad_frames = LAG_FRAMES + LOOKAHEAD_FRAMES + self._lookahead + 2
+        pad = np.zeros(pad_frames * HOP_SAMPLES, dtype=np.float32)
+        seen = self._seen
+        self._process_block(pad, out, decide_at=seen)
+        self._seen = seen
+        self._n_env = 0
+        return out
+
+    def skip(self, n_samples: int) -> None:
+        """A gap of ``n_samples`` at 2 kHz: drop the local context, keep the time base."""
+        self._seen += int(n_samples)
+        self._base = self._seen
+        self._reset_local()
+
+    def reset(self) -> None:
+        """Back to the state of a new stream (no reallocation)."""
+        self._seen = 0
+        self._base = 0
+        self._reset_local()
+        self.beats.reset()
+
+    def warm_up(self) -> None:
+        """Compile the kernels (or load them from the cache), then reset."""
+        self.process(np.zeros(4000, dtype=np.float32))
+        self.flush()
+        self.reset()
+
+    # ------------------------------------------------------------------ heart rate
+    @property
+    def heart_rate_bpm(self) -> float | None:
+        """Current heart rate [bpm] (autocorrelation), None when the signal is not periodic."""
+        if self._fst[F_HAVE_HR] == 0.0 or self._fst[F_QUALITY] < QUALITY_MIN:
+            return None
+        return 60.0 / float(self._fst[F_PERIOD])
+
+    @property
+    def quality(self) -> float:
+        """Periodicity quality of the last estimate (autocorrelation peak, 0-1)."""
+        return float(self._fst[F_QUALITY])
+
+    def recording_heart_rate_bpm(self) -> float | None:
+        """Session heart rate [bpm]: 60 / median accepted S1-S1 interval, None when poor."""
+        return self.beats.heart_rate_bpm()
+
+    # ------------------------------------------------------------------ internals
+    def _reset_local(self) -> None:
+        self._feat.reset()
+        if self._envstage is not None:
+            self._envstage.reset()
+        self._logb[:] = 0.0
+        self._psound[:] = 0.0
+        self._fring[:] = 0.0
+        self._delta[:] = -np.inf
+        self._psi[:] = 1
+        self._ist[:] = 0
+        self._ist[hsmm.I_CEND] = -1
+        self._ist[hsmm.I_CSTATE] = -1
+        self._fst[:] = 0.0
+        self._fst[F_PERIOD] = DEFAULT_PERIOD_S
+        self._fst[F_SYSTOLE] = hsmm.systolic_interval(DEFAULT_PERIOD_S)
+        hsmm.durations(
+            DEFAULT_PERIOD_S,
+            self._fst[F_SYSTOLE],
+            FRAME_RATE_HZ,
+            self._dmax,
+            self._logdur,
+            self._logsurv,
+        )
+        self.beats.break_sequence()
+
+    def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
+        feats = self._feat.process(x)
+        self._seen += x.shape[0]
+        self._store_envelope(feats, x)
+        if feats.shape[0] == 0:
+            return
+        # at most MAX_EVENTS per kernel call: feed rows in slices of a few seconds
+        step = 200
+        for i in range(0, feats.shape[0], step):
+            n = _detect_kernel(
+                feats[i : i + step],
+                self._fring,
+                *self._w,
+                self._hid,
+                self._lp,
+                self._lookahead,
+                self._logb,
+                self._psound,
+                self._delta,
+                self._psi,
+                self._ist,
+                self._fst,
+                self._dmax,
+                self._logdur,
+                self._logsurv,
+                self._seg,
+                self._ac_work,
+                self._ac_r,
+                self._ac_out,
+                self._events,
+            )
+            self._emit(self._events[:n], out, decide_at)
+
+    def _store_envelope(self, feats: np.ndarray, x: np.ndarray) -> None:
+        if self._envstage is not None:
+            env = self._envstage.process(np.ascontiguousarray(x, dtype=np.float32))
+        else:  # display stand-in: exp of the normalised log-energies, mapped to 0-1
+            env = np.exp(np.minimum(feats[:, :2], 4.0) - 4.0)
+        n = min(env.shape[0], self._env.shape[0] - self._n_env)
+        self._env[self._n_env : self._n_env + n] = env[:n]
+        self._n_env += n
+
+    def _emit(self, ev: np.ndarray, out: DetectorOutput, decide_at: int) -> None:
+        rate = float(INTERNAL_RATE_HZ)
+        shift = self.model.time_shift_s
+        for kind_f, a, b, conf, t, q in ev:
+            if q < QUALITY_MIN or conf < CONF_MIN:
+                continue
+            kind = "S1" if kind_f == 0.0 else "S2"
+            sh = shift[0] if kind == "S1" else shift[1]
+            onset = (self._base + HOP_SAMPLES * a) / rate - self.time_offset_s + sh
+            offset = (self._base + HOP_SAMPLES * (b + 1)) / rate - self.time_offset_s + sh
+            dec_samples = self._base + HOP_SAMPLES * (
+                int(t) + LOOKAHEAD_FRAMES + self._lookahead + 1
+            )
+            if decide_at >= 0:
+                dec_samples = min(dec_samples, decide_at)
+            decided = dec_samples / rate
+            hs = HeartSound(kind, float(onset), float(offset), float(conf), float(decided))
+            out.sounds.append(hs)
+            if kind == "S1":
+                period = float(self._fst[F_PERIOD]) if self._fst[F_HAVE_HR] else None
+                beat = self.beats.add_s1(hs.centre_s, decided, period)
+                if beat is not None:
+                    out.beats.append(beat)
+
+
+def _envelope_stage(dsp: DspConfig, max_block: int) -> object | None:
+    """The package's EnvelopeStage for display, None if that module is unavailable."""
+    try:
+        from stetho_rt.dsp.envelope import EnvelopeStage
+    except ImportError:
+        return None
+    return EnvelopeStage(dsp, max_block=max_block)
+
+
+def detect(
+    bp: np.ndarray, time_offset_s: float = 0.0, model_path: str | Path | None = None
+) -> tuple[DetectorOutput, float | None]:
+    """Batch form: run a new detector over band-passed 2 kHz samples.
+
+    Returns
+    -------
+    (DetectorOutput, float or None)
+        All events and the session heart rate [bpm].
+    """
+    det = S1S2Detector(time_offset_s=time_offset_s, model_path=model_path)
+    x = np.ascontiguousarray(bp, dtype=np.float32)
+    a = det.process(x)
+    b = det.flush()
+    return DetectorOutput(a.sounds + b.sounds, a.beats + b.beats), det.recording_heart_rate_bpm()
+
+
+__all__ = ["N_FEATURES", "DetectorOutput", "S1S2Detector", "detect"]

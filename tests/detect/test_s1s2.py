@@ -1,0 +1,150 @@
+"""Online S1/S2 detector: block-size invariance, look-ahead bound, heart rate, no-estimate cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig
+from stetho_rt.detect.s1s2 import DetectorOutput, S1S2Detector
+from stetho_rt.detect.scoring import Annotation, score_recording
+from stetho_rt.dsp.filters import bandpass
+from stetho_rt.io.demo import DemoHeart
+
+RATE = 2000
+
+
+def demo(
+    hr: float, seconds: float = 20.0, seed: int = 1, **kw: object
+) -> tuple[np.ndarray, DemoHeart]:
+    """Band-passed synthetic heart sounds at 2 kHz and the generator (for its truth)."""
+    h = DemoHeart(rate=RATE, hr_bpm=hr, seed=seed, duration_s=seconds, **kw)  # type: ignore[arg-type]
+    x = h.read(int(seconds * RATE))
+    return np.ascontiguousarray(bandpass(x), dtype=np.float32), h
+
+
+def run(x: np.ndarray, block: int | None = None, det: S1S2Detector | None = None) -> DetectorOutput:
+    det = det or S1S2Detector(PipelineConfig())
+    out = DetectorOutput()
+    step = block or max(x.shape[0], 1)
+    for i in range(0, x.shape[0], step):
+        o = det.process(x[i : i + step])
+        out.sounds += o.sounds
+        out.beats += o.beats
+    o = det.flush()
+    out.sounds += o.sounds
+    out.beats += o.beats
+    return out
+
+
+def truth_annotation(h: DemoHeart) -> Annotation:
+    c = {k: np.array([0.5 * (s.onset_s + s.offset_s) for s in h.truth(k)]) for k in ("S1", "S2")}
+    return Annotation(c, np.array([[0.0, h.position_s]]), [c["S1"]])
+
+
+@pytest.fixture(scope="module")
+def demo72() -> tuple[np.ndarray, DemoHeart]:
+    return demo(72.0, seconds=12.0)
+
+
+@pytest.mark.parametrize("block", [1, 17, 509, None])
+def test_block_size_invariance(demo72: tuple[np.ndarray, DemoHeart], block: int | None) -> None:
+    x, _ = demo72
+    ref = run(x, None)
+    got = run(x, block)
+    assert len(ref.sounds) > 10
+    assert got.sounds == ref.sounds
+    assert got.beats == ref.beats
+
+
+def test_detects_demo_sounds(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    x, h = demo72
+    out = run(x, 20)
+    sc = score_recording([(s.kind, s.centre_s) for s in out.sounds], truth_annotation(h))
+    # the emission model is trained on real recordings; the synthetic demo sounds differ from
+    # them (measured F1@60ms 0.72 at 72 bpm): this guards against regressions only
+    assert sc[("all", 0.06)].f1 > 0.65
+
+
+def test_lookahead_bound(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    x, _ = demo72
+    det = S1S2Detector(PipelineConfig(), time_offset_s=0.05)
+    out = run(x, 20, det)
+    lat = np.array([s.decided_s - s.offset_s for s in out.sounds])
+    assert lat.size and lat.max() <= DETECTOR_LOOKAHEAD_S + 0.05 + 1e-9
+    assert det.latency_s <= DETECTOR_LOOKAHEAD_S
+    # decided_s is stream time, not shifted by time_offset_s
+    assert all(s.decided_s <= x.shape[0] / RATE + 1e-9 for s in out.sounds)
+
+
+_UNMET = pytest.mark.xfail(strict=True, reason="unmet: rate outside what the detector tracks yet")
+
+
+@pytest.mark.parametrize(
+    "hr",
+    [
+        pytest.param(30.0, marks=_UNMET),
+        pytest.param(45.0, marks=_UNMET),
+        72.0,
+        110.0,
+        150.0,
+        190.0,
+        pytest.param(220.0, marks=_UNMET),
+    ],
+)
+def test_heart_rate_range(hr: float) -> None:
+    x, _ = demo(hr, seconds=24.0 if hr < 50 else 16.0, seed=int(hr))
+    det = S1S2Detector(PipelineConfig())
+    out = run(x, 509, det)
+    est = det.recording_heart_rate_bpm()
+    assert est is not None, f"no estimate at {hr} bpm"
+    assert est == pytest.approx(hr, rel=0.05)
+    assert out.beats and all(30.0 <= b.hr_bpm <= 220.0 for b in out.beats)
+
+
+@pytest.mark.parametrize("kind", ["noise", "silence"])
+def test_no_estimate_on_noise_or_silence(kind: str, rng: np.random.Generator) -> None:
+    n = 15 * RATE
+    x = np.zeros(n, np.float32) if kind == "silence" else rng.standard_normal(n).astype(np.float32)
+    x = np.ascontiguousarray(bandpass(x), dtype=np.float32) if kind == "noise" else x
+    det = S1S2Detector(PipelineConfig())
+    out = run(x, 509, det)
+    assert det.recording_heart_rate_bpm() is None
+    assert det.heart_rate_bpm is None
+    assert len(out.beats) < 3
+
+
+def test_gap_resets_context_keeps_time(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    x, _ = demo72
+    det = S1S2Detector(PipelineConfig())
+    a = det.process(x[:8000])
+    det.skip(4000)
+    b = det.process(x[8000:])
+    c = det.flush()
+    later = b.sounds + c.sounds
+    assert later and min(s.onset_s for s in later) >= 6.0  # 8000 + 4000 samples = 6 s
+    assert all(s.offset_s <= 4.0 + 1e-9 for s in a.sounds)
+
+
+def test_reset_repeats_output(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    x, _ = demo72
+    det = S1S2Detector(PipelineConfig())
+    first = run(x, 509, det)
+    det.reset()
+    second = run(x, 509, det)
+    assert first.sounds == second.sounds
+
+
+def test_last_envelope_shape(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    x, _ = demo72
+    det = S1S2Detector(PipelineConfig())
+    det.process(x[:2000])
+    env = det.last_envelope
+    assert env.ndim == 2 and env.shape[1] == 2 and env.dtype == np.float32
+    assert env.shape[0] == 100
+
+
+def test_rejects_bad_input() -> None:
+    det = S1S2Detector(PipelineConfig())
+    with pytest.raises(TypeError):
+        det.process(np.zeros(10))  # float64

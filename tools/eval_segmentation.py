@@ -1,0 +1,302 @@
+"""Score S1/S2 detection and heart rate on the real recordings (ARCHITECTURE.md §7).
+
+Usage::
+
+    python tools/eval_segmentation.py DATA_DIR... [--jsonl FILE] [--limit N]
+        [--datasets circor2022 physionet2016 pascal_a] [--chain local|pipeline] [--per-file OUT]
+
+``DATA_DIR`` is the data root (holding ``circor2022/``, ``physionet2016/``, ``pascal_a/``) or one of
+those folders. Each recording is run through the pipeline (``stetho_rt.analysis.analyze_file``; with
+``--chain local``, the same stage objects called directly: open_audio -> ResampleStage ->
+BandpassStage -> S1S2Detector in 10 ms blocks, which also times the detector alone). With
+``--jsonl`` the sounds, beats and heart rate of an ``analyze`` output file are scored instead.
+
+Prints per dataset: S1, S2 and pooled precision/recall/F1 at 30/60/100 ms, heart-rate MAE and share
+within 5 bpm, decision latency p50/p95 (``decided_s - offset_s``) and CPU seconds per second of
+audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stetho_rt.detect.scoring import (
+    TOLERANCES_S,
+    Annotation,
+    Counts,
+    hr_summary,
+    read_pascal_centres,
+    read_tsv,
+    score_recording,
+)
+
+DATASETS = ("physionet2016", "circor2022", "pascal_a")
+BLOCK_S = 0.01
+
+
+def find_recordings(
+    roots: list[Path], datasets: tuple[str, ...]
+) -> dict[str, list[tuple[Path, Annotation]]]:
+    """Recordings with annotations per dataset folder name."""
+    out: dict[str, list[tuple[Path, Annotation]]] = {}
+    for root in roots:
+        folders = [root / d for d in datasets if (root / d).is_dir()]
+        if not folders and root.name in datasets:
+            folders = [root]
+        for folder in folders:
+            items = out.setdefault(folder.name, [])
+            if folder.name == "pascal_a":
+                centres = folder / "segmentation_centres.csv"
+                if centres.exists():
+                    for name, ann in sorted(read_pascal_centres(centres).items()):
+                        if (folder / name).exists():
+                            items.append((folder / name, ann))
+            else:
+                for tsv in sorted(folder.glob("*.tsv")):
+                    audio = tsv.with_suffix(".flac")
+                    if audio.exists():
+                        items.append((audio, read_tsv(tsv)))
+    return out
+
+
+def subset(items: list[Any], limit: int | None) -> list[Any]:
+    """Evenly spaced ``limit`` items (deterministic), or all."""
+    if not limit or limit >= len(items):
+        return items
+    idx = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    return [items[i] for i in idx]
+
+
+class LocalChain:
+    """open_audio -> resample -> band-pass -> detector through the stage objects, in 10 ms blocks.
+    """
+
+    def __init__(self) -> None:
+        from stetho_rt.detect.s1s2 import S1S2Detector
+
+        self._det_cls = S1S2Detector
+
+    def run(self, path: Path) -> dict[str, Any]:
+        """Analyse one file; return an analyze-like record with ``detector_cpu_s``."""
+        from stetho_rt.config import DspConfig
+        from stetho_rt.io.audiofile import open_audio
+
+        audio = open_audio(path)
+        x = audio.read_all()
+        cfg = DspConfig()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        bp, offset = band_passed(x, audio.rate, cfg)
+        det = self._det_cls(cfg, max_block=4096, time_offset_s=offset)
+        blk = round(BLOCK_S * cfg.internal_rate)
+        sounds, beats = [], []
+        dcpu0 = time.process_time()
+        for i in range(0, bp.shape[0], blk):
+            o = det.process(bp[i : i + blk])
+            sounds += o.sounds
+            beats += o.beats
+        o = det.flush()
+        sounds += o.sounds
+        beats += o.beats
+        dcpu = time.process_time() - dcpu0
+        hr = det.recording_heart_rate_bpm()
+        return {
+            "file": str(path),
+            "duration_s": audio.duration_s,
+            "sounds": [s.to_json() for s in sounds],
+            "beats": [b.to_json() for b in beats],
+            "heart_rate_bpm": hr,
+            "timing": {
+                "wall_s": time.perf_counter() - wall0,
+                "cpu_s": time.process_time() - cpu0,
+            },
+            "detector_cpu_s": dcpu,
+        }
+
+
+def band_passed(x: np.ndarray, rate: int, cfg: Any) -> tuple[np.ndarray, float]:
+    """Resample to 2 kHz and band-pass with the package stages (scipy stand-ins if absent).
+
+    Returns the band-passed float32 samples and the summed latency of the two stages [s].
+    """
+    try:
+        from stetho_rt.dsp.filters import BandpassStage
+        from stetho_rt.dsp.resample import ResampleStage
+    except ImportError:
+        from scipy import signal
+
+        y = (
+            signal.resample_poly(x.astype(np.float64), cfg.internal_rate, rate)
+            if rate != cfg.internal_rate
+            else x
+        )
+        sos = signal.butter(
+            cfg.bandpass_order,
+            (cfg.bandpass_low_hz, cfg.bandpass_high_hz),
+            "bandpass",
+            fs=cfg.internal_rate,
+            output="sos",
+        )
+        return signal.sosfilt(sos, y).astype(np.float32), 0.0
+    rs = ResampleStage(rate, cfg, max_block=1 << 20)
+    bps = BandpassStage(cfg, max_block=1 << 20)
+    y = np.concatenate([rs.process(x).copy(), rs.flush().copy()])
+    bp = np.concatenate([bps.process(y).copy(), bps.flush().copy()])
+    return np.ascontiguousarray(bp, dtype=np.float32), rs.latency_s + bps.latency_s
+
+
+def pipeline_runner() -> Any:
+    """``analyze_file`` of the package, or None when it does not exist yet."""
+    for mod in ("stetho_rt.analysis", "stetho_rt.pipeline"):
+        try:
+            m = __import__(mod, fromlist=["analyze_file"])
+            return m.analyze_file
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def records_from_jsonl(path: Path) -> dict[str, dict[str, Any]]:
+    """Analyze records keyed by file name (basename)."""
+    out = {}
+    with open(path) as fh:
+        for line in fh:
+            if line.strip():
+                rec = json.loads(line)
+                out[Path(rec["file"]).name] = rec
+    return out
+
+
+class Tally:
+    """Accumulates the figures of one dataset."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, float], Counts] = {}
+        self.hr_err: list[float | None] = []
+        self.latency: list[float] = []
+        self.cpu_s = 0.0
+        self.det_cpu_s = 0.0
+        self.audio_s = 0.0
+        self.n = 0
+        self.errors = 0
+
+    def add(self, rec: dict[str, Any], ann: Annotation) -> dict[str, Any]:
+        """Score one record; return its per-file summary."""
+        self.n += 1
+        if "error" in rec:
+            self.errors += 1
+            return {"file": rec["file"], "error": rec["error"]}
+        sounds = rec.get("sounds", [])
+        pairs = [(s["kind"], 0.5 * (s["onset_s"] + s["offset_s"])) for s in sounds]
+        sc = score_recording(pairs, ann)
+        for key, c in sc.items():
+            self.counts.setdefault(key, Counts()).add(c)
+        self.latency += [s["decided_s"] - s["offset_s"] for s in sounds]
+        ref = ann.hr_reference_bpm()
+        hr = rec.get("heart_rate_bpm")
+        err = None
+        if ref is not None:
+            err = None if hr is None else abs(float(hr) - ref)
+            self.hr_err.append(err)
+        dur = float(rec.get("duration_s", 0.0))
+        self.audio_s += dur
+        self.cpu_s += float(rec.get("timing", {}).get("cpu_s", 0.0))
+        self.det_cpu_s += float(rec.get("detector_cpu_s", float("nan")))
+        return {
+            "file": Path(rec["file"]).name,
+            "f1_60": round(sc[("all", 0.060)].f1, 4),
+            "tp": sc[("all", 0.060)].tp,
+            "n_det": sc[("all", 0.060)].n_det,
+            "n_ref": sc[("all", 0.060)].n_ref,
+            "hr": hr,
+            "hr_ref": ref,
+        }
+
+    def report(self, name: str) -> str:
+        """Formatted block of figures."""
+        lines = [
+            f"== {name}: {self.n} recordings ({self.errors} errors), {self.audio_s / 60:.1f} min"
+        ]
+        lines.append("   kind  tol_ms  precision  recall   F1")
+        for kind in ("S1", "S2", "all"):
+            for tol in TOLERANCES_S:
+                c = self.counts.get((kind, tol), Counts())
+                lines.append(
+                    f"   {kind:4s}  {tol * 1000:5.0f}   {c.precision:8.4f}  {c.recall:7.4f}  "
+                    f"{c.f1:6.4f}"
+                )
+        hs = hr_summary(self.hr_err)
+        lines.append(
+            f"   HR: MAE {hs['mae']:.2f} bpm, within 5 bpm {hs['within5'] * 100:.1f} %, "
+            f"estimate given {hs['coverage'] * 100:.1f} % (n={int(hs['n'])})"
+        )
+        if self.latency:
+            p50, p95 = np.percentile(self.latency, [50, 95])
+            lines.append(f"   decision latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        if self.audio_s:
+            lines.append(
+                f"   CPU {self.cpu_s / self.audio_s * 1000:.2f} ms per s of audio (chain); "
+                f"detector {self.det_cpu_s / self.audio_s * 1000:.2f} ms per s"
+            )
+        return "\n".join(lines)
+
+
+def iter_records(
+    items: list[tuple[Path, Annotation]], args: argparse.Namespace, jsonl: dict[str, Any] | None
+) -> Iterator[tuple[dict[str, Any], Annotation]]:
+    """(record, annotation) per recording, from the JSONL file or by running the pipeline."""
+    runner = None
+    if jsonl is None:
+        analyze = pipeline_runner() if args.chain == "pipeline" else None
+        runner = analyze if analyze is not None else LocalChain().run
+    for path, ann in items:
+        if jsonl is not None:
+            rec = jsonl.get(path.name)
+            if rec is None:
+                continue
+        else:
+            assert runner is not None
+            rec = runner(path)
+            rec.setdefault("duration_s", 0.0)
+        yield rec, ann
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("data", nargs="+", type=Path, help="data root(s) or dataset folder(s)")
+    ap.add_argument("--jsonl", type=Path, help="score this analyze output instead of running")
+    ap.add_argument("--limit", type=int, default=None, help="recordings per dataset (spread)")
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    ap.add_argument("--chain", choices=("local", "pipeline"), default="pipeline")
+    ap.add_argument("--per-file", type=Path, help="write per-recording scores (JSON Lines)")
+    args = ap.parse_args(argv)
+    found = find_recordings(args.data, tuple(args.datasets))
+    if not found:
+        print("no annotated recordings found", file=sys.stderr)
+        return 2
+    jsonl = records_from_jsonl(args.jsonl) if args.jsonl else None
+    per_file = open(args.per_file, "w") if args.per_file else None  # noqa: SIM115
+    for name in [d for d in DATASETS if d in found]:
+        tally = Tally()
+        for rec, ann in iter_records(subset(found[name], args.limit), args, jsonl):
+            summary = tally.add(rec, ann)
+            if per_file:
+                per_file.write(json.dumps({"dataset": name, **summary}) + "\n")
+        print(tally.report(name), flush=True)
+    if per_file:
+        per_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
