@@ -31,6 +31,7 @@ import numpy as np
 
 from stetho_rt.config import PipelineConfig
 from stetho_rt.dsp.level import BlockMeter, to_dbfs
+from stetho_rt.errors import StethoError
 from stetho_rt.events import Beat, HeartSound, Window
 from stetho_rt.graph import DspGraph
 from stetho_rt.history import History
@@ -190,7 +191,10 @@ class Pipeline:
             Path("recordings").mkdir(exist_ok=True)
             path = str(Path("recordings") / f"stetho-{stamp}.wav")
         rec = Recorder(path, self.rate)
-        rec.start()
+        try:
+            rec.start()
+        except OSError as exc:
+            raise StethoError(f"cannot record to {path}: {exc}") from None
         self.recorder = rec
         return str(rec.path)
 
@@ -343,5 +347,26 @@ class Pipeline:
             source_status=str(getattr(self.source, "status", "running")),
             source_problem=getattr(self.source, "problem", None),
             source_lost_count=int(getattr(self.source, "lost_count", 0)),
-            recording=None if self.recorder is None else str(self.recorder.path),
+            recording_path=None if self.recorder is None else str(self.recorder.path),
+            **self._end_times(),
+            published_monotonic=time.monotonic(),
         )
+
+    def _end_times(self) -> dict[str, float]:
+        """Input time just after the last row of each display history [s]: the row count at its
+        rate minus the latency of the stages before it, so S1/S2 marks line up with the traces."""
+        g = self.graph
+        internal = float(self.cfg.dsp.internal_rate)
+        env_latency_s = 0.0
+        if g.detector is not None:
+            env_latency_s = g.detector.envelope_latency / g.envelope_rate
+        hop = self.cfg.dsp.stft_hop
+        frames = self._spec_hist.total
+        spec_end = ((frames - 1) * hop + self.cfg.dsp.stft_window / 2 + hop / 2) / internal
+        return {
+            "waveform_end_s": self._raw_hist.total / internal - g.resampler.latency_s,
+            "filtered_end_s": self._bp_hist.total / internal - g.upstream_latency_s,
+            "envelope_end_s": self._env_hist.total / g.envelope_rate - g.upstream_latency_s
+            - env_latency_s,
+            "spectrogram_end_s": (spec_end if frames else 0.0) - g.resampler.latency_s,
+        }

@@ -69,10 +69,20 @@ class Snapshot:
     source_problem: str | None = None
     """Why the device was lost or cannot be reopened (None while all is well)."""
     source_lost_count: int = 0
-    recording: str | None = None
+    recording_path: str | None = None
     """Path of the recording in progress, if any."""
+    waveform_end_s: float = 0.0
+    """Input time just after the last ``waveform`` sample [s] (stage latency removed)."""
+    filtered_end_s: float = 0.0
+    """Input time just after the last ``filtered`` sample [s]."""
+    envelope_end_s: float = 0.0
+    """Input time just after the last ``envelope`` frame [s]."""
+    spectrogram_end_s: float = 0.0
+    """Input time just after the last ``spectrogram`` frame (centre + half a hop) [s]."""
+    published_monotonic: float = 0.0
+    """``time.monotonic()`` when the DSP thread published this snapshot."""
 
     @property
     def view_start_s(self) -> float:
-        """Stream time of ``waveform[0]`` [s]."""
-        return self.stream_time_s - self.waveform.shape[0] / self.internal_rate
+        """Input time of ``waveform[0]`` [s]."""
+        return self.waveform_end_s - self.waveform.shape[0] / self.internal_rate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -102,5 +103,6 @@ def test_toggle_recording_and_mark(tmp_path, monkeypatch) -> None:  # type: igno
     time.sleep(0.5)  # the recorder closes on a helper thread
     audio, rate = sf.read(path, dtype="float32")
     assert rate == 4000 and 0 < audio.shape[0] < 3 * 4000
-    events = [json.loads(line) for line in open(path + ".events.jsonl")]
+    lines = Path(path + ".events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
     assert any(e.get("label") == "murmur heard" for e in events)

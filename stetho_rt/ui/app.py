@@ -334,9 +334,10 @@ class StethoApp(App[int]):
 
 
 def snapshot_age_s(snap: Snapshot) -> float:
-    """Seconds since ``snap`` was published, from its ``published_monotonic`` stamp (else 0)."""
+    """Seconds since ``snap`` was published, from its ``published_monotonic`` stamp (0 when the
+    snapshot carries no stamp, e.g. one built by a test)."""
     stamp = getattr(snap, "published_monotonic", None)
-    return max(time.monotonic() - float(stamp), 0.0) if stamp is not None else 0.0
+    return max(time.monotonic() - float(stamp), 0.0) if stamp else 0.0
 
 
 def make_app(pipe: PipelineLike, duration: float | None = None) -> StethoApp:
@@ -351,9 +352,12 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
     screen is restored, so the CLI reports it like any other (one line, exit code 2 for bad
     input).
     """
+    from stetho_rt.ui.stderr_guard import divert_stderr
+
     app = make_app(pipe, duration)
     try:
-        app.run()
+        with divert_stderr():
+            app.run()
     finally:
         app.stop_pipeline()
     if app.start_error is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.synthetic import SyntheticPipeline
 
 
@@ -28,6 +30,13 @@ class FakePipeline(SyntheticPipeline):
     def mark(self, label: str) -> None:
         """Remember the mark."""
         self.marks.append((label, self.t))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """Like the real pipeline, the snapshot carries the recording in progress."""
+        snap = super().snapshot
+        path = None if self.recording_path is None else str(self.recording_path)
+        return dataclasses.replace(snap, recording_path=path)
 
 
 class BarePipeline(SyntheticPipeline):
