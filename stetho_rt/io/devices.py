@@ -56,7 +56,7 @@ def import_sounddevice() -> ModuleType:
     """Import sounddevice, turning a missing PortAudio library into a DeviceError."""
     try:
         import sounddevice
-    except OSError as exc:  # PortAudio shared library missing
+    except (OSError, ImportError) as exc:  # PortAudio library (or sounddevice) missing
         raise DeviceError(
             f"PortAudio is not available ({exc}); install libportaudio2 (bash tools/setup.sh)"
         ) from None
