@@ -81,6 +81,7 @@ import numpy as np
 from stetho_rt.config import DspConfig, check_input_rate
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.designs import cached_design
+from stetho_rt.dsp.filters import sos_sample
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
 from stetho_rt.errors import ConfigError
 
@@ -410,27 +411,13 @@ def band_delay_s(response: Callable[[np.ndarray], np.ndarray], lo_hz: float, hi_
 
 
 @kernel
-def _biquads(v: float, iir: np.ndarray) -> float:
-    """One sample through the cascade: transposed direct form II in float64.
-
-    ``iir[s, :6]`` are the section's ``b0 b1 b2 1 a1 a2``, ``iir[s, 6:8]`` its two states.
-    """
-    for s in range(iir.shape[0]):
-        y = iir[s, 0] * v + iir[s, 6]
-        iir[s, 6] = iir[s, 1] * v - iir[s, 4] * y + iir[s, 7]
-        iir[s, 7] = iir[s, 2] * v - iir[s, 5] * y
-        v = y
-    return v
-
-
-@kernel
-def _clean_states(iir: np.ndarray) -> None:
+def _clean_states(zi: np.ndarray) -> None:
     """Zero states that are tiny (keeps slow float64 denormals out of the recursion in digital
     silence) or NaN (``not >=``: a non-finite burst does not poison the filter forever)."""
-    for s in range(iir.shape[0]):
-        for c in range(6, 8):
-            if not abs(iir[s, c]) >= _TINY:
-                iir[s, c] = 0.0
+    for s in range(zi.shape[0]):
+        for c in range(2):
+            if not abs(zi[s, c]) >= _TINY:
+                zi[s, c] = 0.0
 
 
 @kernel
@@ -439,7 +426,8 @@ def _resample_block(
     ctl: np.ndarray,
     fir: np.ndarray,
     xdec: np.ndarray,
-    iir: np.ndarray,
+    sos: np.ndarray,
+    zi: np.ndarray,
     table: np.ndarray,
     ybuf: np.ndarray,
     out: np.ndarray,
@@ -455,7 +443,8 @@ def _resample_block(
     xdec : ``(down + 1, columns)`` input de-interleaved by ``down`` (sample ``g`` at row
         ``(g - 1) % down`` of column ``(g - 1) // down``) with ``nq`` columns of history; its
         last row is scratch for the FIR outputs.
-    iir : ``(sections, 8)`` elliptic coefficients and states (see :func:`_biquads`).
+    sos, zi : ``(sections, 6)`` elliptic coefficients and ``(sections, 2)`` their states
+        (filtered one sample at a time by :func:`stetho_rt.dsp.filters.sos_sample`).
     table : ``(phases + 1, taps)`` interpolation weights.
     ybuf : low-passed intermediate signal, ``ctl[_C_HIST]`` samples of history first.
     out : float32 output buffer.
@@ -489,12 +478,12 @@ def _resample_block(
                     for i in range(n_mid):
                         acc[i] += c * row[i + q]
             for i in range(n_mid):
-                ybuf[w] = _biquads(acc[i], iir)
+                ybuf[w] = sos_sample(sos, zi, acc[i])
                 w += 1
                 tick += 1
                 if tick == _CLEAN_EVERY:
                     tick = 0
-                    _clean_states(iir)
+                    _clean_states(zi)
             for r in range(down):
                 for q in range(nq):
                     xdec[r, q] = xdec[r, n_mid + q]
@@ -506,13 +495,13 @@ def _resample_block(
         for j in range(n_in):
             v = gain * x[j]
             for _ in range(up):
-                ybuf[w] = _biquads(v, iir)
+                ybuf[w] = sos_sample(sos, zi, v)
                 v = 0.0
                 w += 1
                 tick += 1
                 if tick == _CLEAN_EVERY:
                     tick = 0
-                    _clean_states(iir)
+                    _clean_states(zi)
     ctl[_S_TICK] = tick
     n_new = w - hist
 
@@ -607,8 +596,8 @@ class ResampleStage(Stage):
         ctl[_C_MDIV], ctl[_C_MMOD], ctl[_C_L], ctl[_C_P] = p.m // p.l, p.m % p.l, p.l, p.phases
         ctl[_C_TAPS], ctl[_C_LEFT], ctl[_C_HIST] = taps, p.left, taps
         ctl[_C_FS], ctl[_C_OUT] = fs, out_rate
-        self._iir = np.zeros((p.sos.shape[0], 8))
-        self._iir[:, :6] = p.sos
+        self._sos = np.ascontiguousarray(p.sos, dtype=np.float64)
+        self._zi = np.zeros((p.sos.shape[0], 2))
         self._table = np.ascontiguousarray(p.table, dtype=np.float64)
         self._ybuf = np.zeros(taps + n_mid)
         self._out = np.zeros(-(-self.max_block * out_rate // fs) + 2, dtype=np.float32)
@@ -627,7 +616,7 @@ class ResampleStage(Stage):
         ctl[_S_WROW] = ctl[_C_DOWN] - 1
         ctl[_S_IPOS] = ctl[_C_HIST] - self.plan.shift
         self._xdec[:] = 0.0
-        self._iir[:, 6:] = 0.0
+        self._zi[:] = 0.0
         self._ybuf[:] = 0.0
 
     def _process(self, x: Float32Array) -> np.ndarray:
@@ -637,7 +626,8 @@ class ResampleStage(Stage):
             self._out[:n] = x
             return self._out[:n]
         k = _resample_block(
-            x, self._ctl, self._fir, self._xdec, self._iir, self._table, self._ybuf, self._out
+            x, self._ctl, self._fir, self._xdec, self._sos, self._zi, self._table, self._ybuf,
+            self._out,
         )
         return self._out[:k]
 
