@@ -1,10 +1,11 @@
 """The Textual dashboard: polls the pipeline's latest Snapshot and draws it (ARCHITECTURE.md §1).
 
 The UI pulls, real-time code never pushes: a ``set_interval`` timer reads ``pipe.snapshot`` (one
-reference load, never blocking) :data:`~stetho_rt.config.UI_FPS` times a second, and each panel
-renders it with numpy into cached lines. Lifecycle news (source ended, device lost, pipeline
-failed) is read from the same snapshot and announced once per change. The pipeline is started on
-a worker thread on mount (its kernel warm-up may take a moment) and stopped on unmount.
+reference load, never blocking) :data:`~stetho_rt.config.UI_FPS` times a second (or
+``STETHO_RT_UI_FPS``: :func:`ui_fps`), and each panel renders it with numpy into cached lines.
+Lifecycle news (source ended, device lost, pipeline failed) is read from the same snapshot and
+announced once per change. The pipeline is started on a worker thread on mount (its kernel
+warm-up may take a moment) and stopped on unmount.
 
 Entry points: :func:`make_app` (any pipeline-like object, so tests inject a fake) and
 :func:`run_app` (what the CLI calls).
@@ -12,6 +13,7 @@ Entry points: :func:`make_app` (any pipeline-like object, so tests inject a fake
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -340,9 +342,20 @@ def snapshot_age_s(snap: Snapshot) -> float:
     return max(time.monotonic() - float(stamp), 0.0) if stamp else 0.0
 
 
+def ui_fps() -> float:
+    """The poll rate [Hz]: ``STETHO_RT_UI_FPS`` when it is a number in (0, 240], else
+    :data:`~stetho_rt.config.UI_FPS`."""
+    try:
+        fps = float(os.environ.get("STETHO_RT_UI_FPS", ""))
+    except ValueError:
+        return float(UI_FPS)
+    return fps if 0.0 < fps <= 240.0 else float(UI_FPS)  # also rejects nan and inf
+
+
 def make_app(pipe: PipelineLike, duration: float | None = None) -> StethoApp:
-    """The dashboard over ``pipe`` (a :class:`~stetho_rt.pipeline.Pipeline` or a test fake)."""
-    return StethoApp(pipe, duration=duration)
+    """The dashboard over ``pipe`` (a :class:`~stetho_rt.pipeline.Pipeline` or a test fake),
+    polling at :func:`ui_fps`."""
+    return StethoApp(pipe, duration=duration, fps=ui_fps())
 
 
 def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
