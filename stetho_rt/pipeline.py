@@ -326,7 +326,8 @@ class Pipeline:
             input_overflows=self.ring.input_overflows,
             gaps=self.gaps,
             nonfinite_samples=self.meter.nonfinite_samples,
-            latency_s=backlog_s + self.block / self.rate + g.latency_s,
+            latency_s=(float(getattr(self.source, "input_latency_s", 0.0)) + backlog_s
+                       + self.block / self.rate + g.latency_s + PUBLISH_INTERVAL_S / 2),
             dsp_load=self._dsp_load(),
             waveform=self._raw_hist.latest(),
             filtered=self._bp_hist.latest(),

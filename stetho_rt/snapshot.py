@@ -45,7 +45,9 @@ class Snapshot:
     gaps: int = 0
     nonfinite_samples: int = 0
     latency_s: float = 0.0
-    """Estimated input-to-display delay: ring backlog + stage latencies [s]."""
+    """Estimated input-to-snapshot delay [s]: device input latency (as PortAudio reports it) +
+    ring backlog + one block + stage latencies + half the publish interval. The dashboard adds
+    the snapshot's age when it shows it."""
     dsp_load: float = 0.0
     """DSP thread busy time over stream time of the last second (0-1 is real-time safe)."""
     waveform: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))

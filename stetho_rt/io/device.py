@@ -249,6 +249,15 @@ class DeviceSource:
         return self._watchdog is not None and not self.finished
 
     @property
+    def input_latency_s(self) -> float:
+        """Input latency PortAudio reports for the open stream [s] (0 while closed)."""
+        stream = self._stream
+        try:
+            return float(stream.latency) if stream is not None else 0.0
+        except Exception:  # a stream closing under us
+            return 0.0
+
+    @property
     def position_s(self) -> float:
         """Stream time produced so far, gaps included [s]."""
         ring = self.ring
