@@ -57,6 +57,10 @@ def hr_status(snap: Snapshot) -> str:
 def position(snap: Snapshot) -> str:
     """Stream position, with the total when the source has a known duration."""
     if snap.duration_s:
+        if snap.stream_time_s > snap.duration_s:  # --loop: position in the file, and the pass
+            passes = int(snap.stream_time_s // snap.duration_s) + 1
+            pos = snap.stream_time_s % snap.duration_s
+            return f"{pos:.1f}/{snap.duration_s:.1f} s (pass {passes})"
         return f"{snap.stream_time_s:.1f}/{snap.duration_s:.1f} s"
     return f"{snap.stream_time_s:.1f} s"
 
