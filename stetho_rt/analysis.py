@@ -24,8 +24,18 @@ ANALYZE_TIMEOUT_FACTOR = 10.0
 """A file must finish within this many times its duration (plus 60 s) or it is an error."""
 
 
+def analysis_config() -> PipelineConfig:
+    """Default configuration of batch analysis: live defaults with 250 ms replay blocks."""
+    return PipelineConfig(
+        stream=StreamConfig(block_seconds=ANALYZE_BLOCK_SECONDS, ring_seconds=10.0)
+    )
+
+
 def analyze_file(
-    path: str | Path, cfg: PipelineConfig | None = None, channel: int | None = None
+    path: str | Path,
+    cfg: PipelineConfig | None = None,
+    channel: int | None = None,
+    classifier: Any | None = None,
 ) -> dict[str, Any]:
     """Analyse one recording; return the JSON record (``{"file", "error"}`` on bad input).
 
@@ -43,11 +53,9 @@ def analyze_file(
     cpu0 = time.process_time()
     try:
         audio = open_audio(path, channel=channel)
-        cfg = cfg or PipelineConfig(
-            stream=StreamConfig(block_seconds=ANALYZE_BLOCK_SECONDS, ring_seconds=10.0)
-        )
+        cfg = cfg or analysis_config()
         source = ReplaySource.from_file(audio, cfg.stream, free_run=True)
-        pipe = Pipeline(source, cfg, live=False)
+        pipe = Pipeline(source, cfg, live=False, classifier=classifier)
         pipe.start()
         done = pipe.wait(timeout=audio.duration_s * ANALYZE_TIMEOUT_FACTOR + 60.0)
         pipe.stop()

@@ -42,6 +42,14 @@ def _add_stream_args(p: argparse.ArgumentParser) -> None:
                    help=f"ring buffer capacity [s of input] (default {RING_SECONDS})")
 
 
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="classifier model (.onnx with its .json sidecar); "
+                        "default: models/classifier.onnx or $STETHO_RT_MODEL")
+    p.add_argument("--no-classifier", action="store_true",
+                   help="run without the murmur/artifact classifier")
+
+
 def _add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true",
                    help="no dashboard: print one status line per second")
@@ -68,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--demo-murmur", action="store_true", help="demo with a systolic murmur")
     _add_stream_args(mon)
     _add_live_args(mon)
+    _add_model_args(mon)
 
     rep = sub.add_parser("replay", help="stream a recording through the live path")
     rep.add_argument("file")
@@ -75,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--loop", action="store_true", help="restart at the end")
     _add_stream_args(rep)
     _add_live_args(rep)
+    _add_model_args(rep)
 
     ana = sub.add_parser("analyze", help="analyse files (JSON Lines out)")
     ana.add_argument("files", nargs="+", metavar="FILE")
@@ -85,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--channel", type=int, default=None, metavar="N",
                      help="channel to analyse (0-based); default: downmix")
     ana.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_model_args(ana)
 
     sub.add_parser("devices", help="list input devices")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from stetho_rt.classify.branch import ClassifierBranch
 from stetho_rt.config import PipelineConfig
 from stetho_rt.dsp.features import SpectralStage
 from stetho_rt.dsp.filters import BandpassStage
@@ -65,6 +66,8 @@ class DspGraph:
         cfg: PipelineConfig,
         max_block: int,
         classifier: Any | None = None,
+        *,
+        live: bool = True,
     ) -> None:
         dsp = cfg.dsp
         self.in_rate = in_rate
@@ -78,6 +81,12 @@ class DspGraph:
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
         self.detector = _make_detector(cfg, det_block, self.upstream_latency_s)
         self.classifier = classifier
+        self.classify: ClassifierBranch | None = None
+        if classifier is not None:
+            # windows stamped in the input time base; batch mode classifies every window
+            self.classify = ClassifierBranch(
+                classifier, cfg, time_offset_s=self.resampler.latency_s, blocking=not live
+            )
         self.envelope_rate = float(dsp.envelope_rate)
         self.spectral_rate = float(self.spectral.out_rate)
 
@@ -107,6 +116,8 @@ class DspGraph:
             stage.warm_up()
         if self.detector is not None:
             self.detector.warm_up()
+        if self.classify is not None:
+            self.classify.warm_up()
 
     def process(self, x: np.ndarray, gap: bool = False) -> GraphOutput:
         """Run one block of source-rate samples (1-D float32, finite) through every stage.
@@ -118,6 +129,8 @@ class DspGraph:
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
+        if self.classify is not None:
+            out.windows = self.classify.process(out.features)
         if self.detector is not None and gap:
             self.detector.skip(bp.shape[0])
         elif self.detector is not None:
@@ -133,6 +146,8 @@ class DspGraph:
             stage.reset()
         if self.detector is not None:
             self.detector.reset()
+        if self.classify is not None:
+            self.classify.reset()
 
     def flush(self) -> GraphOutput:
         """Drain every stage at the end of the stream."""
@@ -141,6 +156,8 @@ class DspGraph:
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
+        if self.classify is not None:
+            out.windows = self.classify.process(out.features) + self.classify.flush()
         if self.detector is not None:
             envs = []
             for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
@@ -170,10 +187,12 @@ class DspGraph:
 
     def verdict(self) -> dict[str, object] | None:
         """Session verdict from the classifier windows, None without a classifier."""
-        return None
+        return None if self.classify is None else self.classify.verdict()
 
     def close(self) -> None:
         """Stop helper threads (classifier worker)."""
+        if self.classify is not None:
+            self.classify.close()
 
 
 def _make_detector(cfg: PipelineConfig, max_block: int, time_offset_s: float) -> Any | None:

@@ -120,7 +120,9 @@ class Pipeline:
         self.rate = rate
         self.ring = RingBuffer(self.cfg.stream.ring_capacity(rate))
         self.block = max(self.cfg.stream.block_size(rate), 1)
-        self.graph = DspGraph(rate, self.cfg, max_block=self.block * 4, classifier=classifier)
+        self.graph = DspGraph(
+            rate, self.cfg, max_block=self.block * 4, classifier=classifier, live=live
+        )
         self.meter = BlockMeter()
         self._zeros = np.zeros(self.block * 4, dtype=np.float32)
         self.events = EventLog(keep_all=not live)

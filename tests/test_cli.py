@@ -170,3 +170,23 @@ def test_devices_without_portaudio_is_one_line_exit_2() -> None:
                           text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "PortAudio" in proc.stderr
+
+
+def test_missing_model_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    f = _demo_file(tmp_path / "m.wav", 4000, seconds=2.0)
+    assert main(["analyze", "--model", str(tmp_path / "none.onnx"), str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "none.onnx" in err and "not found" in err
+
+
+def test_analyze_fills_windows_and_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                           ) -> None:
+    f = _demo_file(tmp_path / "w.wav", 4000, seconds=8.0)
+    assert main(["analyze", str(f)]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert len(rec["windows"]) >= 4
+    w = rec["windows"][0]
+    assert set(w["probs"]) == {"normal", "murmur", "artifact"}
+    assert abs(sum(w["probs"].values()) - 1.0) < 1e-3 and 0.0 <= w["quality"] <= 1.0
+    assert rec["verdict"]["label"] in {"normal", "murmur", "artifact"}

@@ -14,7 +14,8 @@ Sections:
 3. our band-pass vs per-block ``scipy.signal.sosfilt`` with carried state, and the envelope stage
    (``tools/bench_filters.py``);
 4. our spectral stage vs librosa (``tools/bench_stft.py``);
-5. batch ``analyze`` real-time factor on real recordings when ``STETHO_RT_DATA`` is present;
+5. batch ``analyze`` (detector and classifier) real-time factor on real recordings when
+   ``STETHO_RT_DATA`` is present;
 6. cold start: process start to the first processed block, warm numba cache.
 
 Every figure is a minimum over repeats (these machines are noisy); ratios compare runs made
@@ -46,7 +47,11 @@ def _print_dict(d: dict[str, float]) -> None:
 
 
 def _analyze_real(limit: int = 20) -> None:
-    from stetho_rt.analysis import analyze_file
+    from stetho_rt.analysis import analysis_config, analyze_file
+    from stetho_rt.classify.model import OnnxClassifier
+
+    cfg = analysis_config()
+    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
 
     data = Path(os.environ.get("STETHO_RT_DATA", ROOT.parent / "shared" / "data"))
     if not data.exists():
@@ -56,10 +61,10 @@ def _analyze_real(limit: int = 20) -> None:
         files = sorted((data / sub).glob("*.flac"))[:limit]
         if not files:
             continue
-        analyze_file(files[0])  # warm
+        analyze_file(files[0], cfg, classifier=clf)  # warm
         audio_s = wall = cpu = 0.0
         for f in files:
-            rec = analyze_file(f)
+            rec = analyze_file(f, cfg, classifier=clf)
             if "error" in rec:
                 continue
             audio_s += rec["duration_s"]
@@ -90,7 +95,7 @@ def main() -> None:
     _print_dict(bench_filters.bench())
     _section("4. spectral stage vs librosa")
     _print_dict(bench_stft.bench())
-    _section("5. batch analyze on real recordings (first 20 files per dataset)")
+    _section("5. batch analyze with the classifier, real recordings (first 20 per dataset)")
     _analyze_real()
     _section("6. cold start")
     print(f"  process start -> first processed block (warm cache): {measure_cold_start():.2f} s")

@@ -16,13 +16,19 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from stetho_rt.analysis import analysis_config
 from stetho_rt.errors import ConfigError
 
 
-def _analyze_one(path: str, channel: int | None) -> dict[str, Any]:
+def _analyze_one(path: str, channel: int | None, model: str | None,
+                 no_classifier: bool) -> dict[str, Any]:
+    """One file, in this process or a worker (the model is loaded once per process)."""
     from stetho_rt.analysis import analyze_file
+    from stetho_rt.commands import load_classifier
 
-    return analyze_file(path, channel=channel)
+    cfg = analysis_config()
+    opts = argparse.Namespace(model=model, no_classifier=no_classifier)
+    return analyze_file(path, cfg, channel=channel, classifier=load_classifier(opts, cfg))
 
 
 class Progress:
@@ -60,11 +66,16 @@ def run_analyze(args: argparse.Namespace) -> int:
     """Analyse ``args.files``; return 0, or 2 when any file failed."""
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if not args.no_classifier:  # a bad model is one error for the run, not one per file
+        from stetho_rt.commands import load_classifier
+
+        load_classifier(args, analysis_config())
     out: IO[str] = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     progress = Progress(len(args.files), sys.stderr, not args.no_progress)
     failed = 0
     try:
-        for record in _records(args.files, args.jobs, args.channel):
+        for record in _records(args.files, args.jobs, args.channel, args.model,
+                               args.no_classifier):
             if "error" in record:
                 failed += 1
                 print(f"stetho-rt: {record['error']}", file=sys.stderr)
@@ -77,14 +88,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _records(files: list[str], jobs: int, channel: int | None):  # type: ignore[no-untyped-def]
+def _records(files: list[str], jobs: int, channel: int | None, model: str | None,
+             no_classifier: bool):  # type: ignore[no-untyped-def]
     paths = [str(Path(f)) for f in files]
     if jobs == 1 or len(paths) == 1:
         for p in paths:
-            yield _analyze_one(p, channel)
+            yield _analyze_one(p, channel, model, no_classifier)
         return
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=ctx) as pool:
-        futures = [pool.submit(_analyze_one, p, channel) for p in paths]
+        futures = [pool.submit(_analyze_one, p, channel, model, no_classifier) for p in paths]
         for fut in futures:  # input order; workers run ahead
             yield fut.result()

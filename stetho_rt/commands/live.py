@@ -9,6 +9,7 @@ import threading
 import time
 from typing import IO
 
+from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
 from stetho_rt.errors import StethoError
 from stetho_rt.pipeline import Pipeline
@@ -107,7 +108,8 @@ def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int
         from stetho_rt.io.recorder import Recorder
 
         recorder = Recorder(args.record, source.rate)
-    pipe = Pipeline(source, cfg, live=True, recorder=recorder)
+    pipe = Pipeline(source, cfg, live=True, recorder=recorder,
+                    classifier=load_classifier(args, cfg))
     if args.headless:
         return run_headless(pipe, args.duration, sys.stdout)
     from stetho_rt.ui.app import run_app

@@ -1,0 +1,112 @@
+"""The classifier branch of the DSP graph: windower -> worker -> Window events -> verdict.
+
+:class:`ClassifierBranch` is what :class:`stetho_rt.graph.DspGraph` holds: on the DSP thread it
+cuts windows from the per-frame features (:class:`~stetho_rt.classify.windows.FeatureWindower`),
+hands them to the :class:`~stetho_rt.classify.worker.ClassifierWorker` and returns the windows
+classified so far; :meth:`verdict` aggregates every window of the session
+(:mod:`stetho_rt.classify.verdict`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stetho_rt.classify.model import OnnxClassifier
+from stetho_rt.classify.verdict import aggregate
+from stetho_rt.classify.windows import FeatureWindower
+from stetho_rt.classify.worker import ClassifierWorker
+from stetho_rt.config import PipelineConfig
+from stetho_rt.events import CLASS_LABELS, Window
+
+DRAIN_TIMEOUT_S = 30.0
+"""Longest wait for the worker to finish queued windows at the end of a stream [s]."""
+
+
+class ClassifierBranch:
+    """Feature windows, the classifier worker and the session verdict of one stream.
+
+    Parameters
+    ----------
+    model : OnnxClassifier
+        A loaded, validated model (shared read-only; one branch per stream).
+    cfg : PipelineConfig
+        Window length and hop [s], queue depth, DSP geometry.
+    time_offset_s : float
+        Delay of the 2 kHz signal behind the input (resampler latency) [s].
+    blocking : bool
+        True in batch mode (every window classified), False live (drop-oldest queue).
+    """
+
+    def __init__(
+        self,
+        model: OnnxClassifier,
+        cfg: PipelineConfig,
+        time_offset_s: float = 0.0,
+        *,
+        blocking: bool = False,
+    ) -> None:
+        self.model = model
+        self.windower = FeatureWindower(
+            cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s, time_offset_s
+        )
+        if self.windower.n_features != model.n_features:
+            from stetho_rt.errors import ModelError
+
+            raise ModelError(
+                f"{model.path}: model expects {model.n_features} features, the windower makes "
+                f"{self.windower.n_features}"
+            )
+        self.worker = ClassifierWorker(model, cfg.classifier_queue, blocking=blocking)
+        self._probs: list[np.ndarray] = []
+        self._quality: list[float] = []
+        self._verdict: dict[str, Any] | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Windows dropped unclassified (live mode, worker too slow)."""
+        return self.worker.dropped
+
+    def warm_up(self) -> None:
+        """One inference before the stream opens."""
+        self.model.warm_up()
+
+    def process(self, features: np.ndarray) -> list[Window]:
+        """Feed per-frame features (DSP thread); return the windows classified since last call."""
+        for fw in self.windower.process(features):
+            self.worker.submit(fw)
+        return self._take(self.worker.collect())
+
+    def flush(self) -> list[Window]:
+        """End of stream: wait for queued windows (bounded) and return the rest."""
+        for fw in self.windower.flush():
+            self.worker.submit(fw)
+        return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
+
+    def reset(self) -> None:
+        """New stream: windower back to frame 0, queued windows and the verdict discarded."""
+        self.worker.drain(DRAIN_TIMEOUT_S)
+        self.windower.reset()
+        self._probs.clear()
+        self._quality.clear()
+        self._verdict = None
+
+    def _take(self, windows: list[Window]) -> list[Window]:
+        for w in windows:
+            self._probs.append(np.array([w.probs[k] for k in CLASS_LABELS]))
+            self._quality.append(w.quality.index)
+        if windows:
+            self._verdict = None
+        return windows
+
+    def verdict(self) -> dict[str, Any]:
+        """Session verdict over every window classified so far (JSON-ready dict)."""
+        if self._verdict is None:
+            p = np.array(self._probs).reshape(-1, len(CLASS_LABELS))
+            self._verdict = aggregate(p, np.array(self._quality), self.model.rules)
+        return self._verdict
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        self.worker.close()

@@ -1,0 +1,120 @@
+"""Recording / session verdict: windows aggregated, ``artifact`` when too little is clean.
+
+A window is **clean** when its signal-quality index is at least ``min_quality`` and the model's
+artifact probability is below ``artifact_threshold``. The verdict is:
+
+- ``artifact`` when fewer than ``min_clean_windows`` windows, or less than ``min_clean_share`` of
+  them, are clean: too little usable signal to say normal or murmur (no guess);
+- otherwise ``murmur`` when the murmur probability among clean windows,
+  ``m = mean(p_murmur / (p_murmur + p_normal))`` over clean windows, reaches
+  ``murmur_threshold``, else ``normal``.
+
+Probabilities: ``artifact`` = mean over all windows of ``max(p_artifact, 1 - quality)`` (a noisy or
+aperiodic window counts as artifact whatever the model says); ``murmur`` = ``(1 - artifact) * m``;
+``normal`` = ``(1 - artifact) * (1 - m)``; they sum to 1. With no clean window ``m`` is the
+same ratio over all windows. With no window at all (recording shorter than one window) the verdict
+is ``artifact`` with probability 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from stetho_rt.events import CLASS_LABELS, Window
+
+_N, _M, _A = (CLASS_LABELS.index(k) for k in ("normal", "murmur", "artifact"))
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """Aggregation thresholds (stored in the model sidecar's ``verdict`` key).
+
+    Attributes
+    ----------
+    min_quality : float
+        Quality index (0-1) a window needs to count as clean.
+    artifact_threshold : float
+        Window artifact probability at or above which it is not clean.
+    min_clean_windows : int
+        Clean windows needed for a normal/murmur verdict.
+    min_clean_share : float
+        Share of clean windows (0-1) needed for a normal/murmur verdict.
+    murmur_threshold : float
+        Murmur probability among clean windows (0-1) at or above which the verdict is murmur.
+    """
+
+    min_quality: float = 0.3
+    artifact_threshold: float = 0.5
+    min_clean_windows: int = 2
+    min_clean_share: float = 0.25
+    murmur_threshold: float = 0.5
+
+    def to_json(self) -> dict[str, Any]:
+        """Dict for the sidecar."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> VerdictRules:
+        """From a sidecar dict (unknown keys rejected by the constructor)."""
+        return cls(**d)
+
+
+def aggregate(
+    probs: np.ndarray, quality: np.ndarray, rules: VerdictRules | None = None
+) -> dict[str, Any]:
+    """Verdict of a recording from its window probabilities and qualities.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n_windows, 3)
+        Window probabilities in :data:`~stetho_rt.events.CLASS_LABELS` order.
+    quality : ndarray, shape (n_windows,)
+        Window quality indices in 0-1.
+    rules : VerdictRules, optional
+        Thresholds (defaults if None).
+
+    Returns
+    -------
+    dict
+        ``{"label", "probs": {normal, murmur, artifact}, "windows", "clean_windows"}`` (JSON-ready,
+        probabilities rounded to 4 digits).
+    """
+    rules = rules or VerdictRules()
+    p = np.asarray(probs, dtype=np.float64).reshape(-1, len(CLASS_LABELS))
+    q = np.asarray(quality, dtype=np.float64).reshape(-1)
+    n = p.shape[0]
+    if n == 0:
+        return _result("artifact", 0.0, 1.0, 0, 0)
+    art = float(np.mean(np.maximum(p[:, _A], 1.0 - q)))
+    clean = (q >= rules.min_quality) & (p[:, _A] < rules.artifact_threshold)
+    n_clean = int(clean.sum())
+    ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
+    m = float(ratio[clean].mean()) if n_clean else float(ratio.mean())
+    if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
+        label = "artifact"
+    else:
+        label = "murmur" if m >= rules.murmur_threshold else "normal"
+    return _result(label, m, art, n, n_clean)
+
+
+def _result(label: str, m: float, art: float, n: int, n_clean: int) -> dict[str, Any]:
+    probs = {"normal": (1.0 - art) * (1.0 - m), "murmur": (1.0 - art) * m, "artifact": art}
+    return {
+        "label": label,
+        "probs": {k: round(probs[k], 4) for k in CLASS_LABELS},
+        "windows": n,
+        "clean_windows": n_clean,
+    }
+
+
+def aggregate_windows(
+    windows: Sequence[Window], rules: VerdictRules | None = None
+) -> dict[str, Any]:
+    """:func:`aggregate` of :class:`~stetho_rt.events.Window` events."""
+    p = np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], dtype=np.float64)
+    q = np.array([w.quality.index for w in windows], dtype=np.float64)
+    return aggregate(p.reshape(-1, len(CLASS_LABELS)), q, rules)

@@ -1,0 +1,524 @@
+"""Classifier windows cut from the per-frame features: :class:`FeatureWindower` (an event stage).
+
+The spectral stage (:class:`stetho_rt.dsp.features.SpectralStage`) emits 125 frames per second at
+2 kHz, each with the features of :data:`stetho_rt.dsp.features.FEATURE_NAMES` (``rms``, ``zcr``,
+``centroid_hz``, ``bandwidth_hz``, ``mel_00`` .. ``mel_15`` [dB]). The windower keeps the last
+``window_s`` (4 s = 500 frames) and every ``hop_s`` (1 s = 125 frames) summarises them into one
+fixed-length vector (:func:`window_vector`, named by :func:`window_feature_names`) plus a signal
+quality index (:func:`window_quality`). The same function serves training (``tools/``) and the
+live path, so the model sees exactly what it was trained on.
+
+Design of the summary: statistics that describe spectral *shape* and *dynamics* relative to the
+window's own level, so a different stethoscope gain does not move them:
+
+- per mel band, the 10th, 50th and 90th percentile of the band level minus the window's median
+  frame level [dB] (floor between heart sounds, typical, peaks);
+- per mel band, the mean band level of quiet frames (below the window's median level) minus that
+  of loud frames (above the 75th percentile) [dB]: murmurs fill the gaps between heart sounds;
+- frame level spread (p90 - p10, p50 - p10, std) [dB];
+- zero-crossing rate, centroid and bandwidth: p10, p50, p90 and of quiet frames only;
+- spectral flux of the level-normalised mel spectrum (mean, p90) [dB];
+- periodicity of the heart-sound envelope (bands below ~250 Hz): the highest normalised
+  autocorrelation peak at lags 0.27-2 s (30-220 bpm), its lag [s], and the share of the envelope
+  power in the loudest 20 % of frames.
+
+Windows start at stream time ``j * hop_s`` (input time base, the resampler's latency removed) and
+end ``window_s`` later. Frames fed in any chunking give bit-identical windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from stetho_rt.config import (
+    CLASSIFIER_HOP_S,
+    CLASSIFIER_WINDOW_S,
+    MAX_HEART_RATE_BPM,
+    MIN_HEART_RATE_BPM,
+    DspConfig,
+)
+from stetho_rt.errors import ConfigError
+from stetho_rt.events import Quality
+
+_DEFAULT_DSP = DspConfig()
+
+FRAME_FEATURES: tuple[str, ...] = (
+    "rms",
+    "zcr",
+    "centroid_hz",
+    "bandwidth_hz",
+    *(f"mel_{m:02d}" for m in range(_DEFAULT_DSP.mel_bands)),
+)
+"""Per-frame feature columns the windower expects (those of ``dsp.features.FEATURE_NAMES``)."""
+
+ENVELOPE_BANDS = 4
+"""Mel bands summed into the heart-sound envelope (0 - ~280 Hz with 16 bands at 2 kHz)."""
+BAND_GROUPS: tuple[tuple[int, int], ...] = ((2, 5), (5, 9), (9, 16))
+"""Mel band ranges [first, last) whose envelopes are tested for periodicity at the heart period
+(about 120-330, 310-560 and 530-1000 Hz): a murmur repeats with every beat, noise does not."""
+CLIP_RMS = 0.5
+"""Frame RMS at or above which a frame counts as clipped/overdriven [full scale]."""
+CLIP_SHARE = 0.02
+"""Share of clipped frames above which a window is flagged ``clipped``."""
+QUIET_RMS = 1e-4
+"""Median frame RMS below which a window is flagged ``too_quiet`` [full scale] (-80 dBFS)."""
+PERIODICITY_FULL = 0.6
+"""Envelope autocorrelation peak that maps to quality 1."""
+
+_EPS = 1e-10
+_PCTS = (10.0, 50.0, 90.0)
+
+
+def window_feature_names(n_mels: int = _DEFAULT_DSP.mel_bands) -> tuple[str, ...]:
+    """Names of the components of :func:`window_vector`, in order.
+
+    Parameters
+    ----------
+    n_mels : int
+        Mel bands of the per-frame features.
+
+    Returns
+    -------
+    tuple of str
+        ``len == 7 * n_mels + 26 + len(BAND_GROUPS)``.
+    """
+    names: list[str] = []
+    for q in ("p10", "p50", "p90"):
+        names += [f"mel{m:02d}_{q}" for m in range(n_mels)]
+    names += [f"mel{m:02d}_quiet_minus_loud" for m in range(n_mels)]
+    names += [f"mel{m:02d}_sys_minus_peak" for m in range(n_mels)]
+    names += [f"mel{m:02d}_dia_minus_peak" for m in range(n_mels)]
+    names += [f"mel{m:02d}_sys_minus_dia" for m in range(n_mels)]
+    names += ["level_p90_p10", "level_p50_p10", "level_std"]
+    for f in ("zcr", "centroid", "bandwidth"):
+        names += [f"{f}_p10", f"{f}_p50", f"{f}_p90", f"{f}_quiet"]
+    names += ["flux_mean", "flux_p90"]
+    names += ["env_periodicity", "env_period_s", "env_peak_share", "quiet_frames_share"]
+    names += ["peaks_per_s", "interval_cv", "short_long_ratio", "sys_level", "dia_level"]
+    names += [f"band_periodicity_{a:02d}_{b:02d}" for a, b in BAND_GROUPS]
+    return tuple(names)
+
+
+@dataclass(slots=True, eq=False)
+class FeatureWindow:
+    """One classifier window: times [s] (input time base), its frames, summary and quality.
+
+    The windower (DSP thread) only copies the window's frames; the summary vector and the quality
+    are computed on first access of :attr:`vector` or :attr:`quality` (by the classifier worker
+    thread in the pipeline), after which the frames are released.
+
+    Attributes
+    ----------
+    index : int
+        Window number since the last reset (0, 1, ...).
+    start_s, end_s : float
+        Stream time span the window describes [s].
+    decided_s : float
+        Stream time at which the window was cut [s].
+    frames : ndarray of float32, shape (window_frames, 4 + n_mels) or None
+        The window's per-frame features (None once summarised).
+    frame_rate : float
+        Frames per second [Hz].
+    """
+
+    index: int
+    start_s: float
+    end_s: float
+    decided_s: float
+    frames: np.ndarray | None
+    frame_rate: float = _DEFAULT_DSP.internal_rate / _DEFAULT_DSP.stft_hop
+    _vector: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    _quality: Quality | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_vector(
+        cls, index: int, start_s: float, end_s: float, decided_s: float,
+        vector: np.ndarray, quality: Quality,
+    ) -> FeatureWindow:
+        """A window whose summary is already known (tests, replays of stored vectors)."""
+        return cls(index, start_s, end_s, decided_s, None, _vector=np.asarray(
+            vector, dtype=np.float32), _quality=quality)
+
+    def summarise(self) -> None:
+        """Compute :attr:`vector` and :attr:`quality` now (idempotent); releases the frames."""
+        if self._vector is not None:
+            return
+        assert self.frames is not None
+        vec, periodicity = window_vector(self.frames, self.frame_rate)
+        self._quality = window_quality(self.frames, periodicity)
+        self._vector = vec
+        self.frames = None
+
+    @property
+    def vector(self) -> npt.NDArray[np.float32]:
+        """:func:`window_vector` of the window's frames, float32, shape (n_features,)."""
+        self.summarise()
+        assert self._vector is not None
+        return self._vector
+
+    @property
+    def quality(self) -> Quality:
+        """:func:`window_quality` of the window."""
+        self.summarise()
+        assert self._quality is not None
+        return self._quality
+
+
+def _autocorr(env: np.ndarray) -> np.ndarray:
+    """Normalised, unbiased autocorrelation of each column of ``env`` (zero for constant ones).
+
+    Parameters
+    ----------
+    env : ndarray, shape (n,) or (n, k)
+        Envelopes, one per column.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+        ``ac[lag, j]``, 1 at lag 0 (for non-constant columns).
+    """
+    e = env.reshape(env.shape[0], -1)
+    n = e.shape[0]
+    e = e - e.mean(axis=0)
+    nfft = 1 << int(np.ceil(np.log2(2 * n)))
+    spec = np.fft.rfft(e, nfft, axis=0)
+    ac = np.fft.irfft(spec * np.conj(spec), nfft, axis=0)[:n]
+    ok = ac[0] > _EPS
+    ac = ac / np.where(ok, ac[0], 1.0) * (n / (n - np.arange(n)))[:, None]
+    ac[:, ~ok] = 0.0
+    return ac
+
+
+def _envelope_periodicity(env: np.ndarray, frame_rate: float) -> tuple[float, float]:
+    """Highest normalised autocorrelation of ``env`` at heart-rate lags, and that lag [s]."""
+    n = env.shape[0]
+    ac = _autocorr(env)[:, 0]
+    if ac[0] == 0.0:
+        return 0.0, 0.0
+    lo = int(np.floor(frame_rate * 60.0 / MAX_HEART_RATE_BPM))
+    hi = min(int(np.ceil(frame_rate * 60.0 / MIN_HEART_RATE_BPM)), n // 2)
+    if hi <= lo + 2:
+        return 0.0, 0.0
+    seg = ac[lo:hi]
+    # local maxima only (a monotone decay from lag 0 is not periodicity)
+    peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:])) + 1
+    if peaks.size == 0:
+        return 0.0, 0.0
+    k = int(peaks[np.argmax(seg[peaks])])
+    return float(min(max(seg[k], 0.0), 1.0)), float((lo + k) / frame_rate)
+
+
+def _sorted_pct(srt: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Percentiles (linear interpolation, as ``np.percentile``) of columns already sorted."""
+    n = srt.shape[0]
+    pos = np.asarray(qs) / 100.0 * (n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (pos - lo)[:, None]
+    return srt[lo] * (1.0 - frac) + srt[hi] * frac
+
+
+def _segments(env_db: np.ndarray, frame_rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crude heart-sound segmentation of one window from its low-band envelope [dB].
+
+    Peaks are local maxima within +-100 ms above the envelope's 60th percentile; the intervals
+    between consecutive peaks are split into the shorter half ("systolic") and the longer half
+    ("diastolic"), and the middle half of each interval (away from the sounds) is marked.
+
+    Returns
+    -------
+    peaks : ndarray of intp
+        Frame indices of the peaks.
+    sys_mask, dia_mask : ndarray of bool, shape (n_frames,)
+        Interior frames of the short and the long intervals.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    n = env_db.shape[0]
+    sm = np.convolve(env_db, np.full(3, 1.0 / 3.0), mode="same")
+    half = max(round(0.1 * frame_rate), 1)
+    mx = maximum_filter1d(sm, 2 * half + 1, mode="nearest")
+    thr = np.percentile(sm, 60.0)
+    peaks = np.flatnonzero((sm == mx) & (sm > thr))
+    if peaks.size > 1:  # plateaus: keep the first frame of equal neighbours
+        peaks = peaks[np.concatenate(([True], np.diff(peaks) > half))]
+    sys_mask = np.zeros(n, dtype=bool)
+    dia_mask = np.zeros(n, dtype=bool)
+    if peaks.size >= 3:
+        d = np.diff(peaks)
+        med = np.median(d)
+        for i in range(d.shape[0]):
+            a = peaks[i] + d[i] // 4
+            b = peaks[i] + (3 * d[i]) // 4
+            if d[i] <= med:
+                sys_mask[a:b] = True
+            else:
+                dia_mask[a:b] = True
+    return peaks, sys_mask, dia_mask
+
+
+def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np.float32], float]:
+    """Summary vector of one window of per-frame features.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n_frames, 4 + n_mels)
+        Per-frame features in :data:`FRAME_FEATURES` order (rms [full scale], zcr [1], centroid and
+        bandwidth [Hz], log-mel [dB]).
+    frame_rate : float
+        Frames per second [Hz] (125 with the defaults).
+
+    Returns
+    -------
+    vector : ndarray of float32, shape (len(window_feature_names(n_mels)),)
+        Window features; dB differences, Hz / 1000 and ratios, no absolute level.
+    periodicity : float
+        Envelope periodicity in 0-1 (input of :func:`window_quality`).
+    """
+    f = np.asarray(frames, dtype=np.float64)
+    n = f.shape[0]
+    n_mels = f.shape[1] - 4
+    mel = f[:, 4:]
+    pw = np.power(10.0, mel / 10.0)
+    level = 10.0 * np.log10(pw.sum(axis=1) + _EPS)  # frame level [dB]
+    srt_level = np.sort(level)
+    l10, l50, l75, l90 = _sorted_pct(srt_level[:, None], (10.0, 50.0, 75.0, 90.0))[:, 0]
+    rel = mel - l50
+    cols = np.column_stack([rel, f[:, 1], f[:, 2] / 1000.0, f[:, 3] / 1000.0])
+    pct = _sorted_pct(np.sort(cols, axis=0), _PCTS)  # (3, n_mels + 3)
+    quiet = level < l50
+    loud = level > l75
+    if not quiet.any():
+        quiet = level <= l50
+    if not loud.any():
+        loud = level >= l75
+    loud_mean = rel[loud].mean(axis=0)
+    quiet_minus_loud = rel[quiet].mean(axis=0) - loud_mean
+    # segmentation-based: interior of short/long intervals relative to the peaks' spectrum
+    env = np.sqrt(pw[:, :ENVELOPE_BANDS].sum(axis=1))
+    env_db = 20.0 * np.log10(env + 1e-5)
+    peaks, sys_m, dia_m = _segments(env_db, frame_rate)
+    if peaks.size >= 3 and sys_m.any() and dia_m.any():
+        peak_mean = rel[peaks].mean(axis=0)
+        sys_minus_peak = rel[sys_m].mean(axis=0) - peak_mean
+        dia_minus_peak = rel[dia_m].mean(axis=0) - peak_mean
+        d = np.diff(peaks).astype(np.float64)
+        med = np.median(d)
+        short, long_ = d[d <= med], d[d > med]
+        ratio = short.mean() / long_.mean() if long_.size else 1.0
+        cv = d.std() / d.mean()
+        sys_level = level[sys_m].mean() - level[peaks].mean()
+        dia_level = level[dia_m].mean() - level[peaks].mean()
+    else:
+        sys_minus_peak = quiet_minus_loud
+        dia_minus_peak = quiet_minus_loud
+        ratio, cv = 1.0, 1.0
+        sys_level = dia_level = float(l10 - l90)
+    sys_minus_dia = sys_minus_peak - dia_minus_peak
+    parts: list[np.ndarray] = [
+        pct[:, :n_mels].reshape(-1),
+        quiet_minus_loud,
+        sys_minus_peak,
+        dia_minus_peak,
+        sys_minus_dia,
+        np.array([l90 - l10, l50 - l10, level.std()]),
+    ]
+    for j in range(3):
+        parts.append(pct[:, n_mels + j])
+        parts.append(np.array([cols[quiet, n_mels + j].mean()]))
+    shape = mel - level[:, None]
+    flux = np.sqrt(np.mean(np.diff(shape, axis=0) ** 2, axis=1)) if n > 1 else np.zeros(1)
+    srt_flux = np.sort(flux)
+    parts.append(np.array([flux.mean(), _sorted_pct(srt_flux[:, None], (90.0,))[0, 0]]))
+    periodicity, period_s = _envelope_periodicity(env, frame_rate)
+    e2 = env * env
+    top = np.sort(e2)[int(0.8 * n) :]
+    peak_share = top.sum() / (e2.sum() + _EPS)
+    parts.append(np.array([periodicity, period_s, peak_share, quiet.mean()]))
+    parts.append(np.array([peaks.size * frame_rate / n, cv, ratio, sys_level, dia_level]))
+    lag = round(period_s * frame_rate)
+    if 0 < lag < n:
+        bands = np.column_stack([np.sqrt(pw[:, a:b].sum(axis=1)) for a, b in BAND_GROUPS])
+        parts.append(np.clip(_autocorr(bands)[lag], -1.0, 1.0))
+    else:
+        parts.append(np.zeros(len(BAND_GROUPS)))
+    vec = np.concatenate(parts).astype(np.float32)
+    return vec, periodicity
+
+
+def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
+    """Signal-quality index of one window from its frames and envelope periodicity.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n_frames, 4 + n_mels)
+        Per-frame features (column 0 is the frame RMS [full scale]).
+    periodicity : float
+        Envelope autocorrelation peak in 0-1 (from :func:`window_vector`).
+
+    Returns
+    -------
+    Quality
+        ``index`` in 0-1: periodicity / :data:`PERIODICITY_FULL` capped at 1, times 0 when the
+        window is too quiet (median RMS < :data:`QUIET_RMS`) and times 0.5 when more than
+        :data:`CLIP_SHARE` of its frames are overdriven (RMS >= :data:`CLIP_RMS`).
+    """
+    rms = np.asarray(frames[:, 0], dtype=np.float64)
+    too_quiet = bool(np.median(rms) < QUIET_RMS)
+    clipped = bool(np.mean(rms >= CLIP_RMS) > CLIP_SHARE)
+    index = min(periodicity / PERIODICITY_FULL, 1.0)
+    if too_quiet:
+        index = 0.0
+    if clipped:
+        index *= 0.5
+    return Quality(index=float(index), clipped=clipped, too_quiet=too_quiet)
+
+
+class FeatureWindower:
+    """Event stage: per-frame features in, :class:`FeatureWindow` events out.
+
+    Parameters
+    ----------
+    dsp : DspConfig
+        Internal rate, STFT window and hop, mel bands (fix the frame rate and columns).
+    window_s : float
+        Window length [s] (:data:`~stetho_rt.config.CLASSIFIER_WINDOW_S`).
+    hop_s : float
+        Hop between window starts [s] (:data:`~stetho_rt.config.CLASSIFIER_HOP_S`).
+    time_offset_s : float
+        Delay of the 2 kHz signal behind the input (resampler latency) [s], subtracted from
+        every time stamp so windows are in the input's time base.
+
+    Notes
+    -----
+    ``process(frames)`` takes a ``(n, 4 + n_mels)`` block of frames (any ``n``, 0 included) and
+    returns the list of windows completed by it (their frames copied; the summary is computed
+    lazily, see :class:`FeatureWindow`); ``flush()`` returns none (no partial windows);
+    ``reset()`` restarts the stream. Any chunking of the same frames gives identical windows.
+    """
+
+    def __init__(
+        self,
+        dsp: DspConfig = _DEFAULT_DSP,
+        window_s: float = CLASSIFIER_WINDOW_S,
+        hop_s: float = CLASSIFIER_HOP_S,
+        time_offset_s: float = 0.0,
+    ) -> None:
+        self.frame_rate = dsp.internal_rate / dsp.stft_hop
+        """Frames per second [Hz]."""
+        self.window_frames = round(window_s * self.frame_rate)
+        """Frames per window."""
+        self.hop_frames = round(hop_s * self.frame_rate)
+        """Frames between window starts."""
+        if self.window_frames < 16 or self.hop_frames < 1:
+            raise ConfigError(f"classifier window {window_s} s / hop {hop_s} s too short")
+        if self.hop_frames > self.window_frames:
+            raise ConfigError(f"classifier hop {hop_s} s exceeds the window {window_s} s")
+        self.window_s = self.window_frames / self.frame_rate
+        self.hop_s = self.hop_frames / self.frame_rate
+        self.n_cols = 4 + dsp.mel_bands
+        self.feature_names = window_feature_names(dsp.mel_bands)
+        """Names of the window vector components."""
+        self.n_features = len(self.feature_names)
+        self._hop_samples = dsp.stft_hop
+        self._frame_len = dsp.stft_window
+        self._rate = float(dsp.internal_rate)
+        self.time_offset_s = float(time_offset_s)
+        self._buf = np.zeros((self.window_frames + self.hop_frames, self.n_cols), np.float32)
+        self._held = 0  # frames in _buf
+        self._next_start = 0  # absolute frame index of the next window's first frame
+        self._buf_first = 0  # absolute frame index of _buf[0]
+        self._index = 0
+
+    def reset(self) -> None:
+        """Back to the start of a stream (no reallocation)."""
+        self._held = 0
+        self._next_start = 0
+        self._buf_first = 0
+        self._index = 0
+
+    def flush(self) -> list[FeatureWindow]:
+        """End of stream: partial windows are not emitted (returns an empty list)."""
+        return []
+
+    def process(self, frames: np.ndarray) -> list[FeatureWindow]:
+        """Feed a block of frames; return the windows it completes (oldest first).
+
+        Parameters
+        ----------
+        frames : ndarray, shape (n, 4 + n_mels)
+            Per-frame features, in stream order.
+
+        Returns
+        -------
+        list of FeatureWindow
+        """
+        if frames.ndim != 2 or frames.shape[1] != self.n_cols:
+            raise ValueError(f"expected frames of shape (n, {self.n_cols}), got {frames.shape}")
+        out: list[FeatureWindow] = []
+        pos = 0
+        n = frames.shape[0]
+        cap = self._buf.shape[0]
+        while pos < n:
+            take = min(n - pos, cap - self._held)
+            self._buf[self._held : self._held + take] = frames[pos : pos + take]
+            self._held += take
+            pos += take
+            while self._buf_first + self._held >= self._next_start + self.window_frames:
+                out.append(self._cut())
+            # drop frames no future window needs
+            drop = self._next_start - self._buf_first
+            if drop > 0:
+                keep = self._held - drop
+                self._buf[:keep] = self._buf[drop : self._held]
+                self._held = keep
+                self._buf_first += drop
+        return out
+
+    def _cut(self) -> FeatureWindow:
+        a = self._next_start - self._buf_first
+        win = self._buf[a : a + self.window_frames].copy()
+        first = self._next_start
+        last = first + self.window_frames - 1
+        start_s = first * self._hop_samples / self._rate - self.time_offset_s
+        decided_s = (last * self._hop_samples + self._frame_len) / self._rate + self.time_offset_s
+        w = FeatureWindow(
+            index=self._index,
+            start_s=start_s,
+            end_s=start_s + self.window_s,
+            decided_s=decided_s,
+            frames=win,
+            frame_rate=self.frame_rate,
+        )
+        self._index += 1
+        self._next_start += self.hop_frames
+        return w
+
+
+def windows_of(
+    frames: np.ndarray,
+    dsp: DspConfig = _DEFAULT_DSP,
+    window_s: float = CLASSIFIER_WINDOW_S,
+    hop_s: float = CLASSIFIER_HOP_S,
+) -> list[FeatureWindow]:
+    """Batch form: every window of a whole recording's frames, summarised (new windower).
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n, 4 + n_mels)
+        Per-frame features of the recording.
+    dsp, window_s, hop_s
+        As for :class:`FeatureWindower`.
+
+    Returns
+    -------
+    list of FeatureWindow
+    """
+    w = FeatureWindower(dsp, window_s, hop_s)
+    out = w.process(np.ascontiguousarray(frames, dtype=np.float32)) + w.flush()
+    for fw in out:
+        fw.summarise()
+    return out

@@ -1,0 +1,177 @@
+"""The classifier worker thread and its bounded queue (ARCHITECTURE.md §1.4).
+
+The DSP thread hands each :class:`~stetho_rt.classify.windows.FeatureWindow` to
+:meth:`ClassifierWorker.submit` and never waits on inference:
+
+- **live** (``blocking=False``): the queue holds at most ``maxsize`` windows; when it is full the
+  *oldest* waiting window is dropped and counted in :attr:`ClassifierWorker.dropped` (the newest
+  window is what the dashboard needs);
+- **batch** (``blocking=True``): ``submit`` waits for room instead, so every window is classified
+  and batch and live give the same numbers for the same audio when nothing is dropped.
+
+The worker runs the model one window at a time (same arithmetic whatever the queue depth) and
+appends :class:`~stetho_rt.events.Window` events to an output deque that the DSP thread drains
+with :meth:`ClassifierWorker.collect` (non-blocking). An exception in the worker is stored and
+re-raised by the next ``submit``/``collect``/``drain`` on the DSP thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+
+from stetho_rt.classify.windows import FeatureWindow
+from stetho_rt.config import CLASSIFIER_QUEUE
+from stetho_rt.errors import ConfigError, PipelineError
+from stetho_rt.events import CLASS_LABELS, Window
+
+
+class Model(Protocol):
+    """What the worker needs of a model (:class:`~stetho_rt.classify.model.OnnxClassifier`)."""
+
+    labels: tuple[str, ...]
+
+    def run(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def make_window(fw: FeatureWindow, probs: np.ndarray, labels: tuple[str, ...]) -> Window:
+    """The :class:`~stetho_rt.events.Window` event of a classified feature window."""
+    p = {k: float(probs[i]) for i, k in enumerate(labels)}
+    return Window(
+        start_s=fw.start_s,
+        end_s=fw.end_s,
+        probs=p,
+        label=labels[int(np.argmax(probs))],
+        decided_s=fw.decided_s,
+        quality=fw.quality,
+    )
+
+
+class ClassifierWorker:
+    """A thread that classifies feature windows from a bounded drop-oldest queue.
+
+    Parameters
+    ----------
+    model : Model
+        ``run(x[None, :]) -> (1, 3)`` probabilities and ``labels``.
+    maxsize : int
+        Queue capacity [windows] (:data:`~stetho_rt.config.CLASSIFIER_QUEUE`).
+    blocking : bool
+        False (live): a full queue drops its oldest window. True (batch): ``submit`` waits.
+    name : str
+        Thread name.
+
+    Attributes
+    ----------
+    submitted, processed, dropped : int
+        Windows handed in, classified, and dropped unclassified (live mode only).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        maxsize: int = CLASSIFIER_QUEUE,
+        *,
+        blocking: bool = False,
+        name: str = "stetho-classifier",
+    ) -> None:
+        if maxsize < 1:
+            raise ConfigError(f"classifier queue size {maxsize} must be at least 1")
+        self.model = model
+        self.maxsize = int(maxsize)
+        self.blocking = bool(blocking)
+        self.submitted = 0
+        self.processed = 0
+        self.dropped = 0
+        self.error: BaseException | None = None
+        self._queue: deque[FeatureWindow] = deque()
+        self._out: deque[Window] = deque()
+        self._busy = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ producer side (DSP thread)
+    def submit(self, fw: FeatureWindow) -> None:
+        """Queue one window (drops the oldest when full in live mode; waits in batch mode)."""
+        self._raise_error()
+        with self._cond:
+            if self._closed:
+                return
+            if self.blocking:
+                while len(self._queue) >= self.maxsize and self.error is None and not self._closed:
+                    self._cond.wait(0.1)
+            elif len(self._queue) >= self.maxsize:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(fw)
+            self.submitted += 1
+            self._cond.notify_all()
+        self._raise_error()
+
+    def collect(self) -> list[Window]:
+        """Windows classified since the last call (non-blocking), oldest first."""
+        self._raise_error()
+        out: list[Window] = []
+        while self._out:
+            out.append(self._out.popleft())
+        return out
+
+    def drain(self, timeout: float | None = None) -> list[Window]:
+        """Wait until every queued window is classified (or ``timeout`` [s]); then collect."""
+        with self._cond:
+            self._cond.wait_for(self._idle, timeout)
+        return self.collect()
+
+    def _idle(self) -> bool:
+        return (not self._queue and not self._busy) or self.error is not None or self._closed
+
+    @property
+    def pending(self) -> int:
+        """Windows waiting in the queue (not counting the one being classified)."""
+        return len(self._queue)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the thread (waiting windows are discarded, not counted as dropped)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ worker thread
+    def _run(self) -> None:
+        labels = tuple(self.model.labels)
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    fw = self._queue.popleft()
+                    self._busy = True
+                    self._cond.notify_all()
+                probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
+                self._out.append(make_window(fw, probs, labels))
+                with self._cond:
+                    self.processed += 1
+                    self._busy = False
+                    self._cond.notify_all()
+        except BaseException as exc:  # stored and re-raised on the DSP thread
+            with self._cond:
+                self.error = exc
+                self._busy = False
+                self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            exc = self.error
+            raise PipelineError(f"stetho-classifier: {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["CLASS_LABELS", "ClassifierWorker", "make_window"]

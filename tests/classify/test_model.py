@@ -1,0 +1,119 @@
+"""OnnxClassifier: the shipped model loads; missing or mismatched model/sidecar -> ModelError."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stetho_rt.classify.model import OnnxClassifier, default_model_path, sidecar_path
+from stetho_rt.classify.windows import window_feature_names
+from stetho_rt.config import DspConfig
+from stetho_rt.errors import ModelError
+from stetho_rt.events import CLASS_LABELS
+
+MODEL = default_model_path()
+
+
+@pytest.fixture(scope="module")
+def clf() -> OnnxClassifier:
+    return OnnxClassifier.load(MODEL)
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "m.onnx"
+    shutil.copy(MODEL, dst)
+    shutil.copy(sidecar_path(MODEL), sidecar_path(dst))
+    return dst
+
+
+def _edit(path: Path, **changes: object) -> None:
+    side = sidecar_path(path)
+    meta = json.loads(side.read_text())
+    for k, v in changes.items():
+        if "." in k:
+            a, b = k.split(".")
+            meta[a][b] = v
+        else:
+            meta[k] = v
+    side.write_text(json.dumps(meta))
+
+
+def test_shipped_model_loads_and_runs(clf: OnnxClassifier) -> None:
+    assert clf.labels == CLASS_LABELS
+    assert clf.n_features == len(window_feature_names())
+    x = np.random.default_rng(0).normal(size=(5, clf.n_features)).astype(np.float32)
+    p = clf.run(x)
+    assert p.shape == (5, 3) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert clf.run(x[0]).shape == (1, 3)
+    assert clf.run(x[:0]).shape == (0, 3)
+    np.testing.assert_array_equal(clf.run(x[2:3]), clf.run(x)[2:3])  # batch size independent
+    with pytest.raises(ModelError, match="features"):
+        clf.run(x[:, :10])
+
+
+def test_missing_files(tmp_path: Path, copy: Path) -> None:
+    with pytest.raises(ModelError, match="model file not found"):
+        OnnxClassifier.load(tmp_path / "nope.onnx")
+    sidecar_path(copy).unlink()
+    with pytest.raises(ModelError, match="sidecar not found"):
+        OnnxClassifier.load(copy)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"input.n_features": 7}, "features"),
+        ({"labels": ["normal", "murmur"]}, "labels"),
+        ({"labels": ["murmur", "normal", "artifact"]}, "labels"),
+        ({"internal_rate_hz": 4000}, "internal_rate_hz"),
+        ({"window_s": 5.0}, "window_s"),
+        ({"hop_s": 0.5}, "hop_s"),
+        ({"format": "other/9"}, "format"),
+        ({"onnx_sha256": "0" * 64}, "does not match"),
+        ({"verdict": {"nonsense": 1}}, "verdict"),
+        ({"input.name": "X"}, "graph inputs"),
+    ],
+)
+def test_mismatched_sidecar(copy: Path, changes: dict, match: str) -> None:
+    _edit(copy, **changes)
+    with pytest.raises(ModelError, match=match):
+        OnnxClassifier.load(copy)
+
+
+def test_missing_key_and_bad_json(copy: Path) -> None:
+    side = sidecar_path(copy)
+    meta = json.loads(side.read_text())
+    del meta["features"]
+    side.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="lacks features"):
+        OnnxClassifier.load(copy)
+    side.write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable"):
+        OnnxClassifier.load(copy)
+
+
+def test_feature_names_must_match(copy: Path) -> None:
+    names = list(window_feature_names())
+    names[0], names[1] = names[1], names[0]
+    _edit(copy, features={"frame": json.loads(sidecar_path(copy).read_text())["features"]["frame"],
+                          "window": names})
+    with pytest.raises(ModelError, match="window feature names"):
+        OnnxClassifier.load(copy)
+
+
+def test_corrupt_onnx(copy: Path) -> None:
+    copy.write_bytes(b"not an onnx graph")
+    _edit(copy, onnx_sha256=None)
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        OnnxClassifier.load(copy)
+
+
+def test_pipeline_config_mismatch() -> None:
+    with pytest.raises(ModelError, match="window_s"):
+        OnnxClassifier.load(MODEL, DspConfig(), window_s=3.0)

@@ -1,0 +1,113 @@
+"""FeatureWindower: block invariance, time stamps, vector layout and quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stetho_rt.classify.windows import (
+    FeatureWindower,
+    window_feature_names,
+    window_quality,
+    window_vector,
+    windows_of,
+)
+from stetho_rt.config import DspConfig
+from stetho_rt.errors import ConfigError
+from tests.classify.helpers import frames_of, heart_like
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return frames_of(heart_like(9.3, np.random.default_rng(1)))
+
+
+def test_window_count_times_and_length(frames: np.ndarray) -> None:
+    ws = windows_of(frames)
+    n_frames = frames.shape[0]
+    assert len(ws) == (n_frames - 500) // 125 + 1
+    for j, w in enumerate(ws):
+        assert w.index == j
+        assert w.start_s == pytest.approx(j * 1.0)
+        assert w.end_s == pytest.approx(j * 1.0 + 4.0)
+        assert w.decided_s >= w.end_s
+        assert w.vector.dtype == np.float32
+        assert w.vector.shape == (len(window_feature_names()),)
+        assert np.all(np.isfinite(w.vector))
+        assert 0.0 <= w.quality.index <= 1.0
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 125, 499, 501, 1000])
+def test_block_invariance(frames: np.ndarray, chunk: int) -> None:
+    ref = windows_of(frames)
+    wd = FeatureWindower()
+    got = []
+    for i in range(0, frames.shape[0], chunk):
+        got += wd.process(frames[i : i + chunk])
+    got += wd.flush()
+    assert len(got) == len(ref)
+    for a, b in zip(got, ref, strict=True):
+        assert a.start_s == b.start_s and a.end_s == b.end_s and a.decided_s == b.decided_s
+        np.testing.assert_array_equal(a.vector, b.vector)
+        assert a.quality == b.quality
+
+
+def test_random_chunking_and_reset(frames: np.ndarray, rng: np.random.Generator) -> None:
+    ref = windows_of(frames)
+    wd = FeatureWindower()
+    wd.process(frames[:300])
+    wd.reset()
+    got, i = [], 0
+    while i < frames.shape[0]:
+        k = int(rng.integers(0, 200))
+        got += wd.process(frames[i : i + k])
+        i += k
+    assert [w.vector.tobytes() for w in got] == [w.vector.tobytes() for w in ref]
+
+
+def test_empty_and_short_input(frames: np.ndarray) -> None:
+    wd = FeatureWindower()
+    assert wd.process(frames[:0]) == []
+    assert wd.process(frames[:499]) == []
+    assert wd.flush() == []
+    assert len(wd.process(frames[499:500])) == 1
+
+
+def test_time_offset_shifts_stamps(frames: np.ndarray) -> None:
+    a = windows_of(frames)[0]
+    wd = FeatureWindower(time_offset_s=0.01)
+    b = wd.process(frames)[0]
+    assert b.start_s == pytest.approx(a.start_s - 0.01)
+    assert b.decided_s == pytest.approx(a.decided_s + 0.01)
+
+
+def test_bad_shapes_and_config(frames: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        FeatureWindower().process(frames[:, :5])
+    with pytest.raises(ConfigError):
+        FeatureWindower(window_s=1.0, hop_s=2.0)
+
+
+def test_quality_periodic_vs_noise_vs_silence(rng: np.random.Generator) -> None:
+    heart = frames_of(heart_like(4.2, rng))[:500]
+    noise = frames_of((0.1 * rng.standard_normal(8400)).astype(np.float32))[:500]
+    silence = frames_of(np.zeros(8400, np.float32))[:500]
+    q_heart = window_quality(heart, window_vector(heart, 125.0)[1])
+    q_noise = window_quality(noise, window_vector(noise, 125.0)[1])
+    q_silence = window_quality(silence, window_vector(silence, 125.0)[1])
+    assert q_heart.index > 0.8 > 0.5 > q_noise.index
+    assert q_silence.too_quiet and q_silence.index == 0.0
+    loud = frames_of(np.sign(heart_like(4.2, rng)) * 0.99)[:500]
+    assert window_quality(loud, 1.0).clipped
+
+
+def test_level_invariance(rng: np.random.Generator) -> None:
+    """Window vectors describe shape, not gain: a 20 dB gain change moves them very little."""
+    x = heart_like(4.2, rng)
+    a, _ = window_vector(frames_of(x)[:500], 125.0)
+    b, _ = window_vector(frames_of(x * 0.1)[:500], 125.0)
+    np.testing.assert_allclose(a, b, atol=0.05 * np.abs(a).max())
+
+
+def test_names_match_vector_length() -> None:
+    assert len(window_feature_names(DspConfig().mel_bands)) == FeatureWindower().n_features

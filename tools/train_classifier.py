@@ -1,0 +1,739 @@
+#!/usr/bin/env python
+"""Train the windowed murmur / artifact classifier and export it to ONNX (issue: classifier).
+
+Pipeline per recording, the same code the live path runs::
+
+    open_audio(path).read_all() -> dsp.resample.resample(x, rate) -> dsp.features.frame_features
+    -> classify.windows.windows_of (FeatureWindower) -> window vectors (+ quality)
+
+Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
+2016 (unsure quality -> artifact, abnormal -> murmur, normal -> normal), PASCAL A (normal, murmur,
+artifact). Splits are grouped by patient (CirCor ``split_group``, PhysioNet ``group``, PASCAL
+``near_duplicate_group``). Cross-validation (5 grouped folds, seeded) is scored at the recording
+level with the verdict aggregation the runtime uses, per dataset, next to a baseline (mean MFCCs of
+the same frames + logistic regression); PhysioNet is also scored with one database held out.
+
+Usage::
+
+    .venv/bin/python tools/train_classifier.py [--data ../shared/data] [--cache /tmp/stetho_cls]
+        [--name classifier] [--subset N] [--no-cv] [--no-export]
+
+Everything is seeded; single-threaded (n_jobs=1, one ONNX thread). Frames are cached in --cache
+keyed by a hash of the feature code, so a change to the DSP invalidates the cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+# single-threaded training on the shared 2-core machine (scikit-learn's OpenMP loops included)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import csv
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from stetho_rt.classify import labels as L  # noqa: E402
+from stetho_rt.classify.windows import windows_of  # noqa: E402
+from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
+
+SEED = 20260101
+DEFAULT_KIND = "hgb"
+TRAIN_STRIDE = 2
+"""Train on every 2nd window of a recording (hop 2 s: neighbours overlap 75 %, little is lost)."""
+DSP = DspConfig()
+FEATURE_SOURCES = (
+    "stetho_rt/dsp/features.py",
+    "stetho_rt/dsp/stft.py",
+    "stetho_rt/dsp/resample.py",
+)
+WINDOW_SOURCES = ("stetho_rt/classify/windows.py",)
+
+
+# ------------------------------------------------------------------------------------ datasets
+@dataclass(frozen=True)
+class Rec:
+    """One recording: dataset, id, audio path, split group, training class and scoring labels."""
+
+    dataset: str
+    rid: str
+    path: Path
+    group: str
+    target: str | None
+    meta: dict[str, str]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def list_recordings(data: Path) -> list[Rec]:
+    """Every recording of the three datasets with its labels (training class None = unused)."""
+    recs: list[Rec] = []
+    for r in _rows(data / "circor2022" / "labels.csv"):
+        recs.append(
+            Rec(
+                "circor",
+                r["recording"],
+                data / "circor2022" / f"{r['recording']}.flac",
+                "c:" + r["split_group"],
+                L.circor_label(r["patient_murmur"], r["recording_murmur"]),
+                r,
+            )
+        )
+    for r in _rows(data / "physionet2016" / "labels.csv"):
+        group = r["group"] or r["record"]
+        recs.append(
+            Rec(
+                "physionet",
+                r["record"],
+                data / "physionet2016" / f"{r['record']}.flac",
+                "p:" + group,
+                L.physionet_label(r["label"], r["signal_quality"]),
+                r,
+            )
+        )
+    for r in _rows(data / "pascal_a" / "labels.csv"):
+        group = r["near_duplicate_group"] or r["file"]
+        recs.append(
+            Rec(
+                "pascal",
+                r["file"].rsplit(".", 1)[0],
+                data / "pascal_a" / r["file"],
+                "a:" + group,
+                L.pascal_label(r["label"]),
+                r,
+            )
+        )
+    return recs
+
+
+# ------------------------------------------------------------------------------------ features
+def code_hash(paths: tuple[str, ...]) -> str:
+    """Short hash of source files (missing files hash as absent)."""
+    h = hashlib.sha256()
+    for p in paths:
+        f = REPO / p
+        h.update(p.encode())
+        h.update(f.read_bytes() if f.exists() else b"<missing>")
+    return h.hexdigest()[:12]
+
+
+def resampler_name() -> str:
+    """Which resampler the features use: the pipeline's, or the scipy prototype fallback."""
+    try:
+        from stetho_rt.dsp.resample import resample  # noqa: F401
+    except ImportError:
+        return "scipy-fallback"
+    return "stetho_rt.dsp.resample"
+
+
+def to_internal(x: np.ndarray, rate: int) -> np.ndarray:
+    """Resample ``x`` [at ``rate`` Hz] to the internal rate with the pipeline's resampler."""
+    try:
+        from stetho_rt.dsp.resample import resample
+    except ImportError:  # prototype only: refused for export unless --allow-fallback
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        if rate == DSP.internal_rate:
+            return x.astype(np.float32)
+        g = gcd(DSP.internal_rate, rate)
+        return resample_poly(x, DSP.internal_rate // g, rate // g).astype(np.float32)
+    return np.ascontiguousarray(resample(x, rate), dtype=np.float32)
+
+
+def recording_frames(path: Path) -> np.ndarray:
+    """Per-frame features of one file through the pipeline's audio reader, resampler, features."""
+    from stetho_rt.dsp.features import frame_features
+    from stetho_rt.io.audiofile import open_audio
+
+    af = open_audio(path)
+    x = af.read_all()
+    x = np.where(np.isfinite(x), x, 0.0).astype(np.float32)
+    return frame_features(to_internal(x, af.rate), DSP)
+
+
+def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str, dict]:
+    """Window vectors and qualities per recording, cached on disk (frames and windows)."""
+    fkey = code_hash(FEATURE_SOURCES) + "-" + resampler_name().replace(".", "_")
+    wkey = fkey + "-" + code_hash(WINDOW_SOURCES)
+    fdir = cache / f"frames-{fkey}"
+    wfile = cache / f"windows-{wkey}.npz"
+    fdir.mkdir(parents=True, exist_ok=True)
+    have: dict[str, dict] = {}
+    if wfile.exists():
+        z = np.load(wfile, allow_pickle=True)
+        have = z["data"].item()
+    todo = [r for r in recs if f"{r.dataset}/{r.rid}" not in have]
+    t0 = time.perf_counter()
+    for i, r in enumerate(todo):
+        key = f"{r.dataset}/{r.rid}"
+        ff = fdir / f"{r.dataset}__{r.rid}.npy"
+        if ff.exists():
+            frames = np.load(ff)
+        else:
+            frames = recording_frames(r.path)
+            np.save(ff, frames)
+        ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S)
+        have[key] = {
+            "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
+            "q": np.array([w.quality.index for w in ws], np.float32),
+            "mfcc": _mfcc_windows(frames, len(ws)),
+        }
+        if verbose and (i % 200 == 0 or i == len(todo) - 1):
+            print(f"  features {i + 1}/{len(todo)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if todo:
+        np.savez(wfile, data=np.array(have, dtype=object))
+    return have
+
+
+def _mfcc_windows(frames: np.ndarray, n_windows: int) -> np.ndarray:
+    """Baseline features: mean and std of 13 MFCCs (DCT-II of the log-mel frames) per window."""
+    from scipy.fft import dct
+
+    if n_windows == 0:
+        return np.zeros((0, 26), np.float32)
+    mfcc = dct(frames[:, 4:].astype(np.float64), type=2, norm="ortho", axis=1)[:, :13]
+    wf = round(CLASSIFIER_WINDOW_S * DSP.internal_rate / DSP.stft_hop)
+    hf = round(CLASSIFIER_HOP_S * DSP.internal_rate / DSP.stft_hop)
+    out = np.empty((n_windows, 26), np.float32)
+    for j in range(n_windows):
+        seg = mfcc[j * hf : j * hf + wf]
+        out[j, :13] = seg.mean(axis=0)
+        out[j, 13:] = seg.std(axis=0)
+    return out
+
+
+# ------------------------------------------------------------------------------------ dataset
+@dataclass
+class Table:
+    """Windows of a set of recordings, stacked."""
+
+    recs: list[Rec]
+    X: np.ndarray  # (n_windows, n_features) window vectors
+    B: np.ndarray  # (n_windows, 26) baseline MFCC statistics
+    q: np.ndarray  # (n_windows,) quality
+    rec: np.ndarray  # (n_windows,) recording index
+    pos: np.ndarray  # (n_windows,) window number within its recording
+    y: np.ndarray  # (n_recs,) class index or -1 (unused)
+    groups: np.ndarray  # (n_recs,) split group
+    strata: np.ndarray  # (n_recs,) class-balancing stratum (PhysioNet database, else dataset)
+
+
+def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
+    """Stack the cached windows of ``recs``."""
+    Xs, Bs, qs, ri, pos = [], [], [], [], []
+    for i, r in enumerate(recs):
+        d = have[f"{r.dataset}/{r.rid}"]
+        if d["X"].shape[0]:
+            Xs.append(d["X"])
+            Bs.append(d["mfcc"])
+            qs.append(d["q"])
+            ri.append(np.full(d["X"].shape[0], i))
+            pos.append(np.arange(d["X"].shape[0]))
+    y = np.array([L.CLASS_LABELS.index(r.target) if r.target else -1 for r in recs])
+    return Table(recs, np.concatenate(Xs), np.concatenate(Bs), np.concatenate(qs),
+                 np.concatenate(ri), np.concatenate(pos), y, np.array([r.group for r in recs]),
+                 np.array([_stratum(r) for r in recs]))
+
+
+def _stratum(r: Rec) -> str:
+    return f"physionet:{r.meta['database']}" if r.dataset == "physionet" else r.dataset
+
+
+def window_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
+    """Sample weights of the windows of the recordings in ``rec_mask``.
+
+    Each recording sums to one; within each dataset the classes are balanced inside every
+    stratum (PhysioNet: each database, a different device and site with its own share of
+    abnormal recordings, so the database cannot stand in for the label; others: the dataset),
+    strata weighted by their size; each dataset's total is proportional to the square root of its
+    training recordings.
+    """
+    rec_w = np.zeros(len(t.recs))
+    for d in ("circor", "physionet", "pascal"):
+        md = rec_mask & (t.y >= 0) & np.array([r.dataset == d for r in t.recs])
+        if not md.any():
+            continue
+        for s in np.unique(t.strata[md]):
+            m = md & (t.strata == s)
+            classes = np.unique(t.y[m])
+            for c in classes:
+                mc = m & (t.y == c)
+                rec_w[mc] = np.sqrt(md.sum()) * (m.sum() / md.sum()) / len(classes) / mc.sum()
+    counts = np.bincount(t.rec, minlength=len(t.recs))
+    w = rec_w[t.rec] / np.maximum(counts[t.rec], 1)
+    return w / w[w > 0].mean()
+
+
+def invariant_columns() -> list[int]:
+    """Window features that do not describe the absolute spectral shape.
+
+    Dropped: per-band level percentiles (``melNN_p10/p50/p90``) and zero-crossing / centroid /
+    bandwidth statistics, which carry the stethoscope's frequency response (a device, hence a
+    database, can be recognised from them). Kept: time contrasts within a band (quiet vs loud,
+    systole-like vs diastole-like vs peaks: a linear device response cancels), level dynamics,
+    spectral flux, envelope periodicity and segmentation statistics.
+    """
+    from stetho_rt.classify.windows import window_feature_names
+
+    names = window_feature_names(DSP.mel_bands)
+    absolute = ("zcr_", "centroid_", "bandwidth_")
+    return [  # plain ints: skl2onnx rejects numpy integers as column indices
+        i for i, n in enumerate(names)
+        if not (n.startswith("mel") and n.endswith(("_p10", "_p50", "_p90")))
+        and not n.startswith(absolute)
+    ]
+
+
+def make_model(kind: str):
+    """A fresh, seeded, single-threaded estimator (``predict_proba`` in CLASS_LABELS order).
+
+    ``hgb`` (the shipped kind) sees only :func:`invariant_columns` (a column selector inside the
+    exported graph, so the ONNX input stays the full window vector).
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind in ("lr", "baseline"):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    if kind in ("hgb", "hgb_all"):
+        hgb = HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
+            l2_regularization=1.0, early_stopping=False, random_state=SEED,
+        )
+        if kind == "hgb_all":
+            return hgb
+        select = ColumnTransformer([("invariant", "passthrough", invariant_columns())])
+        return Pipeline([("select", select), ("hgb", hgb)])
+    if kind == "rf":
+        return RandomForestClassifier(n_estimators=200, min_samples_leaf=20, max_features=0.3,
+                                      n_jobs=1, random_state=SEED)
+    if kind == "mlp":
+        return make_pipeline(StandardScaler(), MLPClassifier(
+            hidden_layer_sizes=(64,), alpha=1e-2, max_iter=200, early_stopping=False,
+            random_state=SEED))
+    raise ValueError(kind)
+
+
+def _fit(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):
+    model = make_model(kind)
+    step = model.steps[-1][0] if hasattr(model, "steps") else None
+    if kind == "mlp":  # MLP takes no sample weights: resample windows by weight instead
+        rng = np.random.default_rng(SEED)
+        idx = rng.choice(len(y), size=len(y), p=w / w.sum())
+        model.fit(X[idx], y[idx])
+    elif step is not None:
+        model.fit(X, y, **{f"{step}__sample_weight": w})
+    else:
+        model.fit(X, y, sample_weight=w)
+    return model
+
+
+def folds(t: Table, k: int = 5) -> np.ndarray:
+    """Fold number of each recording: grouped by patient, stratified by dataset and class."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    strat = np.array([f"{r.dataset}:{r.target}" for r in t.recs])
+    fold = np.full(len(t.recs), -1)
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
+    for i, (_, te) in enumerate(sgkf.split(np.zeros(len(t.recs)), strat, t.groups)):
+        fold[te] = i
+    return fold
+
+
+def oof_probs(t: Table, kind: str, test_of: list[np.ndarray]) -> np.ndarray:
+    """Window probabilities of each recording from a model not trained on it.
+
+    ``test_of`` lists recording masks; for each, a model is trained on the other recordings with a
+    training class and predicts the windows of the masked ones.
+    """
+    P = np.full((t.X.shape[0], len(L.CLASS_LABELS)), np.nan, np.float32)
+    X = t.B if kind == "baseline" else t.X
+    for test in test_of:
+        train_rec = ~test & (t.y >= 0)
+        wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
+        w = window_weights(t, train_rec)[wm]
+        model = _fit(kind, X[wm], t.y[t.rec][wm], w)
+        tm = test[t.rec]
+        P[tm] = model.predict_proba(X[tm])
+    return P
+
+
+def verdict_rows(t: Table, P: np.ndarray, rules=None) -> list[dict]:
+    """Recording-level verdicts from window probabilities (the runtime's aggregation)."""
+    from stetho_rt.classify.verdict import aggregate
+
+    order = np.argsort(t.rec, kind="stable")
+    bounds = np.searchsorted(t.rec[order], np.arange(len(t.recs) + 1))
+    rows = []
+    for i, r in enumerate(t.recs):
+        idx = order[bounds[i] : bounds[i + 1]]
+        rows.append({"dataset": r.dataset, "meta": r.meta,
+                     "verdict": aggregate(P[idx], t.q[idx], rules)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------ evaluation
+def cv_report(t: Table, kind: str, fold: np.ndarray) -> dict:
+    """Grouped 5-fold CV: pooled out-of-fold scores per dataset and the per-fold spread."""
+    from eval_classifier import score_all
+
+    k = int(fold.max()) + 1
+    P = oof_probs(t, kind, [fold == i for i in range(k)])
+    rows = verdict_rows(t, P)
+    pooled = score_all(rows)
+    per_fold = [score_all([r for r, f in zip(rows, fold, strict=True) if f == i]) for i in range(k)]
+    spread: dict[str, dict[str, list[float]]] = {}
+    for d, metrics in pooled.items():
+        spread[d] = {}
+        for m in metrics:
+            vals = [pf[d][m] for pf in per_fold if d in pf and np.isfinite(pf[d][m])]
+            spread[d][m] = [float(np.mean(vals)), float(np.std(vals))] if vals else [np.nan, np.nan]
+    return {"pooled": pooled, "folds": spread, "P": P, "rows": rows}
+
+
+def lodo_report(t: Table, kind: str) -> dict[str, dict]:
+    """PhysioNet with one database held out: train on everything else, score that database."""
+    from eval_classifier import score_physionet
+
+    out = {}
+    dbs = sorted({r.meta["database"] for r in t.recs if r.dataset == "physionet"})
+    for db in dbs:
+        test = np.array([r.dataset == "physionet" and r.meta["database"] == db for r in t.recs])
+        P = oof_probs(t, kind, [test])
+        rows = [row for row, m in zip(verdict_rows(t, P), test, strict=True) if m]
+        out[db] = score_physionet(rows)
+    return out
+
+
+# ------------------------------------------------------------------------------------ export
+def _patch_skl2onnx() -> None:
+    """skl2onnx 1.20 passes numpy bools in tree attributes that onnx 1.19 rejects: cast to int."""
+    import skl2onnx.common._container as container
+
+    if getattr(container, "_stetho_patched", False):
+        return
+    orig = container.make_node
+
+    def make_node(op_type, inputs, outputs, name=None, doc_string=None, domain=None, **kw):
+        for k, v in kw.items():
+            if isinstance(v, list | tuple) and any(isinstance(e, bool | np.bool_) for e in v):
+                kw[k] = [int(e) for e in v]
+        return orig(op_type, inputs, outputs, name=name, doc_string=doc_string, domain=domain,
+                    **kw)
+
+    container.make_node = make_node
+    container._stetho_patched = True
+
+
+def export_onnx(model, n_features: int, path: Path, X_check: np.ndarray) -> float:
+    """Write ``model`` as ONNX (input ``input`` float32 (n, d), output ``probabilities``).
+
+    Returns the largest |ONNX - scikit-learn| probability difference on ``X_check``.
+    """
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _patch_skl2onnx()
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    onx = convert_sklearn(
+        model,
+        initial_types=[("input", FloatTensorType([None, n_features]))],
+        options={id(final): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    onx.doc_string = "stetho-rt murmur/artifact window classifier (see the model card)"
+    path.write_bytes(onx.SerializeToString())
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    p = sess.run(["probabilities"], {"input": X_check.astype(np.float32)})[0]
+    return float(np.abs(p - model.predict_proba(X_check)).max())
+
+
+def inference_latency(onnx_path: Path, X: np.ndarray, n: int = 2000) -> dict[str, float]:
+    """Single-window latency of the exported model on one thread: p50 / p99 [ms]."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    xs = X.astype(np.float32)
+    times = []
+    for i in range(n):
+        x = xs[i % xs.shape[0]][None, :]
+        t0 = time.perf_counter()
+        sess.run(["probabilities"], {"input": x})
+        times.append(time.perf_counter() - t0)
+    p50, p99 = np.percentile(np.array(times) * 1e3, [50.0, 99.0])
+    return {"p50_ms": round(float(p50), 4), "p99_ms": round(float(p99), 4)}
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dict) -> dict:
+    """The JSON sidecar the runtime validates (see stetho_rt.classify.model)."""
+    from stetho_rt.classify.model import file_sha256
+    from stetho_rt.classify.windows import FRAME_FEATURES, window_feature_names
+
+    names = window_feature_names(DSP.mel_bands)
+    meta = {
+        "format": L.SIDECAR_FORMAT,
+        "labels": list(L.CLASS_LABELS),
+        "input": {"name": "input", "n_features": len(names), "dtype": "float32",
+                  "shape": [None, len(names)]},
+        "output": {"name": "probabilities", "dtype": "float32", "shape": [None, 3]},
+        "features": {"frame": list(FRAME_FEATURES), "window": list(names)},
+        "internal_rate_hz": DSP.internal_rate,
+        "stft_window": DSP.stft_window,
+        "stft_hop": DSP.stft_hop,
+        "mel_bands": DSP.mel_bands,
+        "window_s": CLASSIFIER_WINDOW_S,
+        "hop_s": CLASSIFIER_HOP_S,
+        "verdict": rules.to_json(),
+        "model": kind,
+        "onnx_sha256": file_sha256(onnx_path),
+        "provenance": provenance,
+    }
+    path.write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.3f}"
+
+
+def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta: dict,
+               counts: dict, train_s: float) -> None:
+    """Write the markdown model card with CV figures (spread) and the baseline beside them."""
+    show = {
+        "circor": ["auroc", "sens", "spec", "bacc", "patient_wacc", "artifact_share"],
+        "physionet": ["macc", "sens", "spec", "abnormal_auroc", "artifact_auroc"],
+        "pascal": ["acc3", "murmur_auroc", "artifact_auroc"],
+    }
+    lines = [
+        f"# Model card: `{name}` (stetho-rt murmur / artifact window classifier)",
+        "",
+        f"- **Model**: `{kind}` on {meta['input']['n_features']} window statistics "
+        f"(`stetho_rt/classify/windows.py`), exported with skl2onnx; ONNX Runtime, 1 thread.",
+        "- **Input**: 4 s windows (hop 1 s) of the pipeline's own per-frame features "
+        "(resample to 2 kHz -> `SpectralStage` features: rms, zcr, centroid, bandwidth, 16 log-mel "
+        "bands, 125 frames/s). Output: P(normal, murmur, artifact) per window; the recording "
+        "verdict aggregates windows (`stetho_rt/classify/verdict.py`, rules in the sidecar).",
+        f"- **Trained on** the dev split of `$STETHO_RT_DATA`: {counts}.",
+        "  Classes: CirCor murmur heard at the location -> murmur, murmur-free patient -> normal "
+        "(other locations of murmur patients and Unknown patients unused); PhysioNet 2016 quality "
+        "`unsure` -> artifact, abnormal -> murmur, normal -> normal; PASCAL A normal / murmur / "
+        "artifact (extrahls unused). Windows weighted so each recording counts once, classes "
+        "balanced within each dataset.",
+        f"- **Provenance**: commit `{meta['provenance']['git_commit'][:12]}`, seed "
+        f"{meta['provenance']['seed']}, resampler `{meta['provenance']['resampler']}`, feature "
+        f"code hash `{meta['provenance']['feature_code']}`, scikit-learn "
+        f"{meta['provenance']['sklearn']}, skl2onnx {meta['provenance']['skl2onnx']}; "
+        f"training run (features + CV + final fit) {train_s / 60:.1f} min on 2 shared cores.",
+        f"- **Inference**: {meta['provenance']['inference_ms']['p50_ms']:.3f} ms p50, "
+        f"{meta['provenance']['inference_ms']['p99_ms']:.3f} ms p99 per window (ONNX Runtime, one "
+        "thread, measured at training time on a shared machine); the window statistics "
+        "themselves take about 1 ms per window on the worker thread.",
+        "",
+        "## Cross-validated figures (dev split, patient-disjoint)",
+        "",
+        "5 folds grouped by patient (CirCor `split_group`, PhysioNet `group`, PASCAL "
+        "`near_duplicate_group`), stratified by dataset and class, seeded. Each cell: pooled "
+        "out-of-fold value, then mean ± sd over the 5 folds. Per dataset, never pooled across "
+        "datasets. The baseline (mean and std of 13 MFCCs of the same log-mel frames per window + "
+        "logistic regression, same split, same aggregation) is beside ours. Metrics follow "
+        "ARCHITECTURE.md §7.",
+        "",
+    ]
+    for d, metrics in show.items():
+        if d not in reports[kind]["pooled"]:
+            continue
+        lines += [f"### {d}", "", f"| metric | {kind} | baseline |", "|---|---|---|"]
+        for m in metrics:
+            cells = []
+            for k in (kind, "baseline"):
+                rep = reports.get(k)
+                if rep is None or d not in rep["pooled"]:
+                    cells.append("-")
+                    continue
+                mean, sd = rep["folds"][d][m]
+                cells.append(f"{_fmt(rep['pooled'][d][m])} ({_fmt(mean)} ± {_fmt(sd)})")
+            lines.append(f"| {m} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+    if lodo:
+        lines += ["### PhysioNet, one database held out", "",
+                  "Trained on every other recording (CirCor, PASCAL, the other PhysioNet "
+                  "databases), scored on the held-out database (a different device and site).",
+                  "", "| database | n | macc | sens | spec | artifact_auroc |",
+                  "|---|---|---|---|---|---|"]
+        for db, r in lodo.items():
+            lines.append(f"| {db} | {r['n_pos'] + r['n_neg']} | {_fmt(r['macc'])} | "
+                         f"{_fmt(r['sens'])} | {_fmt(r['spec'])} | {_fmt(r['artifact_auroc'])} |")
+        lines.append("")
+    lines += [
+        "## Limits",
+        "",
+        "- Recording-level decisions from 4 s window statistics; no beat-level segmentation "
+        "(a crude envelope-peak split into short/long intervals only). Murmur timing, grade and "
+        "diastolic vs systolic are not distinguished.",
+        "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "
+        "to murmur, so 'murmur' means 'abnormal sound' on adult data.",
+        "- The artifact class learns from PhysioNet 'unsure' quality and 40 PASCAL artifact files; "
+        "other kinds of noise (speech, rubbing on new devices) are covered only through the "
+        "quality index (envelope periodicity, level, clipping).",
+        "- Dataset/device identity is learnable from the sound; the held-out-database table is the "
+        "better guide to performance on a new stethoscope. Children (CirCor) and adults "
+        "(PhysioNet) differ in heart rate and murmur prevalence.",
+        "- Figures on the dev split only; the held-out test set (other devices/hospitals) is "
+        "scored elsewhere. Running `tools/eval_classifier.py --run` on the dev data scores the "
+        "shipped model on its own training data (in-sample, optimistic).",
+        "",
+        "## How to retrain",
+        "",
+        "```",
+        "pip install -e '.[train]'",
+        f".venv/bin/python tools/train_classifier.py --name {name}   # features cached in "
+        "/tmp/stetho_cls",
+        ".venv/bin/python tools/eval_classifier.py --run --subset 200",
+        "```",
+        "",
+        "Seeded and single-threaded; the same data, code and library versions give the same "
+        "model. A change to the feature code (`dsp/features.py`, `dsp/stft.py`, "
+        "`dsp/resample.py`, `classify/windows.py`) invalidates the cache and changes the window "
+        "feature names or values: retrain, the runtime refuses a sidecar whose names differ.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(description="train the stetho-rt window classifier")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
+    ap.add_argument("--out", type=Path, default=REPO / "models")
+    ap.add_argument("--name", default="classifier")
+    ap.add_argument("--model", default=DEFAULT_KIND, choices=["lr", "hgb", "hgb_all", "rf", "mlp"])
+    ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (iterating)")
+    ap.add_argument("--no-cv", action="store_true", help="skip cross-validation")
+    ap.add_argument("--no-lodo", action="store_true", help="skip the held-out-database runs")
+    ap.add_argument("--no-export", action="store_true", help="do not write the model")
+    ap.add_argument("--allow-fallback", action="store_true",
+                    help="export even if the pipeline's resampler is missing")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    recs = list_recordings(args.data)
+    if args.subset:
+        rng = np.random.default_rng(SEED)
+        perm = [recs[i] for i in rng.permutation(len(recs))]
+        recs = [r for d in ("circor", "physionet", "pascal")
+                for r in [x for x in perm if x.dataset == d][: args.subset]]
+    have = load_windows(recs, args.cache)
+    t = build_table(recs, have)
+    print(f"features ready: {len(recs)} recordings, {t.X.shape[0]} windows x {t.X.shape[1]} "
+          f"({time.perf_counter() - t_start:.0f} s)", flush=True)
+    from eval_classifier import format_scores
+
+    reports: dict[str, dict] = {}
+    lodo: dict[str, dict] = {}
+    if not args.no_cv:
+        fold = folds(t)
+        for kind in ("baseline", args.model):
+            t0 = time.perf_counter()
+            reports[kind] = cv_report(t, kind, fold)
+            print(f"== CV {kind} ({time.perf_counter() - t0:.0f} s)\n"
+                  f"{format_scores(reports[kind]['pooled'])}", flush=True)
+        if not args.no_lodo:
+            t0 = time.perf_counter()
+            lodo = lodo_report(t, args.model)
+            print(f"== PhysioNet leave-one-database-out ({time.perf_counter() - t0:.0f} s)")
+            for db, r in lodo.items():
+                print(f"  {db}: macc={r['macc']:.3f} sens={r['sens']:.3f} spec={r['spec']:.3f} "
+                      f"artifact_auroc={r['artifact_auroc']:.3f} n={r['n_pos'] + r['n_neg']}")
+    if args.no_export:
+        return 0
+    if resampler_name() != "stetho_rt.dsp.resample" and not args.allow_fallback:
+        print("refusing to export: features were not made by the pipeline's resampler")
+        return 1
+    from stetho_rt.classify.verdict import VerdictRules
+
+    train_rec = t.y >= 0
+    wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
+    model = _fit(args.model, t.X[wm], t.y[t.rec][wm], window_weights(t, train_rec)[wm])
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / f"{args.name}.onnx"
+    rng = np.random.default_rng(SEED)
+    check = t.X[rng.choice(t.X.shape[0], size=min(2000, t.X.shape[0]), replace=False)]
+    err = export_onnx(model, t.X.shape[1], onnx_path, check)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB), "
+          f"max |onnx - sklearn| = {err:.2e}")
+    import skl2onnx
+    latency = inference_latency(onnx_path, check)
+    print(f"inference per window (1 thread): p50 {latency['p50_ms']:.3f} ms, "
+          f"p99 {latency['p99_ms']:.3f} ms")
+    import sklearn
+
+    counts = {d: int(sum(1 for r in recs if r.dataset == d and r.target)) for d in
+              ("circor", "physionet", "pascal")}
+    train_s = time.perf_counter() - t_start
+    provenance = {
+        "git_commit": _git_commit(),
+        "seed": SEED,
+        "data": str(args.data),
+        "recordings": len(recs),
+        "training_recordings": counts,
+        "windows": int(wm.sum()),
+        "resampler": resampler_name(),
+        "feature_code": code_hash(FEATURE_SOURCES + WINDOW_SOURCES),
+        "sklearn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "python": platform.python_version(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "train_seconds": round(train_s, 1),
+        "onnx_max_abs_diff": err,
+        "inference_ms": latency,
+        "cv": {k: v["pooled"] for k, v in reports.items()},
+        "lodo_physionet": lodo,
+    }
+    meta = write_sidecar(args.out / f"{args.name}.json", onnx_path, args.model, VerdictRules(),
+                         provenance)
+    if reports:
+        card = args.out / f"{args.name}_MODEL_CARD.md"
+        model_card(card, args.name, args.model, reports, lodo, meta, counts, train_s)
+    print(f"done in {train_s / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
