@@ -544,7 +544,10 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         f"# Model card: `{name}` (stetho-rt murmur / artifact window classifier)",
         "",
         f"- **Model**: `{kind}` on {meta['input']['n_features']} window statistics "
-        f"(`stetho_rt/classify/windows.py`), exported with skl2onnx; ONNX Runtime, 1 thread.",
+        f"(`stetho_rt/classify/windows.py`)"
+        + (f", of which it uses the {len(invariant_columns())} that cancel a device's fixed "
+           "frequency response (a column selector inside the ONNX graph)" if kind == "hgb" else "")
+        + "; exported with skl2onnx; ONNX Runtime, 1 thread.",
         "- **Input**: 4 s windows (hop 1 s) of the pipeline's own per-frame features "
         "(resample to 2 kHz -> `SpectralStage` features: rms, zcr, centroid, bandwidth, 16 log-mel "
         "bands, 125 frames/s). Output: P(normal, murmur, artifact) per window; the recording "
