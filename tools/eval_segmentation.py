@@ -78,13 +78,13 @@ def subset(items: list[Any], limit: int | None) -> list[Any]:
 
 
 class LocalChain:
-    """open_audio -> resample -> band-pass -> detector through the stage objects, in 10 ms blocks.
-    """
+    """open_audio -> resample -> band-pass -> detector (the stage objects), in 10 ms blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Path | None = None) -> None:
         from stetho_rt.detect.s1s2 import S1S2Detector
 
         self._det_cls = S1S2Detector
+        self._model = model
 
     def run(self, path: Path) -> dict[str, Any]:
         """Analyse one file; return an analyze-like record with ``detector_cpu_s``."""
@@ -96,7 +96,7 @@ class LocalChain:
         cfg = DspConfig()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         bp, offset = band_passed(x, audio.rate, cfg)
-        det = self._det_cls(cfg, max_block=4096, time_offset_s=offset)
+        det = self._det_cls(cfg, max_block=4096, time_offset_s=offset, model_path=self._model)
         blk = round(BLOCK_S * cfg.internal_rate)
         sounds, beats = [], []
         dcpu0 = time.process_time()
@@ -257,7 +257,7 @@ def iter_records(
     runner = None
     if jsonl is None:
         analyze = pipeline_runner() if args.chain == "pipeline" else None
-        runner = analyze if analyze is not None else LocalChain().run
+        runner = analyze if analyze is not None else LocalChain(args.model).run
     for path, ann in items:
         if jsonl is not None:
             rec = jsonl.get(path.name)
@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     ap.add_argument("--chain", choices=("local", "pipeline"), default="pipeline")
     ap.add_argument("--per-file", type=Path, help="write per-recording scores (JSON Lines)")
+    ap.add_argument("--model", type=Path, help="detector model JSON (--chain local)")
     args = ap.parse_args(argv)
     found = find_recordings(args.data, tuple(args.datasets))
     if not found:

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_segmentation import band_passed
 
 from stetho_rt.config import DspConfig
-from stetho_rt.detect.features import HOP_SAMPLES, FrameFeatures
+from stetho_rt.detect.emission import FEATURE_SETS
+from stetho_rt.detect.features import HOP_SAMPLES
 from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.detect.scoring import Counts, read_tsv, score_recording
 from stetho_rt.io.audiofile import open_audio
@@ -75,14 +76,22 @@ def frame_states(ann_rows: np.ndarray, n_frames: int, offset_s: float) -> np.nda
     return lab
 
 
+FEATURE_SET = "v2"
+"""Frame-feature module of the model (``stetho_rt.detect.emission.FEATURE_SETS``)."""
+
+
 def load_features(path: Path, cache: Path) -> dict[str, np.ndarray]:
-    """Band-passed signal's frame features and labels of one recording (cached)."""
-    c = cache / (path.parent.name + "_" + path.stem + ".npz")
+    """Band-passed signal's frame features and labels of one recording (cached).
+
+    The band-passed signal comes from the package's own resample and band-pass stages; the cache
+    key names the feature set, so features of another set (or of scipy stand-ins) are never reused.
+    """
+    c = cache / (path.parent.name + "_" + path.stem + f"_{FEATURE_SET}.npz")
     if c.exists():
         return dict(np.load(c))
     audio = open_audio(path)
     bp, offset = band_passed(audio.read_all(), audio.rate, DspConfig())
-    fe = FrameFeatures(max_block=max(bp.shape[0], 1))
+    fe = FEATURE_SETS[FEATURE_SET].FrameFeatures(max_block=max(bp.shape[0], 1))
     feats = fe.process(bp).copy()
     rows = np.loadtxt(path.with_suffix(".tsv"), delimiter="\t", ndmin=2)
     lab = frame_states(rows, feats.shape[0], offset)
@@ -91,15 +100,21 @@ def load_features(path: Path, cache: Path) -> dict[str, np.ndarray]:
     return d
 
 
-CONTEXT_OFFSETS = (-30, -20, -10, -5, 0, 2)
-"""Frame offsets of the emission model's input (past context, 20 ms look-ahead)."""
-HIDDEN = 16
+CONTEXT_OFFSETS = (-40, -30, -22, -15, -10, -6, -3, -1, 0, 1, 2)
+"""Frame offsets of the emission model's input (400 ms past context, 20 ms look-ahead)."""
+HIDDEN: tuple[int, ...] = (48,)
+"""Hidden ReLU layer sizes (one or two layers; the online kernel runs both)."""
+FIT_FRAMES = 160_000
+"""Frames subsampled (seeded) per fit."""
+MAX_EPOCHS = 35
 
 
-def context(feats: np.ndarray, offsets: tuple[int, ...] = CONTEXT_OFFSETS) -> np.ndarray:
+def context(
+    feats: np.ndarray, offsets: tuple[int, ...] = CONTEXT_OFFSETS, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Stack features at the context offsets (clamped at the ends, as the online kernel does)."""
     n = feats.shape[0]
-    idx = np.arange(n)
+    idx = np.arange(n) if rows is None else rows
     return np.hstack([feats[np.clip(idx + o, 0, n - 1)] for o in offsets])
 
 
@@ -108,25 +123,35 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
     from sklearn.neural_network import MLPClassifier
 
     rng = np.random.default_rng(seed)
-    keep = rng.random(y.shape[0]) < min(1.0, 400_000 / max(y.shape[0], 1))
+    keep = rng.random(y.shape[0]) < min(1.0, FIT_FRAMES / max(y.shape[0], 1))
     x, y = x[keep], y[keep]
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = MLPClassifier((HIDDEN,), alpha=1e-4, max_iter=80, early_stopping=True, random_state=seed)
+    clf = MLPClassifier(
+        HIDDEN, alpha=1e-4, max_iter=MAX_EPOCHS, early_stopping=True, random_state=seed
+    )
     clf.fit((x - mean) / scale, y)
     order = [list(clf.classes_).index(s) for s in (1, 2, 3, 4)]
     w1 = (clf.coefs_[0] / scale[:, None]).T
     b1 = clf.intercepts_[0] - w1 @ mean
     prior = np.array([(y == s).mean() for s in (1, 2, 3, 4)])
-    return {
+    out: dict[str, Any] = {
         "type": "mlp-relu",
+        "feature_set": FEATURE_SET,
         "offsets": list(CONTEXT_OFFSETS),
         "w1": w1.tolist(),
         "b1": b1.tolist(),
-        "w2": clf.coefs_[1].T[order].tolist(),
-        "b2": clf.intercepts_[1][order].tolist(),
         "prior": prior.tolist(),
         "time_shift_s": [0.0, 0.0],
     }
+    if len(HIDDEN) == 1:
+        out["w2"] = clf.coefs_[1].T[order].tolist()
+        out["b2"] = clf.intercepts_[1][order].tolist()
+    else:
+        out["w2"] = clf.coefs_[1].T.tolist()
+        out["b2"] = clf.intercepts_[1].tolist()
+        out["w3"] = clf.coefs_[2].T[order].tolist()
+        out["b3"] = clf.intercepts_[2][order].tolist()
+    return out
 
 
 def run_detector(model_file: Path, d: dict[str, np.ndarray]) -> tuple[list[Any], float | None]:
@@ -167,9 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         "--cv-limit", type=int, default=None, help="held-out recordings scored per fold"
     )
     ap.add_argument("--seed", type=int, default=20261121)
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "stetho_det_cache")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "stetho_det_cache2")
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "models" / "detector.json"
+    )
+    ap.add_argument(
+        "--score-only",
+        action="store_true",
+        help="re-score the CV with the fold models kept in --cache (after a change to the online "
+        "detector that leaves the emission model alone) and refresh the figures in --out",
     )
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -186,36 +217,54 @@ def main(argv: list[str] | None = None) -> int:
     fold_of_group = dict(zip(uniq, rng.permutation(len(uniq)) % args.folds, strict=True))
     fold = np.array([fold_of_group[g] for g in groups])
 
+    n_lab = sum(int((d["lab"] > 0).sum()) for d in data)
+
     def stack(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        f = np.concatenate([context(data[i]["feats"]) for i in idx])
-        lab = np.concatenate([data[i]["lab"] for i in idx])
-        m = lab > 0
-        return f[m], lab[m]
+        """Context inputs and states of a seeded subsample (~FIT_FRAMES) of labelled frames."""
+        frac = min(1.0, 1.15 * FIT_FRAMES * len(data) / max(len(idx), 1) / max(n_lab, 1))
+        sub = np.random.default_rng(args.seed + len(idx))
+        xs, ys = [], []
+        for i in idx:
+            lab = data[i]["lab"]
+            rows = np.flatnonzero((lab > 0) & (sub.random(lab.shape[0]) < frac))
+            xs.append(context(data[i]["feats"], rows=rows))
+            ys.append(lab[rows])
+        return np.concatenate(xs), np.concatenate(ys)
 
     cv: dict[str, dict[str, Counts]] = {}
     shifts: dict[str, list[tuple[float, float]]] = {"S1": [], "S2": []}
     hr_err: dict[str, list[float | None]] = {}
-    tmp = args.cache / "fold_model.json"
+    per_fold: dict[str, list[float]] = {}
     for k in range(args.folds):
+        fold_counts: dict[str, Counts] = {}
+        # fold models are kept: the CV can be re-scored after a detector change (--score-only)
+        tmp = args.cache / f"fold_model_{k}.json"
         tr = np.flatnonzero(fold != k)
         te = np.flatnonzero(fold == k)
         if args.cv_limit and args.cv_limit < te.size:
             te = te[np.linspace(0, te.size - 1, args.cv_limit).round().astype(int)]
-        model = fit(*stack(tr), seed=args.seed + k)
-        tmp.write_text(json.dumps(model))
+        if not args.score_only:
+            tmp.write_text(json.dumps(fit(*stack(tr), seed=args.seed + k)))
         for i in te:
             sounds, hr = run_detector(tmp, data[i])
             ds = recs[i][0]
             sc = score_recording([(s.kind, s.centre_s) for s in sounds], anns[i])
             for tol in (0.03, 0.06, 0.1):
                 cv.setdefault(ds, {}).setdefault(f"{tol:.2f}", Counts()).add(sc[("all", tol)])
+            fold_counts.setdefault(ds, Counts()).add(sc[("all", 0.06)])
             ref = anns[i].hr_reference_bpm()
             if ref is not None:
                 hr_err.setdefault(ds, []).append(None if hr is None else abs(hr - ref))
             for kind in ("S1", "S2"):
                 shifts[kind] += nearest_pairs(sounds, anns[i], kind)
+        for ds, c in fold_counts.items():
+            per_fold.setdefault(ds, []).append(round(c.f1, 4))
         print(
-            f"fold {k}: " + ", ".join(f"{ds} F1@60 {c['0.06'].f1:.4f}" for ds, c in cv.items()),
+            f"fold {k}: "
+            + ", ".join(f"{ds} F1@60 {c.f1:.4f}" for ds, c in fold_counts.items())
+            + " (pooled so far: "
+            + ", ".join(f"{ds} {c['0.06'].f1:.4f}" for ds, c in cv.items())
+            + ")",
             flush=True,
         )
     cv_fig = {
@@ -223,16 +272,24 @@ def main(argv: list[str] | None = None) -> int:
             **{f"f1_{int(float(t) * 1000)}ms": round(c.f1, 4) for t, c in d.items()},
             "hr_mae_bpm": round(float(np.mean([e for e in hr_err[ds] if e is not None])), 3),
             "hr_within5": round(float(np.mean([e is not None and e <= 5 for e in hr_err[ds]])), 4),
+            "f1_60ms_per_fold": per_fold[ds],
+            "f1_60ms_fold_sd": round(float(np.std(per_fold[ds])), 4),
         }
         for ds, d in cv.items()
     }
     print(json.dumps(cv_fig, indent=1))
-    model = fit(*stack(np.arange(len(recs))), seed=args.seed)
+    if args.score_only:  # keep the fitted weights, refresh the figures
+        model = json.loads(args.out.read_text())
+    else:
+        model = fit(*stack(np.arange(len(recs))), seed=args.seed)
     model["time_shift_s"] = [
         round(centre_shift(shifts["S1"]), 4),
         round(centre_shift(shifts["S2"]), 4),
     ]
-    model["features"] = "stetho_rt.detect.features (7 columns) at each offset"
+    model["features"] = (
+        f"stetho_rt.detect.features_{FEATURE_SET} "
+        f"({FEATURE_SETS[FEATURE_SET].N_FEATURES} columns) at each offset"
+    )
     model["states"] = ["S1", "systole", "S2", "diastole"]
     model["trained_on"] = {
         "recordings": len(recs),

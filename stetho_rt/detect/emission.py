@@ -7,6 +7,10 @@ frame features (:mod:`~stetho_rt.detect.features`) at the frame offsets ``offset
 over
 S1, systole, S2, diastole. Input standardisation is folded into the first layer.
 
+The model file names its frame-feature module (``feature_set``: ``"v1"`` =
+:mod:`~stetho_rt.detect.features`, ``"v2"`` = :mod:`~stetho_rt.detect.features_v2`, the shipped
+model) and may carry a second hidden layer (``w3``, ``b3``).
+
 The numbers live in ``models/detector.json`` (written by ``tools/train_detector.py``); without that
 file a hand-set linear model (loud frames are sounds) is used.
 """
@@ -14,13 +18,17 @@ file a hand-set linear model (loud frames are sounds) is used.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from stetho_rt.detect.features import N_FEATURES
+from stetho_rt.detect import features, features_v2
 from stetho_rt.dsp._jit import kernel
+
+FEATURE_SETS = {"v1": features, "v2": features_v2}
+"""Frame-feature modules by the name a model file declares in ``feature_set`` (default v1)."""
+N_FEATURES = features.N_FEATURES
 
 MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
 """Default emission-model file."""
@@ -52,6 +60,16 @@ class EmissionModel:
     b2: np.ndarray
     log_prior: np.ndarray
     time_shift_s: np.ndarray
+    feature_set: str = "v1"
+    w3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Output layer of a two-hidden-layer model, shape (4, H2) (then ``w2`` is (H2, H)); empty for
+    one hidden layer."""
+    b3: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n_features(self) -> int:
+        """Features per frame of the model's feature set."""
+        return int(FEATURE_SETS[self.feature_set].N_FEATURES)
 
     @property
     def lookahead(self) -> int:
@@ -85,10 +103,12 @@ class EmissionModel:
         d = json.loads(p.read_text())
         offsets = np.asarray(d["offsets"], dtype=np.int64)
         w1 = np.asarray(d["w1"], dtype=float)
-        if w1.shape[1] != offsets.size * N_FEATURES:
-            raise ValueError(
-                f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * N_FEATURES}"
-            )
+        fset = str(d.get("feature_set", "v1"))
+        if fset not in FEATURE_SETS:
+            raise ValueError(f"{p}: unknown feature_set {fset!r}")
+        nf = FEATURE_SETS[fset].N_FEATURES
+        if w1.shape[1] != offsets.size * nf:
+            raise ValueError(f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * nf}")
         return cls(
             offsets,
             w1,
@@ -97,11 +117,18 @@ class EmissionModel:
             np.asarray(d["b2"], dtype=float),
             np.log(np.asarray(d["prior"], dtype=float)),
             np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float),
+            fset,
+            np.asarray(d.get("w3", np.zeros((0, 0))), dtype=float).reshape(-1, len(d["b2"]))
+            if "w3" in d
+            else np.zeros((0, 0)),
+            np.asarray(d.get("b3", []), dtype=float),
         )
 
 
 @kernel
-def mlp_logpost(fring, ring_len, t, newest, offsets, w1, b1, w2, b2, hid, out):  # pragma: no cover
+def mlp_logpost(
+    fring, ring_len, t, newest, offsets, w1, b1, w2, b2, w3, b3, hid, hid2, out
+):  # pragma: no cover
     """Log posteriors of the 4 states at frame ``t`` into ``out``; features read from ``fring``.
 
     Frames before 0 or after ``newest`` are clamped to those ends. Returns the sound probability
@@ -122,13 +149,27 @@ def mlp_logpost(fring, ring_len, t, newest, offsets, w1, b1, w2, b2, hid, out): 
                 acc += w1[h, base + c] * fring[row, c]
         hid[h] = acc if acc > 0.0 else 0.0
     mx = -np.inf
-    for j in range(4):
-        acc = b2[j]
-        for h in range(w2.shape[1]):
-            acc += w2[j, h] * hid[h]
-        out[j] = acc
-        if acc > mx:
-            mx = acc
+    if w3.shape[0] > 0:
+        for g in range(w2.shape[0]):
+            acc = b2[g]
+            for h in range(w2.shape[1]):
+                acc += w2[g, h] * hid[h]
+            hid2[g] = acc if acc > 0.0 else 0.0
+        for j in range(4):
+            acc = b3[j]
+            for g in range(w3.shape[1]):
+                acc += w3[j, g] * hid2[g]
+            out[j] = acc
+            if acc > mx:
+                mx = acc
+    else:
+        for j in range(4):
+            acc = b2[j]
+            for h in range(w2.shape[1]):
+                acc += w2[j, h] * hid[h]
+            out[j] = acc
+            if acc > mx:
+                mx = acc
     se = 0.0
     for j in range(4):
         se += np.exp(out[j] - mx)

@@ -6,6 +6,11 @@ last few seconds, after Springer et al. (2016) / Schmidt et al. (2010), with the
 to
 30-220 bpm. Its peak height is the periodicity quality.
 
+:func:`_autocorr_hr2` (used by the detector) adds the autocorrelation of the S1/S2 contrast track
+``P(S1) - P(S2)``, anti-correlated at half the period, so children's recordings with systole ~
+diastole no longer halve the rate; it also sums the autocorrelation over the session
+(:func:`period_from_acc` reads the session period from that sum).
+
 :class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events and
 the
 recording/session heart rate: an S1-S1 interval counts when it is plausible (30-220 bpm and, when a
@@ -28,6 +33,9 @@ BEAT_MEDIAN_N = 5
 """Accepted RR intervals in a beat's running median."""
 MIN_BEATS = 3
 """Accepted intervals needed before the session rate is reported."""
+LAG_MARGIN = 1.1
+"""The autocorrelation peak search reaches this factor past the slowest rate, so a period at the
+30 bpm end (with beat-to-beat variation) is still a local maximum; the result is clamped."""
 RR_TOLERANCE = 0.3
 """Largest relative departure of an accepted RR interval from the running estimate."""
 
@@ -117,6 +125,8 @@ class BeatTracker:
         self._last_s1: float | None = None
         self._recent: list[float] = []
         self._all: list[float] = []
+        self.raw_intervals: list[float] = []
+        """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement)."""
 
     def break_sequence(self) -> None:
         """Forget the last S1 (after a gap or reset of the detector's context)."""
@@ -127,6 +137,7 @@ class BeatTracker:
         """Forget everything."""
         self.break_sequence()
         self._all.clear()
+        self.raw_intervals.clear()
 
     def add_s1(self, s1_s: float, decided_s: float, period_s: float | None) -> Beat | None:
         """Register an S1 [s]; return its Beat when the interval before it is accepted.
@@ -146,6 +157,7 @@ class BeatTracker:
         rr = s1_s - prev
         if not self.min_rr_s <= rr <= self.max_rr_s:
             return None
+        self.raw_intervals.append(rr)
         if period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s:
             return None
         self._recent.append(rr)
@@ -164,3 +176,101 @@ class BeatTracker:
         if len(self._all) < MIN_BEATS:
             return None
         return 60.0 / float(np.median(self._all))
+
+
+@kernel
+def _autocorr_hr2(
+    xs, xd, n, start, ring_len, rate, min_bpm, max_bpm, work, r, rd, racc, out
+):  # pragma: no cover
+    """Heart period from the sound-probability track ``xs`` and the S1-S2 contrast track ``xd``.
+
+    Both tracks (last ``n`` values of the rings, averaged in pairs to ``rate / 2``) are
+    autocorrelated; the score ``r(k) + rd(k)`` has its highest local maximum at the heart period:
+    at half the period (S1 over S2, systole ~ diastole in children) the contrast track is
+    anti-correlated, which removes the halving of the plain envelope autocorrelation. The score is
+    also added to ``racc`` (the recording's summed autocorrelation). Writes ``out = [period_s,
+    systole_s, peak]`` and returns True when a period was found.
+    """
+    m = n // 2
+    if m < 8:
+        return False
+    fr = rate / 2.0
+    kmin = int(np.floor(60.0 / max_bpm * fr))
+    kmax = int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN))
+    if kmax > (2 * m) // 3:
+        kmax = (2 * m) // 3
+    if kmax > r.shape[0] - 2:
+        kmax = r.shape[0] - 2
+    if kmax <= kmin + 2:
+        return False
+    for pass_ in range(2):
+        x = xs if pass_ == 0 else xd
+        rr = r if pass_ == 0 else rd
+        mean = 0.0
+        for i in range(m):
+            a = start + 2 * i
+            v = 0.5 * (x[a % ring_len] + x[(a + 1) % ring_len])
+            work[i] = v
+            mean += v
+        mean /= m
+        e0 = 0.0
+        for i in range(m):
+            work[i] -= mean
+            e0 += work[i] * work[i]
+        if e0 <= 1e-12:
+            for k in range(kmax + 2):
+                rr[k] = 0.0
+            continue
+        for k in range(1, kmax + 2):
+            acc = 0.0
+            for i in range(m - k):
+                acc += work[i] * work[i + k]
+            rr[k] = acc / e0
+    best_k = -1
+    best_r = -1e9
+    for k in range(1, kmax + 2):
+        rd[k] = 0.5 * (r[k] + rd[k])
+    for k in range(kmin, kmax + 1):
+        if rd[k] >= rd[k - 1] and rd[k] >= rd[k + 1] and rd[k] > best_r:
+            best_r = rd[k]
+            best_k = k
+    if best_k < 0:
+        return False
+    den = rd[best_k - 1] - 2.0 * rd[best_k] + rd[best_k + 1]
+    shift = 0.0
+    if den < 0.0:
+        shift = 0.5 * (rd[best_k - 1] - rd[best_k + 1]) / den
+    period = min((best_k + shift) / fr, 60.0 / min_bpm)
+    if best_r > 0.0:
+        for k in range(1, kmax + 2):
+            racc[k] += rd[k]
+        racc[0] += 1.0
+    out[0] = period
+    out[1] = 0.35 * period
+    out[2] = best_r
+    return True
+
+
+def period_from_acc(
+    racc: np.ndarray, rate: float, min_bpm: float, max_bpm: float
+) -> tuple[float, float] | None:
+    """(period_s, mean peak) of the session's summed autocorrelation ``racc`` (``racc[0]``: count).
+
+    Springer-style peak search: the highest local maximum in the 30-220 bpm lag range.
+    """
+    cnt = float(racc[0])
+    if cnt < 1.0:
+        return None
+    r = racc / cnt
+    fr = rate / 2.0
+    kmin = max(int(np.floor(60.0 / max_bpm * fr)), 1)
+    kmax = min(int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN)), r.shape[0] - 2)
+    best_k, best_r = -1, -1e9
+    for k in range(kmin, kmax + 1):
+        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
+            best_k, best_r = k, float(r[k])
+    if best_k < 0:
+        return None
+    den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
+    shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den if den < 0.0 else 0.0
+    return min((best_k + shift) / fr, 60.0 / min_bpm), best_r

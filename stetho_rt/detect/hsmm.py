@@ -120,8 +120,7 @@ def _segment_score(t, j, d, logb, delta, cend, cstate, logdur_jd):  # pragma: no
 
 @kernel
 def viterbi_step(t, logb, delta, psi, ist, dmax, logdur):  # pragma: no cover - numba
-    """Compute ``delta[t, :]`` and ``psi[t, :]`` (frame ``t`` must have its emissions in ``logb``).
-    """
+    """Compute ``delta[t, :]`` and ``psi[t, :]`` (frame ``t`` needs its emissions in ``logb``)."""
     cend = ist[I_CEND]
     cstate = ist[I_CSTATE]
     for j in range(4):
