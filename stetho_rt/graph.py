@@ -31,6 +31,8 @@ from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK
 from stetho_rt.events import Beat, HeartSound, Window
 
 _EMPTY_1D = np.zeros(0, np.float32)
+_WARMED: set[tuple[int, bool]] = set()
+"""(input rate, with classifier) of graphs already warmed in this process."""
 
 
 @dataclass
@@ -111,7 +113,18 @@ class DspGraph:
         return self.classifier is not None
 
     def warm_up(self) -> None:
-        """Compile (or load from cache) every kernel before a stream opens."""
+        """Compile (or load from cache) every kernel before a stream opens.
+
+        Numba compiles a kernel once per process and argument types, so only the first graph of
+        a process (per input rate: the resampler's path depends on it) runs the warm-up; the
+        stages of a new graph start in their initial state anyway."""
+        key = (self.in_rate, self.classify is not None)
+        if key in _WARMED:
+            return
+        self._warm_up()
+        _WARMED.add(key)
+
+    def _warm_up(self) -> None:
         for stage in (self.resampler, self.bandpass, self.spectral):
             stage.warm_up()
         if self.detector is not None:

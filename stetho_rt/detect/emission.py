@@ -34,6 +34,9 @@ MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
 """Default emission-model file."""
 
 
+_LOADED: dict[tuple[str, int], EmissionModel] = {}
+"""Parsed models by (path, mtime): see :meth:`EmissionModel.load`."""
+
 @dataclass(frozen=True)
 class EmissionModel:
     """Weights of the emission MLP.
@@ -96,10 +99,20 @@ class EmissionModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmissionModel:
-        """Load from JSON (``MODEL_PATH`` by default); the default model if the file is absent."""
+        """Load from JSON (``MODEL_PATH`` by default); the default model if the file is absent.
+
+        Parsed once per process and file version (the detector never writes to the weights),
+        so batch analysis does not re-read the JSON for every recording."""
         p = Path(path) if path is not None else MODEL_PATH
         if not p.exists():
             return cls.default()
+        key = (str(p.resolve()), p.stat().st_mtime_ns)
+        if key not in _LOADED:
+            _LOADED[key] = cls._parse(p)
+        return _LOADED[key]
+
+    @classmethod
+    def _parse(cls, p: Path) -> EmissionModel:
         d = json.loads(p.read_text())
         offsets = np.asarray(d["offsets"], dtype=np.int64)
         w1 = np.asarray(d["w1"], dtype=float)
