@@ -243,9 +243,12 @@ class Tally:
             p50, p95 = np.percentile(self.latency, [50, 95])
             lines.append(f"   decision latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
         if self.audio_s:
+            det = self.det_cpu_s / self.audio_s * 1000
+            det_text = (f"{det:.2f} ms per s" if np.isfinite(det)
+                        else "n/a (timed only by --chain local)")
             lines.append(
                 f"   CPU {self.cpu_s / self.audio_s * 1000:.2f} ms per s of audio (chain); "
-                f"detector {self.det_cpu_s / self.audio_s * 1000:.2f} ms per s"
+                f"detector {det_text}"
             )
         return "\n".join(lines)
 
