@@ -487,7 +487,7 @@ class FeatureWindower:
         decided_s = (last * self._hop_samples + self._frame_len) / self._rate + self.time_offset_s
         w = FeatureWindow(
             index=self._index,
-            start_s=start_s,
+            start_s=max(start_s, 0.0),  # the resampler's delay puts frame 0 just before t = 0
             end_s=start_s + self.window_s,
             decided_s=decided_s,
             frames=win,

@@ -74,11 +74,14 @@ def test_empty_and_short_input(frames: np.ndarray) -> None:
 
 
 def test_time_offset_shifts_stamps(frames: np.ndarray) -> None:
-    a = windows_of(frames)[0]
+    a0, a = windows_of(frames)[:2]
     wd = FeatureWindower(time_offset_s=0.01)
-    b = wd.process(frames)[0]
+    b0, b = wd.process(frames)[:2]
     assert b.start_s == pytest.approx(a.start_s - 0.01)
+    assert b.end_s == pytest.approx(a.end_s - 0.01)
     assert b.decided_s == pytest.approx(a.decided_s + 0.01)
+    # the first window cannot start before the stream does
+    assert b0.start_s == 0.0 and b0.end_s == pytest.approx(a0.end_s - 0.01)
 
 
 def test_bad_shapes_and_config(frames: np.ndarray) -> None:
