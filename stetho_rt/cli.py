@@ -123,10 +123,11 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "monitor")  # `stetho-rt [monitor options]` is the monitor
     args = build_parser().parse_args(argv)
-    command = args.command or "monitor"
-    if args.command is None:
-        args = build_parser().parse_args(["monitor", *(argv or [])])
+    command = args.command
     try:
         if command == "analyze":
             from stetho_rt.commands.analyze import run_analyze

@@ -190,3 +190,9 @@ def test_analyze_fills_windows_and_verdict(tmp_path: Path, capsys: pytest.Captur
     assert set(w["probs"]) == {"normal", "murmur", "artifact"}
     assert abs(sum(w["probs"].values()) - 1.0) < 1e-3 and 0.0 <= w["quality"] <= 1.0
     assert rec["verdict"]["label"] in {"normal", "murmur", "artifact"}
+
+
+def test_bare_options_mean_monitor() -> None:
+    proc = _run("--headless", "--demo", "--duration", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("t=")
