@@ -37,6 +37,19 @@ for rate in (1000, 2000, 4000, 11025, 44100, 96000):
     g.reset()
     g.process(np.zeros(block * 4, np.float32))
     g.flush()
+# the classifier branch (window summaries run in numba kernels on the worker thread)
+from stetho_rt.classify.model import OnnxClassifier
+cfg = PipelineConfig()
+clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+g = DspGraph(4000, cfg, max_block=4000, classifier=clf, live=False)
+g.warm_up()
+x = DemoHeart(rate=4000, seed=3, murmur=True).read(4000 * 9)
+x[8000:8400] = 1.0
+for i in range(0, x.shape[0], 1000):
+    g.process(np.ascontiguousarray(x[i : i + 1000]))
+out = g.flush()
+assert g.verdict() is not None
+g.close()
 # the live path with drops (tiny ring, paced, slowed consumer is not needed: tiny ring suffices)
 cfg = PipelineConfig(stream=StreamConfig(block_seconds=0.01, ring_seconds=0.05))
 src = ReplaySource.from_demo(DemoHeart(rate=8000, duration_s=3.0), cfg.stream, speed=50.0)
