@@ -8,8 +8,9 @@ to
 
 :func:`_autocorr_hr2` (used by the detector) adds the autocorrelation of the S1/S2 contrast track
 ``P(S1) - P(S2)``, anti-correlated at half the period, so children's recordings with systole ~
-diastole no longer halve the rate; it also sums the autocorrelation over the session
-(:func:`period_from_acc` reads the session period from that sum).
+diastole no longer halve the rate; it also sums the autocorrelation, and the contrast
+autocorrelation alone, over the session (:func:`period_from_acc` reads the session period from the
+first sum; the detector checks half/double-period switches against the second).
 
 :class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events and
 the
@@ -188,8 +189,10 @@ def _autocorr_hr2(
     autocorrelated; the score ``r(k) + rd(k)`` has its highest local maximum at the heart period:
     at half the period (S1 over S2, systole ~ diastole in children) the contrast track is
     anti-correlated, which removes the halving of the plain envelope autocorrelation. The score is
-    also added to ``racc`` (the recording's summed autocorrelation). Writes ``out = [period_s,
-    systole_s, peak]`` and returns True when a period was found.
+    also added to ``racc[0]`` and the contrast autocorrelation alone to ``racc[1]`` (the
+    recording's summed autocorrelations, shape (2, len(r)); column 0 counts the estimates). On
+    return ``r`` holds the score and ``rd`` the contrast autocorrelation. Writes ``out =
+    [period_s, systole_s, peak]`` and returns True when a period was found.
     """
     m = n // 2
     if m < 8:
@@ -229,22 +232,24 @@ def _autocorr_hr2(
     best_k = -1
     best_r = -1e9
     for k in range(1, kmax + 2):
-        rd[k] = 0.5 * (r[k] + rd[k])
+        r[k] = 0.5 * (r[k] + rd[k])
     for k in range(kmin, kmax + 1):
-        if rd[k] >= rd[k - 1] and rd[k] >= rd[k + 1] and rd[k] > best_r:
-            best_r = rd[k]
+        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
+            best_r = r[k]
             best_k = k
     if best_k < 0:
         return False
-    den = rd[best_k - 1] - 2.0 * rd[best_k] + rd[best_k + 1]
+    den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
     shift = 0.0
     if den < 0.0:
-        shift = 0.5 * (rd[best_k - 1] - rd[best_k + 1]) / den
+        shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den
     period = min((best_k + shift) / fr, 60.0 / min_bpm)
     if best_r > 0.0:
         for k in range(1, kmax + 2):
-            racc[k] += rd[k]
-        racc[0] += 1.0
+            racc[0, k] += r[k]
+            racc[1, k] += rd[k]
+        racc[0, 0] += 1.0
+        racc[1, 0] += 1.0
     out[0] = period
     out[1] = 0.35 * period
     out[2] = best_r

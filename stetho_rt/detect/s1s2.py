@@ -25,7 +25,10 @@ Design
    never revised or duplicated.
 5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats; the session heart rate
    is the summed autocorrelation's period (or half/double it when clearly more S1-S1 intervals
-   agree), refined by the median of the detected S1-S1 intervals near it.
+   agree, unless the summed S1/S2 contrast autocorrelation shows S1 recurring at the period: at
+   220 bpm every other S1 is missed), refined by the median of the detected S1-S1 intervals near
+   it (at 40 bpm and slower, pairs split by an S2 taken for an S1 merged).
+   The running rate is shown once the window spans the 30 bpm lag range (3.3 s).
 
 Latency: a sound is decided :data:`DECISION_FRAMES` frames (0.29 s) after the end of its last
 frame, plus the upstream latency, within the 0.3 s look-ahead bound. CPU: about 10 k multiply-adds
@@ -73,6 +76,10 @@ HR_WINDOW_FRAMES = 800
 """Autocorrelation window [frames] (6 s)."""
 HR_MIN_FRAMES = 150
 """Context needed before the first period estimate [frames]."""
+HR_SHOW_FRAMES = int(np.ceil(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ * LAG_MARGIN * 1.5))
+"""Context before the running rate is reported [frames] (3.3 s): the lag search reaches 2/3 of the
+window, so before this a 30 bpm period cannot be found yet and the estimate (which still sets the
+duration model) may be a multiple of the rate (at 30 bpm the S1-S2 interval reads as 122 bpm)."""
 QUALITY_MIN = 0.25
 """Autocorrelation peak below which the signal counts as not periodic (no sounds, no rate)."""
 EMIT_QUALITY_MIN = 0.12
@@ -94,6 +101,17 @@ HR_SWITCH = 1.3
 """Half or double the autocorrelation period is taken when this many times more intervals fit."""
 MIN_REFINE_RR = 4
 """Intervals needed for that refinement."""
+CONTRAST_KEEP = 0.1
+"""Session S1/S2 contrast autocorrelation at the period above which S1 recurs at the period (at
+half a wrong double period S1 meets S2 and the contrast is negative): a period in 30-220 bpm is
+then neither doubled, even when more S1-S1 intervals fit the double, nor refined (at 220 bpm the
+detector misses every other S1, so the double interval is the common one and the few intervals
+near the period are the irregular ones). No change on the dev recordings (CV)."""
+MERGE_MIN_PERIOD_S = 1.5
+"""From this period up (40 bpm and slower) two consecutive S1-S1 intervals, one short of the
+period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
+exceeds the emission context, the S2 after it passes for an S1 and the intervals alternate between
+0.25 and 0.75 periods. No change on the dev recordings (CV)."""
 MAX_EVENTS = 64
 
 # float state layout
@@ -285,7 +303,7 @@ class S1S2Detector:
         self._ac_work = np.zeros(HR_WINDOW_FRAMES // 2 + 1)
         self._ac_r = np.zeros(int(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ / 2 * LAG_MARGIN) + 4)
         self._ac_rd = np.zeros_like(self._ac_r)
-        self._ac_acc = np.zeros_like(self._ac_r)
+        self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(3)
         self._events = np.zeros((MAX_EVENTS, 6))
         self._envstage = _envelope_stage(dsp, self.max_block)
@@ -364,8 +382,14 @@ class S1S2Detector:
     # ------------------------------------------------------------------ heart rate
     @property
     def heart_rate_bpm(self) -> float | None:
-        """Current heart rate [bpm] (autocorrelation), None when the signal is not periodic."""
+        """Current heart rate [bpm] (autocorrelation), None when the signal is not periodic.
+
+        None also during the first :data:`HR_SHOW_FRAMES` frames after the start or a gap, until
+        the autocorrelation window spans the slowest period's lag range.
+        """
         if self._fst[F_HAVE_HR] == 0.0 or self._fst[F_QUALITY] < QUALITY_MIN:
+            return None
+        if self._ist[hsmm.I_T] < HR_SHOW_FRAMES:
             return None
         return 60.0 / float(self._fst[F_PERIOD])
 
@@ -380,9 +404,12 @@ class S1S2Detector:
         The period is the highest peak of the session's summed autocorrelation (S1/S2 contrast and
         sound tracks, robust to halving and doubling); it is refined by the median of the detected
         S1-S1 intervals within ±:data:`HR_REFINE_TOL` of it (the annotated reference is a median of
-        S1-S1 intervals); half or double the period wins when clearly more intervals fit it.
+        S1-S1 intervals; at slow rates pairs split by an S2 taken for an S1 are merged,
+        :data:`MERGE_MIN_PERIOD_S`); half or double the period wins when clearly more intervals fit
+        it, except that a period at which the session S1/S2 contrast autocorrelation shows S1
+        recurring is kept as it is (:data:`CONTRAST_KEEP`).
         """
-        pk = period_from_acc(self._ac_acc, FRAME_RATE_HZ, MIN_HEART_RATE_BPM, MAX_HEART_RATE_BPM)
+        pk = period_from_acc(self._ac_acc[0], FRAME_RATE_HZ, MIN_HEART_RATE_BPM, MAX_HEART_RATE_BPM)
         if pk is None or pk[1] < REC_QUALITY_MIN:
             return None
         period = pk[0]
@@ -393,15 +420,30 @@ class S1S2Detector:
         def support(h: float) -> int:
             return int(np.count_nonzero(np.abs(rr - h) <= HR_REFINE_TOL * h))
 
-        # the autocorrelation period, or half / double it when clearly more S1-S1 intervals agree
+        # the autocorrelation period, or half / double it when clearly more S1-S1 intervals agree;
+        # not doubled (nor refined) when the S1/S2 contrast shows S1 recurring at the period
         best, n_best = period, support(period)
+        s1_recurs = period >= self.beats.min_rr_s and self._contrast_acc(period) > CONTRAST_KEEP
         for h in (0.5 * period, 2.0 * period):
             in_range = 0.9 * self.beats.min_rr_s <= h <= 1.1 * self.beats.max_rr_s
             if in_range and support(h) > HR_SWITCH * n_best:
+                if h > period and s1_recurs:
+                    return 60.0 / best
                 best, n_best = h, support(h)
+        if best == period and best >= MERGE_MIN_PERIOD_S:
+            rr = _merge_split_intervals(rr, best, HR_REFINE_TOL)
         sel = rr[np.abs(rr - best) <= HR_REFINE_TOL * best]
         period = float(np.median(sel)) if sel.size >= MIN_REFINE_RR else best
         return 60.0 / period
+
+    def _contrast_acc(self, lag_s: float) -> float:
+        """Session-mean S1/S2 contrast autocorrelation at ``lag_s`` (0 without estimates)."""
+        acc = self._ac_acc[1]
+        k = lag_s * FRAME_RATE_HZ / 2.0
+        if acc[0] < 1.0 or not 1.0 <= k <= acc.shape[0] - 2:
+            return 0.0
+        i = int(k)
+        return float(acc[i] + (k - i) * (acc[i + 1] - acc[i])) / float(acc[0])
 
     # ------------------------------------------------------------------ internals
     def _reset_local(self) -> None:
@@ -501,6 +543,29 @@ class S1S2Detector:
                 beat = self.beats.add_s1(hs.centre_s, decided, period)
                 if beat is not None:
                     out.beats.append(beat)
+
+
+def _merge_split_intervals(rr: np.ndarray, period: float, tol: float) -> np.ndarray:
+    """Consecutive S1-S1 intervals with one short of the period and a sum nearer to it, merged.
+
+    An extra sound labelled S1 splits an interval in two (at 30 bpm the S2, after 0.5 s of
+    silence, passes for an S1: the intervals alternate 0.25 / 0.75 periods and the longer part
+    alone would be within the refinement tolerance).
+    """
+    lo = (1.0 - tol) * period
+    out = []
+    i = 0
+    while i < rr.size:
+        if i + 1 < rr.size and min(rr[i], rr[i + 1]) < lo:
+            both = rr[i] + rr[i + 1]
+            err = abs(both - period)
+            if err <= tol * period and err < abs(max(rr[i], rr[i + 1]) - period):
+                out.append(both)
+                i += 2
+                continue
+        out.append(rr[i])
+        i += 1
+    return np.asarray(out, dtype=float)
 
 
 def _envelope_stage(dsp: DspConfig, max_block: int) -> object | None:
