@@ -209,9 +209,7 @@ class DspGraph:
 
 
 def _make_detector(cfg: PipelineConfig, max_block: int, time_offset_s: float) -> Any | None:
-    """The S1/S2 detector if the detect package provides one (issue 3), else None."""
-    try:
-        from stetho_rt.detect.s1s2 import S1S2Detector
-    except ImportError:
-        return None
+    """The online S1/S2 detector (imported here to keep ``import stetho_rt.graph`` light)."""
+    from stetho_rt.detect.s1s2 import S1S2Detector
+
     return S1S2Detector(cfg, max_block=max_block, time_offset_s=time_offset_s)

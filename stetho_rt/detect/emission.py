@@ -25,6 +25,7 @@ import numpy as np
 
 from stetho_rt.detect import features, features_v2
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.errors import ModelError
 
 FEATURE_SETS = {"v1": features, "v2": features_v2}
 """Frame-feature modules by the name a model file declares in ``feature_set`` (default v1)."""
@@ -85,27 +86,22 @@ class EmissionModel:
         return max(-int(self.offsets.min()), 0)
 
     @classmethod
-    def default(cls) -> EmissionModel:
-        """Hand-set linear model: sound states favour high normalised energy."""
-        a = np.zeros(N_FEATURES)
-        a[:2] = 1.2
-        a[5] = 0.8
-        w1 = np.vstack([a, -a])
-        w2 = np.zeros((4, 2))
-        w2[0] = w2[2] = [1.0, -1.0]
-        prior = np.array([0.15, 0.2, 0.12, 0.53])
-        b2 = np.array([-1.0, 0.0, -1.0, 0.0]) + np.log(prior)
-        return cls(np.zeros(1, np.int64), w1, np.zeros(2), w2, b2, np.log(prior), np.zeros(2))
-
-    @classmethod
     def load(cls, path: str | Path | None = None) -> EmissionModel:
-        """Load from JSON (``MODEL_PATH`` by default); the default model if the file is absent.
+        """Load from JSON (``MODEL_PATH`` by default).
 
         Parsed once per process and file version (the detector never writes to the weights),
-        so batch analysis does not re-read the JSON for every recording."""
+        so batch analysis does not re-read the JSON for every recording.
+
+        Raises
+        ------
+        ModelError
+            The file is missing (no silent stand-in model: a detector without its trained
+            emissions would report plausible-looking but meaningless sounds).
+        """
         p = Path(path) if path is not None else MODEL_PATH
-        if not p.exists():
-            return cls.default()
+        if not p.is_file():
+            raise ModelError(f"{p}: detector model not found (reinstall, or retrain with "
+                             "tools/train_detector.py)")
         key = (str(p.resolve()), p.stat().st_mtime_ns)
         if key not in _LOADED:
             _LOADED[key] = cls._parse(p)

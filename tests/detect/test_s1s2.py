@@ -186,3 +186,11 @@ def test_merge_split_intervals() -> None:
     np.testing.assert_allclose(got, [2.0, 2.0, 2.05, 2.0])  # 2.05 + 0.5 fits worse than 2.05
     # intervals near the period are left alone
     np.testing.assert_array_equal(_merge_split_intervals(rr[[0, 2, 4]], 2.0, 0.3), rr[[0, 2, 4]])
+
+
+def test_missing_detector_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stetho_rt.detect.emission import EmissionModel
+    from stetho_rt.errors import ModelError
+
+    with pytest.raises(ModelError, match="detector model not found"):
+        EmissionModel.load(tmp_path / "missing.json")
