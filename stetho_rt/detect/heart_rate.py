@@ -42,15 +42,9 @@ RR_TOLERANCE = 0.3
 
 
 @kernel
-def _autocorr_hr(x, n, start, ring_len, rate, min_bpm, max_bpm, work, r, out):  # pragma: no cover
-    """Heart period and systolic interval from the last ``n`` values of ring ``x``.
-
-    The track is averaged in pairs (to ``rate / 2``) before correlation. Writes
-    ``out = [period_s, systole_s, peak]`` and returns True when a period was found.
-    """
-    m = n // 2
-    if m < 8:
-        return False
+def _decimate_centre(x, start, ring_len, m, work):  # pragma: no cover - numba
+    """Average pairs of ring ``x`` from ``start`` (2:1 decimation) into ``work[:m]``, remove the
+    mean; return the energy of the result."""
     mean = 0.0
     for i in range(m):
         a = start + 2 * i
@@ -62,6 +56,20 @@ def _autocorr_hr(x, n, start, ring_len, rate, min_bpm, max_bpm, work, r, out):  
     for i in range(m):
         work[i] -= mean
         e0 += work[i] * work[i]
+    return e0
+
+
+@kernel
+def _autocorr_hr(x, n, start, ring_len, rate, min_bpm, max_bpm, work, r, out):  # pragma: no cover
+    """Heart period and systolic interval from the last ``n`` values of ring ``x``.
+
+    The track is averaged in pairs (to ``rate / 2``) before correlation. Writes
+    ``out = [period_s, systole_s, peak]`` and returns True when a period was found.
+    """
+    m = n // 2
+    if m < 8:
+        return False
+    e0 = _decimate_centre(x, start, ring_len, m, work)
     if e0 <= 1e-12:
         return False
     fr = rate / 2.0
@@ -209,17 +217,7 @@ def _autocorr_hr2(
     for pass_ in range(2):
         x = xs if pass_ == 0 else xd
         rr = r if pass_ == 0 else rd
-        mean = 0.0
-        for i in range(m):
-            a = start + 2 * i
-            v = 0.5 * (x[a % ring_len] + x[(a + 1) % ring_len])
-            work[i] = v
-            mean += v
-        mean /= m
-        e0 = 0.0
-        for i in range(m):
-            work[i] -= mean
-            e0 += work[i] * work[i]
+        e0 = _decimate_centre(x, start, ring_len, m, work)
         if e0 <= 1e-12:
             for k in range(kmax + 2):
                 rr[k] = 0.0
