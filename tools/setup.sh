@@ -22,7 +22,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${missing[*]}" >&2
   sudo_cmd=()
-  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  if [ "$(id -u)" != 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "setup: need root or sudo to install: ${missing[*]} (install them, then rerun)" >&2
+      exit 2
+    fi
+    sudo_cmd=(sudo)
+  fi
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq >/dev/null
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -36,8 +42,12 @@ extras="."
 [ "$mode" = "test" ] && extras=".[test,train]"
 stamp=".venv/.stetho-setup-$mode"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages ($extras)" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e "$extras"
+  echo "setup: installing Python packages ($extras); log in .venv/setup.log" >&2
+  if ! { .venv/bin/python -m pip install -q --upgrade pip \
+         && .venv/bin/python -m pip install -q -e "$extras"; } > .venv/setup.log 2>&1; then
+    tail -n 20 .venv/setup.log >&2
+    echo "setup: pip failed (full log: .venv/setup.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
