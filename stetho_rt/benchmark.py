@@ -83,12 +83,10 @@ def measure_chain(rate: int, seconds: float = 30.0,
         graph.bandpass.process, y, block_2k, graph.bandpass.reset)))
     out.append(cost2k("STFT + features", _time_blocks(
         graph.spectral.process, y, block_2k, graph.spectral.reset)))
-    if graph.detector is not None:
-        bp = np.concatenate([graph.bandpass.process(b).copy()
-                             for b in np.array_split(y, n2)])
-        graph.bandpass.reset()
-        out.append(cost2k("detector (envelopes, S1/S2, HR)", _time_blocks(
-            graph.detector.process, bp, block_2k, graph.detector.reset)))
+    bp = np.concatenate([graph.bandpass.process(b).copy() for b in np.array_split(y, n2)])
+    graph.bandpass.reset()
+    out.append(cost2k("detector (envelopes, S1/S2, HR)", _time_blocks(
+        graph.detector.process, bp, block_2k, graph.detector.reset)))
 
     def whole(b: np.ndarray) -> None:
         graph.process(b)

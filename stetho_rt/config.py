@@ -39,6 +39,8 @@ LOG_POWER_FLOOR_DB = -100.0
 #: Ring buffer capacity [s of input] and block size the sources deliver [s].
 RING_SECONDS = 10.0
 BLOCK_SECONDS = 0.01
+#: |sample| at or above this counts as clipped [full scale = 1.0].
+CLIP_LEVEL = 0.999
 #: Detector look-ahead bound [s].
 DETECTOR_LOOKAHEAD_S = 0.3
 #: Classifier windows: length and hop [s]; queue depth [windows].

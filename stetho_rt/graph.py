@@ -24,6 +24,7 @@ import numpy as np
 
 from stetho_rt.classify.branch import ClassifierBranch
 from stetho_rt.config import PipelineConfig
+from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.dsp.features import SpectralStage
 from stetho_rt.dsp.filters import BandpassStage
 from stetho_rt.dsp.resample import ResampleStage
@@ -81,7 +82,8 @@ class DspGraph:
         self.bandpass = BandpassStage(dsp, max_block=max_2k)
         self.spectral = SpectralStage(dsp, max_block=max_2k)
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
-        self.detector = _make_detector(cfg, det_block, self.upstream_latency_s)
+        self.detector = S1S2Detector(cfg, max_block=det_block,
+                                     time_offset_s=self.upstream_latency_s)
         self.classifier = classifier
         self.classify: ClassifierBranch | None = None
         if classifier is not None:
@@ -104,8 +106,9 @@ class DspGraph:
 
     @property
     def has_detector(self) -> bool:
-        """True when an S1/S2 detector runs."""
-        return self.detector is not None
+        """True: the S1/S2 detector always runs (the snapshot field lets displays tell a pipeline
+        that has none, e.g. a test fake)."""
+        return True
 
     @property
     def has_classifier(self) -> bool:
@@ -127,8 +130,7 @@ class DspGraph:
     def _warm_up(self) -> None:
         for stage in (self.resampler, self.bandpass, self.spectral):
             stage.warm_up()
-        if self.detector is not None:
-            self.detector.warm_up()
+        self.detector.warm_up()
         if self.classify is not None:
             self.classify.warm_up()
 
@@ -144,9 +146,9 @@ class DspGraph:
         self._split_spectral(spec, out)
         if self.classify is not None:
             out.windows = self.classify.process(out.features)
-        if self.detector is not None and gap:
+        if gap:
             self.detector.skip(bp.shape[0])
-        elif self.detector is not None:
+        else:
             det = self.detector.process(bp)
             out.envelope = self.detector.last_envelope
             out.sounds = list(det.sounds)
@@ -157,8 +159,7 @@ class DspGraph:
         """Every stage back to its initial state (no reallocation)."""
         for stage in (self.resampler, self.bandpass, self.spectral):
             stage.reset()
-        if self.detector is not None:
-            self.detector.reset()
+        self.detector.reset()
         if self.classify is not None:
             self.classify.reset()
 
@@ -171,18 +172,17 @@ class DspGraph:
         self._split_spectral(spec, out)
         if self.classify is not None:
             out.windows = self.classify.process(out.features) + self.classify.flush()
-        if self.detector is not None:
-            envs = []
-            for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
-                det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
-                out.sounds += det.sounds
-                out.beats += det.beats
-                envs.append(self.detector.last_envelope.copy())
-            det = self.detector.flush()
+        envs = []
+        for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
+            det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
             out.sounds += det.sounds
             out.beats += det.beats
-            if envs:
-                out.envelope = np.concatenate(envs)
+            envs.append(self.detector.last_envelope.copy())
+        det = self.detector.flush()
+        out.sounds += det.sounds
+        out.beats += det.beats
+        if envs:
+            out.envelope = np.concatenate(envs)
         return out
 
     def _split_spectral(self, spec: Any, out: GraphOutput) -> None:
@@ -190,12 +190,10 @@ class DspGraph:
 
     def heart_rate_bpm(self) -> float | None:
         """Current heart-rate estimate [bpm], None when there is none."""
-        return None if self.detector is None else self.detector.heart_rate_bpm
+        return self.detector.heart_rate_bpm
 
     def recording_heart_rate_bpm(self) -> float | None:
         """Heart rate over the whole stream so far [bpm] (batch summary), None if unknown."""
-        if self.detector is None:
-            return None
         return self.detector.recording_heart_rate_bpm()
 
     def verdict(self) -> dict[str, object] | None:
@@ -206,10 +204,3 @@ class DspGraph:
         """Stop helper threads (classifier worker)."""
         if self.classify is not None:
             self.classify.close()
-
-
-def _make_detector(cfg: PipelineConfig, max_block: int, time_offset_s: float) -> Any | None:
-    """The online S1/S2 detector (imported here to keep ``import stetho_rt.graph`` light)."""
-    from stetho_rt.detect.s1s2 import S1S2Detector
-
-    return S1S2Detector(cfg, max_block=max_block, time_offset_s=time_offset_s)

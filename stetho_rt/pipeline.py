@@ -25,16 +25,17 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from stetho_rt.config import PipelineConfig
+from stetho_rt.config import CLIP_LEVEL, PipelineConfig
 from stetho_rt.dsp.level import BlockMeter, to_dbfs
 from stetho_rt.errors import StethoError
 from stetho_rt.events import Beat, HeartSound, Window
 from stetho_rt.graph import DspGraph
 from stetho_rt.history import History
+from stetho_rt.io.source import Source
 from stetho_rt.ringbuffer import RingBuffer
 from stetho_rt.snapshot import Level, Snapshot
 
@@ -48,22 +49,6 @@ IDLE_SLEEP_S = 0.002
 """DSP thread sleep when the ring is empty [s]."""
 RECORDER_CLOSE_S = 10.0
 """Longest wait for the recorder to finish its files at stop (FLAC encodes ~6 min/s) [s]."""
-
-
-class Source(Protocol):
-    """What the pipeline needs of a producer (device or replay)."""
-
-    rate: int
-    description: str
-
-    def start(self, ring: RingBuffer) -> None: ...
-    def stop(self) -> None: ...
-
-    @property
-    def finished(self) -> bool: ...
-
-    @property
-    def error(self) -> BaseException | None: ...
 
 
 @dataclass
@@ -322,7 +307,7 @@ class Pipeline:
                 peak_dbfs=to_dbfs(self.meter.peak),
                 rms_dbfs=to_dbfs(self.meter.rms),
                 clipped_samples=self.meter.clipped_samples,
-                clipping=self.meter.peak >= 0.999,
+                clipping=self.meter.peak >= CLIP_LEVEL,
             ),
             dropped_samples=self.ring.dropped_samples,
             input_overflows=self.ring.input_overflows,
@@ -360,9 +345,7 @@ class Pipeline:
         rate minus the latency of the stages before it, so S1/S2 marks line up with the traces."""
         g = self.graph
         internal = float(self.cfg.dsp.internal_rate)
-        env_latency_s = 0.0
-        if g.detector is not None:
-            env_latency_s = g.detector.envelope_latency / g.envelope_rate
+        env_latency_s = g.detector.envelope_latency / g.envelope_rate
         hop = self.cfg.dsp.stft_hop
         frames = self._spec_hist.total
         spec_end = ((frames - 1) * hop + self.cfg.dsp.stft_window / 2 + hop / 2) / internal

@@ -6,7 +6,7 @@ Usage::
         [--out models/detector.json]
 
 1. Every annotated CirCor and PhysioNet 2016 recording is resampled, band-passed and turned into the
-   detector's frame features (``stetho_rt.detect.features``); each frame is labelled with the
+   detector's frame features (``stetho_rt.detect.features_v2``); each frame is labelled with the
    annotated state at its centre (state 0 frames are left out).
 2. Patient-disjoint cross-validation (groups: CirCor ``split_group``, PhysioNet ``group``): for each
    fold a model is fitted on the other folds and the whole online detector is scored on the held-out
@@ -37,7 +37,7 @@ from eval_segmentation import band_passed
 
 from stetho_rt.config import DspConfig
 from stetho_rt.detect.emission import FEATURE_SETS
-from stetho_rt.detect.features import HOP_SAMPLES
+from stetho_rt.detect.features_v2 import HOP_SAMPLES
 from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.detect.scoring import Counts, read_tsv, score_recording
 from stetho_rt.io.audiofile import open_audio

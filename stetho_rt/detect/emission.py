@@ -2,17 +2,15 @@
 
 ``log b_j(t) = log P(j | x_t) - log P(j)`` (Springer et al. 2016: the posterior of a discriminative
 model divided by the state prior is proportional to the likelihood). The input ``x_t`` stacks the
-frame features (:mod:`~stetho_rt.detect.features`) at the frame offsets ``offsets`` around ``t``
-(past context and at most ``max(offsets)`` frames of look-ahead); one ReLU hidden layer; softmax
-over
-S1, systole, S2, diastole. Input standardisation is folded into the first layer.
+frame features (:mod:`~stetho_rt.detect.features_v2`) at the frame offsets ``offsets`` around
+``t`` (past context and at most ``max(offsets)`` frames of look-ahead); one ReLU hidden layer;
+softmax over S1, systole, S2, diastole. Input standardisation is folded into the first layer.
 
-The model file names its frame-feature module (``feature_set``: ``"v1"`` =
-:mod:`~stetho_rt.detect.features`, ``"v2"`` = :mod:`~stetho_rt.detect.features_v2`, the shipped
-model) and may carry a second hidden layer (``w3``, ``b3``).
+The model file names its frame-feature module (``feature_set``, see :data:`FEATURE_SETS`) and may
+carry a second hidden layer (``w3``, ``b3``).
 
-The numbers live in ``models/detector.json`` (written by ``tools/train_detector.py``); without that
-file a hand-set linear model (loud frames are sounds) is used.
+The numbers live in ``models/detector.json`` (written by ``tools/train_detector.py``); a missing
+file is a :class:`~stetho_rt.errors.ModelError`.
 """
 
 from __future__ import annotations
@@ -23,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stetho_rt.detect import features, features_v2
+from stetho_rt.detect import features_v2
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.errors import ModelError
 
-FEATURE_SETS = {"v1": features, "v2": features_v2}
-"""Frame-feature modules by the name a model file declares in ``feature_set`` (default v1)."""
-N_FEATURES = features.N_FEATURES
+FEATURE_SETS = {"v2": features_v2}
+"""Frame-feature modules by the name a model file declares in ``feature_set``."""
 
 MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
 """Default emission-model file."""
@@ -46,7 +43,7 @@ class EmissionModel:
     ----------
     offsets : ndarray, shape (K,), int64
         Context frame offsets (relative to the decoded frame) [frames at 100 Hz].
-    w1 : ndarray, shape (H, K * N_FEATURES)
+    w1 : ndarray, shape (H, K * n_features)
         First layer (standardisation folded in); input order: offset-major.
     b1 : ndarray, shape (H,)
     w2 : ndarray, shape (4, H)
@@ -64,7 +61,7 @@ class EmissionModel:
     b2: np.ndarray
     log_prior: np.ndarray
     time_shift_s: np.ndarray
-    feature_set: str = "v1"
+    feature_set: str = "v2"
     w3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     """Output layer of a two-hidden-layer model, shape (4, H2) (then ``w2`` is (H2, H)); empty for
     one hidden layer."""
@@ -112,9 +109,9 @@ class EmissionModel:
         d = json.loads(p.read_text())
         offsets = np.asarray(d["offsets"], dtype=np.int64)
         w1 = np.asarray(d["w1"], dtype=float)
-        fset = str(d.get("feature_set", "v1"))
+        fset = str(d.get("feature_set"))
         if fset not in FEATURE_SETS:
-            raise ValueError(f"{p}: unknown feature_set {fset!r}")
+            raise ModelError(f"{p}: unknown feature_set {fset!r} (known: {sorted(FEATURE_SETS)})")
         nf = FEATURE_SETS[fset].N_FEATURES
         if w1.shape[1] != offsets.size * nf:
             raise ValueError(f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * nf}")

@@ -1,25 +1,21 @@
 """Heart rate: a running envelope autocorrelation (drives the HSMM) and the beat tracker.
 
-:func:`_autocorr_hr` (a numba kernel called from the detector's frame loop) estimates the heart
+:func:`_autocorr_hr2` (a numba kernel called from the detector's frame loop) estimates the heart
 period and the systolic interval from the autocorrelation of the sound-probability track over the
 last few seconds, after Springer et al. (2016) / Schmidt et al. (2010), with the lag range widened
-to
-30-220 bpm. Its peak height is the periodicity quality.
-
-:func:`_autocorr_hr2` (used by the detector) adds the autocorrelation of the S1/S2 contrast track
-``P(S1) - P(S2)``, anti-correlated at half the period, so children's recordings with systole ~
-diastole no longer halve the rate; it also sums the autocorrelation, and the contrast
+to 30-220 bpm; its peak height is the periodicity quality. It adds the autocorrelation of the S1/S2
+contrast track ``P(S1) - P(S2)``, anti-correlated at half the period, so children's recordings with
+systole ~ diastole no longer halve the rate; it also sums the autocorrelation, and the contrast
 autocorrelation alone, over the session (:func:`period_from_acc` reads the session period from the
 first sum; the detector checks half/double-period switches against the second).
 
-:class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events and
-the
-recording/session heart rate: an S1-S1 interval counts when it is plausible (30-220 bpm and, when a
-running estimate exists, within ±30 % of it: a missed S1 gives a double interval, an extra sound a
-short one, and both are left out); a beat's rate is the median of the last :data:`BEAT_MEDIAN_N`
-accepted intervals; the session rate is 60 / median of all accepted intervals, or None with fewer
-than
-:data:`MIN_BEATS` of them or when most of the stream was not periodic.
+:class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events
+and the recording/session heart rate: an S1-S1 interval counts when it is plausible (30-220 bpm
+and, when a running estimate exists, within ±30 % of it: a missed S1 gives a double interval, an
+extra sound a short one, and both are left out); a beat's rate is the median of the last
+:data:`BEAT_MEDIAN_N` accepted intervals; the session rate is 60 / median of all accepted
+intervals, or None with fewer than :data:`MIN_BEATS` of them or when most of the stream was not
+periodic.
 """
 
 from __future__ import annotations
@@ -57,64 +53,6 @@ def _decimate_centre(x, start, ring_len, m, work):  # pragma: no cover - numba
         work[i] -= mean
         e0 += work[i] * work[i]
     return e0
-
-
-@kernel
-def _autocorr_hr(x, n, start, ring_len, rate, min_bpm, max_bpm, work, r, out):  # pragma: no cover
-    """Heart period and systolic interval from the last ``n`` values of ring ``x``.
-
-    The track is averaged in pairs (to ``rate / 2``) before correlation. Writes
-    ``out = [period_s, systole_s, peak]`` and returns True when a period was found.
-    """
-    m = n // 2
-    if m < 8:
-        return False
-    e0 = _decimate_centre(x, start, ring_len, m, work)
-    if e0 <= 1e-12:
-        return False
-    fr = rate / 2.0
-    kmin = int(np.floor(60.0 / max_bpm * fr))
-    kmax = int(np.ceil(60.0 / min_bpm * fr))
-    if kmax > (2 * m) // 3:
-        kmax = (2 * m) // 3
-    if kmax > r.shape[0] - 2:
-        kmax = r.shape[0] - 2
-    if kmax <= kmin + 2:
-        return False
-    best_k = -1
-    best_r = -1e9
-    ksys_lo = int(np.floor(0.2 * fr))
-    for k in range(1, kmax + 2):
-        acc = 0.0
-        for i in range(m - k):
-            acc += work[i] * work[i + k]
-        r[k] = acc / e0
-    for k in range(kmin, kmax + 1):
-        # a local maximum only
-        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
-            best_r = r[k]
-            best_k = k
-    if best_k < 0:
-        return False
-    # parabolic refinement of the peak lag
-    den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
-    shift = 0.0
-    if den < 0.0:
-        shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den
-    period = (best_k + shift) / fr
-    # systolic interval: highest correlation between 0.2 s and half the period
-    khi = int(np.floor(0.5 * (best_k + shift)))
-    sys_k = -1
-    sys_r = -1e9
-    for k in range(max(ksys_lo, 1), khi + 1):
-        if r[k] > sys_r:
-            sys_r = r[k]
-            sys_k = k
-    systole = sys_k / fr if sys_k > 0 else 0.35 * period
-    out[0] = period
-    out[1] = systole
-    out[2] = best_r
-    return True
 
 
 class BeatTracker:

@@ -56,12 +56,7 @@ from stetho_rt.config import (
 )
 from stetho_rt.detect import hsmm
 from stetho_rt.detect.emission import FEATURE_SETS, EmissionModel, mlp_logpost
-from stetho_rt.detect.features import (
-    FRAME_RATE_HZ,
-    HOP_SAMPLES,
-    LOOKAHEAD_FRAMES,
-    N_FEATURES,
-)
+from stetho_rt.detect.features_v2 import FRAME_RATE_HZ, HOP_SAMPLES, LOOKAHEAD_FRAMES
 from stetho_rt.detect.heart_rate import LAG_MARGIN, BeatTracker, _autocorr_hr2, period_from_acc
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.errors import ConfigError
@@ -594,4 +589,4 @@ def detect(
     return DetectorOutput(a.sounds + b.sounds, a.beats + b.beats), det.recording_heart_rate_bpm()
 
 
-__all__ = ["N_FEATURES", "DetectorOutput", "S1S2Detector", "detect"]
+__all__ = ["DetectorOutput", "S1S2Detector", "detect"]

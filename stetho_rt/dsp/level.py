@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stetho_rt.config import CLIP_LEVEL
 from stetho_rt.dsp._jit import kernel
-
-CLIP_LEVEL = 0.999
-"""|sample| at or above this (full scale = 1.0) counts as clipped."""
 
 
 @kernel

@@ -27,15 +27,15 @@ complete recording. The pipeline must never silently lose data, so a file whose 
 before its header says they do is an error; the message gives the readable length, so the user
 can repair the file (e.g. rewrite it with ``sox``) knowingly.
 
-Data checks that need the samples (silence, clipping, partial NaN) are not errors here: use
-:func:`scan_signal` (the pipeline replaces non-finite samples by 0 and counts them).
+Data checks that need the samples (silence, clipping, partial NaN) are not errors here: the
+pipeline's :class:`~stetho_rt.dsp.level.BlockMeter` replaces non-finite samples by 0 and counts
+them, and counts clipped samples, as the audio streams through.
 
 Channels are numbered from 0. With ``channel=None`` a multichannel file is downmixed by the mean.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 from collections.abc import Iterator
@@ -49,8 +49,6 @@ import soundfile as sf
 from stetho_rt.config import check_input_rate
 from stetho_rt.errors import ConfigError, InputError
 
-#: Absolute sample value at or above which a sample counts as clipped [full scale].
-CLIP_LEVEL = 0.999
 #: Frames read by the up-front checks (tail read, finite-sample scan) per request [samples].
 _CHECK_FRAMES = 4096
 _SCAN_BLOCK = 65536
@@ -68,84 +66,6 @@ _AUDIO_MAGIC = (
 )  # fmt: skip
 
 Float32Array = npt.NDArray[np.float32]
-
-
-# ------------------------------------------------------------------------------ signal statistics
-@dataclass(frozen=True, slots=True)
-class SignalStats:
-    """Sample statistics of a signal (see :func:`scan_signal`).
-
-    Attributes
-    ----------
-    samples : int
-        Samples scanned.
-    nonfinite : int
-        Samples that are NaN or infinite.
-    peak : float
-        Largest absolute finite sample [full scale]; 0 when there is none.
-    clipped : int
-        Finite samples with ``|x| >= CLIP_LEVEL`` (0.999 full scale).
-    rms : float
-        Root mean square of the finite samples [full scale]; 0 when there is none.
-    """
-
-    samples: int
-    nonfinite: int
-    peak: float
-    clipped: int
-    rms: float
-
-    @property
-    def finite(self) -> int:
-        """Finite samples [samples]."""
-        return self.samples - self.nonfinite
-
-    @property
-    def clipped_fraction(self) -> float:
-        """Share of the finite samples that are clipped (0-1)."""
-        return self.clipped / self.finite if self.finite else 0.0
-
-    def merge(self, other: SignalStats) -> SignalStats:
-        """Statistics of the concatenation of two scanned signals (for block-wise scanning)."""
-        n = self.finite + other.finite
-        power = (self.rms**2 * self.finite + other.rms**2 * other.finite) / n if n else 0.0
-        return SignalStats(
-            samples=self.samples + other.samples,
-            nonfinite=self.nonfinite + other.nonfinite,
-            peak=max(self.peak, other.peak),
-            clipped=self.clipped + other.clipped,
-            rms=math.sqrt(power),
-        )
-
-
-def scan_signal(x: npt.ArrayLike) -> SignalStats:
-    """Count non-finite and clipped samples and measure peak and RMS of a signal.
-
-    Parameters
-    ----------
-    x : array_like
-        Samples [full scale], any shape (flattened).
-
-    Returns
-    -------
-    SignalStats
-        Statistics over all samples; peak, clipping and RMS consider finite samples only.
-    """
-    a = np.asarray(x).ravel()
-    finite_mask = np.isfinite(a)
-    n_finite = int(np.count_nonzero(finite_mask))
-    xf = a if n_finite == a.size else a[finite_mask]
-    if n_finite == 0:
-        return SignalStats(int(a.size), int(a.size), 0.0, 0, 0.0)
-    mag = np.abs(xf)
-    xd = xf.astype(np.float64, copy=False)
-    return SignalStats(
-        samples=int(a.size),
-        nonfinite=int(a.size) - n_finite,
-        peak=float(mag.max()),
-        clipped=int(np.count_nonzero(mag >= CLIP_LEVEL)),
-        rms=float(np.sqrt(np.dot(xd, xd) / n_finite)),
-    )
 
 
 # ------------------------------------------------------------------------------ the file

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stetho_rt.config import CLIP_LEVEL
 from stetho_rt.events import Beat, HeartSound, Quality, Window
 from stetho_rt.snapshot import Level, Snapshot
 
@@ -160,7 +161,7 @@ def synthetic_snapshot(
     tail = raw[-RATE:] if raw.size else np.zeros(1, np.float32)
     peak = float(np.abs(tail).max())
     rms = float(np.sqrt(np.mean(tail.astype(np.float64) ** 2)))
-    clipped = int(np.count_nonzero(np.abs(raw) >= 0.999))
+    clipped = int(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL))
     verdict = None
     if windows:
         verdict = {"label": windows[-1].label, "probs": dict(windows[-1].probs)}
@@ -174,7 +175,7 @@ def synthetic_snapshot(
             20 * math.log10(max(peak, 1e-6)),
             20 * math.log10(max(rms, 1e-6)),
             clipped_samples=clipped,
-            clipping=peak >= 0.999,
+            clipping=peak >= CLIP_LEVEL,
         ),
         latency_s=0.046,
         dsp_load=0.031,

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from stetho_rt.config import CLIP_LEVEL
+from stetho_rt.dsp.level import BlockMeter
 from stetho_rt.errors import ConfigError, InputError
-from stetho_rt.io.audiofile import CLIP_LEVEL, SignalStats, open_audio, scan_signal
+from stetho_rt.io.audiofile import open_audio
 
 RATES = (1000, 4000, 11025, 44100, 192000)
 #: MP3 (MPEG 1/2/2.5) cannot encode 1000, 4000 or 192000 Hz at all: libsndfile refuses to write
@@ -316,11 +318,16 @@ def test_partial_nan_and_silence_open_fine(tmp_path: Path, rng: np.random.Genera
     x = (0.2 * rng.standard_normal(4000)).astype(np.float32)
     x[100:150] = np.nan
     sf.write(path, x, 4000, subtype="FLOAT")
-    stats = scan_signal(open_audio(path).read_all())
-    assert stats.nonfinite == 50 and stats.samples == 4000
+    x = open_audio(path).read_all()
+    assert x.shape[0] == 4000
+    meter = BlockMeter()  # what the pipeline runs on every block
+    meter.process(x)
+    assert meter.nonfinite_samples == 50 and np.isfinite(x).all()
     quiet = tmp_path / "quiet.wav"
     sf.write(quiet, np.zeros(4000, np.float32), 4000, subtype="PCM_16")
-    assert scan_signal(open_audio(quiet).read_all()).peak == 0.0
+    meter = BlockMeter()
+    meter.process(open_audio(quiet).read_all())
+    assert meter.peak == 0.0
 
 
 def test_zero_length(tmp_path: Path):
@@ -329,20 +336,25 @@ def test_zero_length(tmp_path: Path):
     assert "no samples (zero-length signal)" in _input_error(path)
 
 
-# ---------------------------------------------------------------------------- scan_signal
-def test_scan_signal(rng: np.random.Generator):
+# ---------------------------------------------------------------------------- level meter
+def test_block_meter_counts_and_sanitises(rng: np.random.Generator):
+    """The pipeline's meter: non-finite samples replaced by 0 and counted, clipping counted,
+    peak and RMS of the finite samples; any block split gives the same counts."""
     x = (0.3 * rng.standard_normal(10000)).astype(np.float32)
     x[:7] = [np.nan, np.inf, -np.inf, 1.0, -1.0, CLIP_LEVEL, -0.5]
-    s = scan_signal(x)
     finite = x[np.isfinite(x)]
-    assert (s.samples, s.nonfinite, s.finite) == (10000, 3, 9997)
-    assert s.peak == pytest.approx(np.abs(finite).max())
-    assert s.clipped == int(np.count_nonzero(np.abs(finite) >= CLIP_LEVEL)) >= 3
-    assert s.rms == pytest.approx(np.sqrt(np.mean(finite.astype(np.float64) ** 2)), rel=1e-9)
-    assert s.clipped_fraction == pytest.approx(s.clipped / 9997)
-    # Block-wise merging equals one scan.
-    merged = scan_signal(x[:3333]).merge(scan_signal(x[3333:])).merge(scan_signal(x[:0]))
-    assert (merged.samples, merged.nonfinite, merged.clipped) == (s.samples, s.nonfinite, s.clipped)
-    assert merged.peak == s.peak and merged.rms == pytest.approx(s.rms, rel=1e-12)
-    assert scan_signal(np.full(5, np.nan)) == SignalStats(5, 5, 0.0, 0, 0.0)
-    assert scan_signal(np.zeros(0, np.float32)) == SignalStats(0, 0, 0.0, 0, 0.0)
+    whole = BlockMeter()
+    y = x.copy()
+    whole.process(y)
+    assert whole.nonfinite_samples == 3 and np.isfinite(y).all() and (y[:3] == 0).all()
+    assert whole.peak == pytest.approx(np.abs(finite).max())
+    assert whole.clipped_samples == int(np.count_nonzero(np.abs(finite) >= CLIP_LEVEL)) >= 3
+    assert whole.rms == pytest.approx(np.sqrt(np.sum(finite.astype(np.float64) ** 2) / 10000),
+                                      rel=1e-9)
+    split = BlockMeter()
+    for part in (x[:3333].copy(), x[3333:].copy(), x[:0].copy()):
+        split.process(part)
+    assert (split.nonfinite_samples, split.clipped_samples) == (3, whole.clipped_samples)
+    nan_only = BlockMeter()
+    nan_only.process(np.full(5, np.nan, np.float32))
+    assert (nan_only.nonfinite_samples, nan_only.peak, nan_only.rms) == (5, 0.0, 0.0)
