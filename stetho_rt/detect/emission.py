@@ -133,27 +133,36 @@ class EmissionModel:
 
 @kernel
 def mlp_logpost(
-    fring, ring_len, t, newest, offsets, w1, b1, w2, b2, w3, b3, hid, hid2, out
+    fring, ring_len, t, newest, offsets, w1t, b1, w2, b2, w3, b3, hid, hid2, out
 ):  # pragma: no cover
     """Log posteriors of the 4 states at frame ``t`` into ``out``; features read from ``fring``.
 
-    Frames before 0 or after ``newest`` are clamped to those ends. Returns the sound probability
-    ``P(S1) + P(S2)``.
+    ``w1t`` is the first layer transposed, shape (K * n_features, H), C-contiguous: the loop runs
+    over the inputs and updates every hidden unit, so the inner loop (over units) vectorises while
+    each unit still adds its terms in input order (the same float result as a per-unit dot
+    product, without fastmath). Frames before 0 or after ``newest`` are clamped to those ends.
+    Returns the sound probability ``P(S1) + P(S2)``.
     """
     nf = fring.shape[1]
-    for h in range(w1.shape[0]):
-        acc = b1[h]
-        for k in range(offsets.shape[0]):
-            u = t + offsets[k]
-            if u < 0:
-                u = 0
-            if u > newest:
-                u = newest
-            row = u % ring_len
-            base = k * nf
-            for c in range(nf):
-                acc += w1[h, base + c] * fring[row, c]
-        hid[h] = acc if acc > 0.0 else 0.0
+    n_hid = w1t.shape[1]
+    for h in range(n_hid):
+        hid[h] = b1[h]
+    for k in range(offsets.shape[0]):
+        u = t + offsets[k]
+        if u < 0:
+            u = 0
+        if u > newest:
+            u = newest
+        row = u % ring_len
+        base = k * nf
+        for c in range(nf):
+            x = fring[row, c]
+            wrow = w1t[base + c]
+            for h in range(n_hid):
+                hid[h] += wrow[h] * x
+    for h in range(n_hid):
+        if not hid[h] > 0.0:
+            hid[h] = 0.0
     mx = -np.inf
     if w3.shape[0] > 0:
         for g in range(w2.shape[0]):

@@ -118,7 +118,7 @@ def _detect_kernel(
     feats,
     fring,
     offsets,
-    w1,
+    w1t,
     b1,
     w2,
     b2,
@@ -163,7 +163,7 @@ def _detect_kernel(
         slot = t % ring
         # emissions: log P(j|x) - log P(j)
         psound[slot] = mlp_logpost(
-            fring, ring, t, nf, offsets, w1, b1, w2, b2, w3, b3, hid, hid2, lp
+            fring, ring, t, nf, offsets, w1t, b1, w2, b2, w3, b3, hid, hid2, lp
         )
         pdiff[slot] = np.exp(lp[0]) - np.exp(lp[2])
         for j in range(4):
@@ -276,7 +276,7 @@ class S1S2Detector:
         self._lag = DECISION_FRAMES - 1 - self._feat_lookahead - m.lookahead - shift_frames
         self._w = tuple(
             np.ascontiguousarray(a)
-            for a in (m.offsets, m.w1, m.b1, m.w2, m.b2, m.w3, m.b3, m.log_prior)
+            for a in (m.offsets, m.w1.T, m.b1, m.w2, m.b2, m.w3, m.b3, m.log_prior)
         )
         self._hid = np.zeros(m.w1.shape[0])
         self._hid2 = np.zeros(max(m.w2.shape[0], 1))
