@@ -47,6 +47,9 @@ DETECTOR_LOOKAHEAD_S = 0.3
 CLASSIFIER_WINDOW_S = 4.0
 CLASSIFIER_HOP_S = 1.0
 CLASSIFIER_QUEUE = 8
+#: Wait after a classifier window's end before it is cut [s], so the detector has decided every
+#: sound that starts inside it (longest sound 0.22 s + decision 0.29 s + upstream latency).
+CLASSIFIER_SOUND_WAIT_S = 0.6
 #: Heart-rate range reported [bpm].
 MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 220.0

@@ -3,7 +3,7 @@
 ::
 
     x (source rate) ─► resample ─► band-pass ─► detector (envelopes, S1/S2, beats)
-                          │
+                          │                                        │ sounds
                           └─► spectral frames (dB) + features ─► windows ─► classifier
 
 The resampled signal feeds the STFT so the spectrogram and the classifier see the full 0-1 kHz band
@@ -144,8 +144,6 @@ class DspGraph:
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
-        if self.classify is not None:
-            out.windows = self.classify.process(out.features)
         if gap:
             self.detector.skip(bp.shape[0])
         else:
@@ -153,6 +151,8 @@ class DspGraph:
             out.envelope = self.detector.last_envelope
             out.sounds = list(det.sounds)
             out.beats = list(det.beats)
+        if self.classify is not None:  # after the detector: windows take its sounds
+            out.windows = self.classify.process(out.features, out.sounds)
         return out
 
     def reset(self) -> None:
@@ -170,8 +170,6 @@ class DspGraph:
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
-        if self.classify is not None:
-            out.windows = self.classify.process(out.features) + self.classify.flush()
         envs = []
         for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
             det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
@@ -181,6 +179,8 @@ class DspGraph:
         det = self.detector.flush()
         out.sounds += det.sounds
         out.beats += det.beats
+        if self.classify is not None:  # every sound of the stream is known now
+            out.windows = self.classify.process(out.features, out.sounds) + self.classify.flush()
         if envs:
             out.envelope = np.concatenate(envs)
         return out

@@ -172,11 +172,11 @@ def _rows_from_jsonl(path: Path, data: Path) -> list[dict[str, Any]]:
 
 
 def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) -> list[dict]:
-    from train_classifier import list_recordings, recording_frames
+    from train_classifier import list_recordings
 
+    from stetho_rt.classify.extract import recording_windows
     from stetho_rt.classify.model import OnnxClassifier
     from stetho_rt.classify.verdict import aggregate
-    from stetho_rt.classify.windows import windows_of
 
     clf = OnnxClassifier.load(model)
     recs = [r for r in list_recordings(data) if r.dataset in datasets]
@@ -185,7 +185,7 @@ def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) ->
         recs = [recs[i] for i in sorted(rng.permutation(len(recs))[:subset])]
     rows = []
     for r in recs:
-        ws = windows_of(recording_frames(r.path))
+        ws = recording_windows(r.path)
         p = clf.run(np.stack([w.vector for w in ws])) if ws else np.zeros((0, 3), np.float32)
         q = np.array([w.quality.index for w in ws])
         rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": aggregate(p, q, clf.rules)})

@@ -3,7 +3,8 @@
 
 Pipeline per recording, the same code the live path runs::
 
-    open_audio(path).read_all() -> dsp.resample.resample(x, rate) -> dsp.features.frame_features
+    classify.extract.recording_stream(path): open_audio(path).read_all() -> graph.DspGraph
+    (resampler, band-pass, S1/S2 detector, spectral features) -> frames + detected sounds
     -> classify.windows.windows_of (FeatureWindower) -> window vectors (+ quality)
 
 Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
@@ -33,6 +34,7 @@ import argparse
 import csv
 import hashlib
 import json
+import pickle
 import platform
 import subprocess
 import sys
@@ -46,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from stetho_rt.classify import labels as L  # noqa: E402
+from stetho_rt.classify.extract import recording_stream  # noqa: E402
 from stetho_rt.classify.windows import windows_of  # noqa: E402
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
 
@@ -58,8 +61,16 @@ FEATURE_SOURCES = (
     "stetho_rt/dsp/features.py",
     "stetho_rt/dsp/stft.py",
     "stetho_rt/dsp/resample.py",
+    "stetho_rt/dsp/filters.py",
+    "stetho_rt/graph.py",
+    "stetho_rt/classify/extract.py",
+    "stetho_rt/detect/s1s2.py",
+    "stetho_rt/detect/hsmm.py",
+    "stetho_rt/detect/features_v2.py",
+    "stetho_rt/detect/emission.py",
+    "models/detector.json",
 )
-WINDOW_SOURCES = ("stetho_rt/classify/windows.py",)
+WINDOW_SOURCES = ("stetho_rt/classify/windows.py", "stetho_rt/classify/phase.py")
 
 
 # ------------------------------------------------------------------------------------ datasets
@@ -141,31 +152,9 @@ def resampler_name() -> str:
     return "stetho_rt.dsp.resample"
 
 
-def to_internal(x: np.ndarray, rate: int) -> np.ndarray:
-    """Resample ``x`` [at ``rate`` Hz] to the internal rate with the pipeline's resampler."""
-    try:
-        from stetho_rt.dsp.resample import resample
-    except ImportError:  # prototype only: refused for export unless --allow-fallback
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        if rate == DSP.internal_rate:
-            return x.astype(np.float32)
-        g = gcd(DSP.internal_rate, rate)
-        return resample_poly(x, DSP.internal_rate // g, rate // g).astype(np.float32)
-    return np.ascontiguousarray(resample(x, rate), dtype=np.float32)
-
-
-def recording_frames(path: Path) -> np.ndarray:
-    """Per-frame features of one file through the pipeline's audio reader, resampler, features."""
-    from stetho_rt.dsp.features import frame_features
-    from stetho_rt.io.audiofile import open_audio
-
-    af = open_audio(path)
-    x = af.read_all()
-    x = np.where(np.isfinite(x), x, 0.0).astype(np.float32)
-    return frame_features(to_internal(x, af.rate), DSP)
+def recording_frames(path: Path):
+    """Per-frame features and detected sounds of one file through the pipeline's DSP graph."""
+    return recording_stream(path)
 
 
 def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str, dict]:
@@ -183,13 +172,15 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str
     t0 = time.perf_counter()
     for i, r in enumerate(todo):
         key = f"{r.dataset}/{r.rid}"
-        ff = fdir / f"{r.dataset}__{r.rid}.npy"
+        ff = fdir / f"{r.dataset}__{r.rid}.pkl"
         if ff.exists():
-            frames = np.load(ff)
+            rs = pickle.loads(ff.read_bytes())
         else:
-            frames = recording_frames(r.path)
-            np.save(ff, frames)
-        ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S)
+            rs = recording_frames(r.path)
+            ff.write_bytes(pickle.dumps(rs))
+        frames = rs.frames
+        ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S,
+                        sounds=rs.sounds, time_offset_s=rs.time_offset_s)
         have[key] = {
             "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
             "q": np.array([w.quality.index for w in ws], np.float32),
@@ -652,8 +643,12 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         + "; exported with skl2onnx; ONNX Runtime, 1 thread.",
         "- **Input**: 4 s windows (hop 1 s) of the pipeline's own per-frame features "
         "(resample to 2 kHz -> `SpectralStage` features: rms, zcr, centroid, bandwidth, 16 log-mel "
-        "bands, 125 frames/s). Output: P(normal, murmur, artifact) per window; the recording "
-        "verdict aggregates windows (`stetho_rt/classify/verdict.py`, rules in the sidecar).",
+        "bands, 125 frames/s) and of the S1/S2 detector's sounds: 141 frame statistics plus 116 "
+        "cardiac-phase features (`stetho_rt/classify/phase.py`: per mel band, mid-systole vs early "
+        "diastole vs the S1/S2 peaks over the window's complete S1-S2-S1 cycles). A window is cut "
+        "0.6 s after its end so the detector has decided its sounds. Output: P(normal, murmur, "
+        "artifact) per window; the recording verdict aggregates windows "
+        "(`stetho_rt/classify/verdict.py`, rules in the sidecar).",
         f"- **Trained on** the dev split of `$STETHO_RT_DATA`: {counts}.",
         "  Classes: CirCor murmur heard at the location -> murmur, murmur-free patient -> normal "
         "(other locations of murmur patients and Unknown patients unused); PhysioNet 2016 quality "
@@ -710,9 +705,9 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
     lines += [
         "## Limits",
         "",
-        "- Recording-level decisions from 4 s window statistics; no beat-level segmentation "
-        "(a crude envelope-peak split into short/long intervals only). Murmur timing, grade and "
-        "diastolic vs systolic are not distinguished.",
+        "- Recording-level decisions from 4 s windows. The cardiac-phase features rest on the "
+        "S1/S2 detector: where it fails (noise, arrhythmia, S1/S2 swapped at high rates) a window "
+        "has fewer or wrong cycles. Murmur timing and grade are not reported.",
         "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "
         "to murmur, so 'murmur' means 'abnormal sound' on adult data.",
         "- The artifact class learns from PhysioNet 'unsure' quality and 40 PASCAL artifact files; "

@@ -1,14 +1,16 @@
 """The classifier branch of the DSP graph: windower -> worker -> Window events -> verdict.
 
 :class:`ClassifierBranch` is what :class:`stetho_rt.graph.DspGraph` holds: on the DSP thread it
-cuts windows from the per-frame features (:class:`~stetho_rt.classify.windows.FeatureWindower`),
-hands them to the :class:`~stetho_rt.classify.worker.ClassifierWorker` and returns the windows
+cuts windows from the per-frame features and the detector's sounds
+(:class:`~stetho_rt.classify.windows.FeatureWindower`), hands them to the
+:class:`~stetho_rt.classify.worker.ClassifierWorker` and returns the windows
 classified so far; :meth:`verdict` aggregates every window of the session
 (:mod:`stetho_rt.classify.verdict`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from stetho_rt.classify.verdict import aggregate
 from stetho_rt.classify.windows import FeatureWindower
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
-from stetho_rt.events import CLASS_LABELS, Window
+from stetho_rt.events import CLASS_LABELS, HeartSound, Window
 
 DRAIN_TIMEOUT_S = 30.0
 """Longest wait for the worker to finish queued windows at the end of a stream [s]."""
@@ -72,14 +74,17 @@ class ClassifierBranch:
         """One inference before the stream opens."""
         self.model.warm_up()
 
-    def process(self, features: np.ndarray) -> list[Window]:
-        """Feed per-frame features (DSP thread); return the windows classified since last call."""
-        for fw in self.windower.process(features):
+    def process(self, features: np.ndarray, sounds: Sequence[HeartSound] = ()) -> list[Window]:
+        """Feed per-frame features and the sounds the detector emitted for the same samples (DSP
+        thread); return the windows classified since the last call."""
+        for fw in self.windower.process(features, sounds):
             self.worker.submit(fw)
         return self._take(self.worker.collect())
 
-    def flush(self) -> list[Window]:
-        """End of stream: wait for queued windows (bounded) and return the rest."""
+    def flush(self, sounds: Sequence[HeartSound] = ()) -> list[Window]:
+        """End of stream (after the detector's last sounds): wait for queued windows (bounded)
+        and return the rest."""
+        self.windower.add_sounds(sounds)
         for fw in self.windower.flush():
             self.worker.submit(fw)
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))

@@ -28,6 +28,7 @@ end ``window_s`` later. Frames fed in any chunking give bit-identical windows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,15 +41,17 @@ from stetho_rt.classify._summary_kernels import (
     rms_stats_kernel,
     summary_kernel,
 )
+from stetho_rt.classify.phase import phase_feature_names, phase_features
 from stetho_rt.config import (
     CLASSIFIER_HOP_S,
+    CLASSIFIER_SOUND_WAIT_S,
     CLASSIFIER_WINDOW_S,
     MAX_HEART_RATE_BPM,
     MIN_HEART_RATE_BPM,
     DspConfig,
 )
 from stetho_rt.errors import ConfigError
-from stetho_rt.events import Quality
+from stetho_rt.events import HeartSound, Quality
 
 _DEFAULT_DSP = DspConfig()
 
@@ -91,7 +94,8 @@ def window_feature_names(n_mels: int = _DEFAULT_DSP.mel_bands) -> tuple[str, ...
     Returns
     -------
     tuple of str
-        ``len == 7 * n_mels + 26 + len(BAND_GROUPS)``.
+        ``len == 7 * n_mels + 26 + len(BAND_GROUPS)`` frame statistics, then the
+        ``7 * n_mels + 4`` cardiac-phase features of :mod:`stetho_rt.classify.phase`.
     """
     names: list[str] = []
     for q in ("p10", "p50", "p90"):
@@ -107,7 +111,7 @@ def window_feature_names(n_mels: int = _DEFAULT_DSP.mel_bands) -> tuple[str, ...
     names += ["env_periodicity", "env_period_s", "env_peak_share", "quiet_frames_share"]
     names += ["peaks_per_s", "interval_cv", "short_long_ratio", "sys_level", "dia_level"]
     names += [f"band_periodicity_{a:02d}_{b:02d}" for a, b in BAND_GROUPS]
-    return tuple(names)
+    return tuple(names) + phase_feature_names(n_mels)
 
 
 @dataclass(slots=True, eq=False)
@@ -130,6 +134,11 @@ class FeatureWindow:
         The window's per-frame features (None once summarised).
     frame_rate : float
         Frames per second [Hz].
+    sounds : ndarray, shape (m, 3) or None
+        Detected sounds overlapping the window, ``[kind (1 = S1, 2 = S2), onset_s, offset_s]``
+        in seconds from the window's first frame (None: no detector, no cardiac-phase features).
+    frame_centre_s : float
+        Centre of a frame after its first sample [s] (``n_fft / 2 / rate``).
     """
 
     index: int
@@ -138,6 +147,8 @@ class FeatureWindow:
     decided_s: float
     frames: np.ndarray | None
     frame_rate: float = _DEFAULT_DSP.internal_rate / _DEFAULT_DSP.stft_hop
+    sounds: np.ndarray | None = None
+    frame_centre_s: float = _DEFAULT_DSP.stft_window / 2 / _DEFAULT_DSP.internal_rate
     _vector: npt.NDArray[np.float32] | None = field(default=None, repr=False)
     _quality: Quality | None = field(default=None, repr=False)
 
@@ -155,10 +166,13 @@ class FeatureWindow:
         if self._vector is not None:
             return
         assert self.frames is not None
-        vec, periodicity = window_vector(self.frames, self.frame_rate)
+        vec, periodicity = window_vector(
+            self.frames, self.frame_rate, self.sounds, self.frame_centre_s
+        )
         self._quality = window_quality(self.frames, periodicity)
         self._vector = vec
         self.frames = None
+        self.sounds = None
 
     @property
     def vector(self) -> npt.NDArray[np.float32]:
@@ -191,8 +205,13 @@ def _envelope_periodicity(env: np.ndarray, frame_rate: float) -> tuple[float, fl
     return env_periodicity_kernel(ac, n, lo, hi, float(frame_rate))
 
 
-def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np.float32], float]:
-    """Summary vector of one window of per-frame features.
+def window_vector(
+    frames: np.ndarray,
+    frame_rate: float,
+    sounds: np.ndarray | None = None,
+    frame_centre_s: float = _DEFAULT_DSP.stft_window / 2 / _DEFAULT_DSP.internal_rate,
+) -> tuple[npt.NDArray[np.float32], float]:
+    """Summary vector of one window of per-frame features and detected sounds.
 
     Parameters
     ----------
@@ -201,6 +220,11 @@ def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np
         bandwidth [Hz], log-mel [dB]).
     frame_rate : float
         Frames per second [Hz] (125 with the defaults).
+    sounds : ndarray, shape (m, 3), optional
+        ``[kind, onset_s, offset_s]`` of the detected sounds, seconds from the first frame
+        (:class:`FeatureWindow`); None or empty: the cardiac-phase features are zeros.
+    frame_centre_s : float
+        Centre of a frame after its first sample [s].
 
     Returns
     -------
@@ -221,7 +245,9 @@ def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np
     n = f.shape[0]
     n_mels = f.shape[1] - 4
     n_groups = len(BAND_GROUPS)
-    out = np.empty(7 * n_mels + 26 + n_groups)
+    n_stats = 7 * n_mels + 26 + n_groups
+    full = np.empty(n_stats + 7 * n_mels + 4)
+    out = full[:n_stats]
     env = np.empty(n)
     bands = np.empty((n, n_groups))
     # band powers 10 ** (mel / 10): numpy's pow (the original's bits) for the envelope bands,
@@ -246,7 +272,11 @@ def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np
         band_autocorr_kernel(bands, lag, out[-n_groups:])
     else:
         out[-n_groups:] = 0.0
-    return out.astype(np.float32), periodicity
+    snd = np.zeros((0, 3)) if sounds is None else sounds
+    full[n_stats:] = phase_features(
+        f[:, 4:], snd, frame_rate, frame_centre_s, n / frame_rate
+    )
+    return full.astype(np.float32), periodicity
 
 
 def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
@@ -279,7 +309,7 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
 
 
 class FeatureWindower:
-    """Event stage: per-frame features in, :class:`FeatureWindow` events out.
+    """Event stage: per-frame features and detected sounds in, :class:`FeatureWindow` events out.
 
     Parameters
     ----------
@@ -292,13 +322,21 @@ class FeatureWindower:
     time_offset_s : float
         Delay of the 2 kHz signal behind the input (resampler latency) [s], subtracted from
         every time stamp so windows are in the input's time base.
+    sound_wait_s : float
+        How long after a window's end it is cut [s]
+        (:data:`~stetho_rt.config.CLASSIFIER_SOUND_WAIT_S`): by then the detector has decided the
+        sounds that start inside it.
 
     Notes
     -----
-    ``process(frames)`` takes a ``(n, 4 + n_mels)`` block of frames (any ``n``, 0 included) and
-    returns the list of windows completed by it (their frames copied; the summary is computed
-    lazily, see :class:`FeatureWindow`); ``flush()`` returns none (no partial windows);
-    ``reset()`` restarts the stream. Any chunking of the same frames gives identical windows.
+    ``process(frames, sounds)`` takes a ``(n, 4 + n_mels)`` block of frames (any ``n``, 0
+    included) and the :class:`~stetho_rt.events.HeartSound` events the detector emitted for the
+    same block of samples, and returns the windows completed by it. A window is cut once the frames
+    reach ``sound_wait_s`` past its end; it carries the sounds overlapping it that were decided by
+    then (``decided_s`` at or before the cut, in 2 kHz samples, so the result does not depend on the
+    chunking). ``flush()`` cuts the complete windows still waiting, with every sound received;
+    ``reset()`` restarts the stream. Any chunking of the same frames and sounds gives identical
+    windows.
     """
 
     def __init__(
@@ -307,6 +345,7 @@ class FeatureWindower:
         window_s: float = CLASSIFIER_WINDOW_S,
         hop_s: float = CLASSIFIER_HOP_S,
         time_offset_s: float = 0.0,
+        sound_wait_s: float = CLASSIFIER_SOUND_WAIT_S,
     ) -> None:
         self.frame_rate = dsp.internal_rate / dsp.stft_hop
         """Frames per second [Hz]."""
@@ -318,6 +357,10 @@ class FeatureWindower:
             raise ConfigError(f"classifier window {window_s} s / hop {hop_s} s too short")
         if self.hop_frames > self.window_frames:
             raise ConfigError(f"classifier hop {hop_s} s exceeds the window {window_s} s")
+        if sound_wait_s < 0.0:
+            raise ConfigError(f"classifier sound wait {sound_wait_s} s is negative")
+        self.wait_frames = round(sound_wait_s * self.frame_rate)
+        """Frames after a window's end before it is cut."""
         self.window_s = self.window_frames / self.frame_rate
         self.hop_s = self.hop_frames / self.frame_rate
         self.n_cols = 4 + dsp.mel_bands
@@ -327,12 +370,17 @@ class FeatureWindower:
         self._hop_samples = dsp.stft_hop
         self._frame_len = dsp.stft_window
         self._rate = float(dsp.internal_rate)
+        self._centre_s = dsp.stft_window / 2 / dsp.internal_rate
         self.time_offset_s = float(time_offset_s)
-        self._buf = np.zeros((self.window_frames + self.hop_frames, self.n_cols), np.float32)
+        cap = self.window_frames + self.hop_frames + self.wait_frames
+        self._buf = np.zeros((cap, self.n_cols), np.float32)
         self._held = 0  # frames in _buf
         self._next_start = 0  # absolute frame index of the next window's first frame
         self._buf_first = 0  # absolute frame index of _buf[0]
         self._index = 0
+        self._sounds: list[tuple[float, float, float, int]] = []
+        """Received sounds not yet behind every future window: (kind, onset_s, offset_s,
+        decided sample at 2 kHz)."""
 
     def reset(self) -> None:
         """Back to the start of a stream (no reallocation)."""
@@ -340,36 +388,55 @@ class FeatureWindower:
         self._next_start = 0
         self._buf_first = 0
         self._index = 0
+        self._sounds.clear()
+
+    def add_sounds(self, sounds: Sequence[HeartSound]) -> None:
+        """Register detected sounds (stream order) for the windows still to be cut."""
+        for hs in sounds:
+            kind = 1.0 if hs.kind == "S1" else 2.0
+            self._sounds.append(
+                (kind, hs.onset_s, hs.offset_s, round(hs.decided_s * self._rate))
+            )
 
     def flush(self) -> list[FeatureWindow]:
-        """End of stream: partial windows are not emitted (returns an empty list)."""
-        return []
+        """End of stream: cut the complete windows still waiting (partial windows are not)."""
+        out: list[FeatureWindow] = []
+        while self._buf_first + self._held >= self._next_start + self.window_frames:
+            out.append(self._cut(final=True))
+        return out
 
-    def process(self, frames: np.ndarray) -> list[FeatureWindow]:
-        """Feed a block of frames; return the windows it completes (oldest first).
+    def process(
+        self, frames: np.ndarray, sounds: Sequence[HeartSound] = ()
+    ) -> list[FeatureWindow]:
+        """Feed a block of frames and the sounds decided over it; return the windows it completes.
 
         Parameters
         ----------
         frames : ndarray, shape (n, 4 + n_mels)
             Per-frame features, in stream order.
+        sounds : sequence of HeartSound
+            Sounds the detector emitted for the same samples (input time base).
 
         Returns
         -------
         list of FeatureWindow
+            Oldest first.
         """
         if frames.ndim != 2 or frames.shape[1] != self.n_cols:
             raise ValueError(f"expected frames of shape (n, {self.n_cols}), got {frames.shape}")
+        self.add_sounds(sounds)
         out: list[FeatureWindow] = []
         pos = 0
         n = frames.shape[0]
         cap = self._buf.shape[0]
+        need = self.window_frames + self.wait_frames
         while pos < n:
             take = min(n - pos, cap - self._held)
             self._buf[self._held : self._held + take] = frames[pos : pos + take]
             self._held += take
             pos += take
-            while self._buf_first + self._held >= self._next_start + self.window_frames:
-                out.append(self._cut())
+            while self._buf_first + self._held >= self._next_start + need:
+                out.append(self._cut(final=False))
             # drop frames no future window needs
             drop = self._next_start - self._buf_first
             if drop > 0:
@@ -379,23 +446,36 @@ class FeatureWindower:
                 self._buf_first += drop
         return out
 
-    def _cut(self) -> FeatureWindow:
+    def _cut(self, final: bool) -> FeatureWindow:
         a = self._next_start - self._buf_first
         win = self._buf[a : a + self.window_frames].copy()
         first = self._next_start
         last = first + self.window_frames - 1
-        start_s = first * self._hop_samples / self._rate - self.time_offset_s
-        decided_s = (last * self._hop_samples + self._frame_len) / self._rate + self.time_offset_s
+        cut = min(last + self.wait_frames, self._buf_first + self._held - 1)
+        t0 = first * self._hop_samples / self._rate - self.time_offset_s
+        cut_sample = cut * self._hop_samples + self._frame_len
+        decided_s = cut_sample / self._rate + self.time_offset_s
+        end_s = t0 + self.window_s
+        rel = [
+            (k, on - t0, off - t0)
+            for k, on, off, dec in self._sounds
+            if off > t0 and on < end_s and (final or dec <= cut_sample)
+        ]
+        rel.sort(key=lambda r: r[1])
         w = FeatureWindow(
             index=self._index,
-            start_s=max(start_s, 0.0),  # the resampler's delay puts frame 0 just before t = 0
-            end_s=start_s + self.window_s,
+            start_s=max(t0, 0.0),  # the resampler's delay puts frame 0 just before t = 0
+            end_s=end_s,
             decided_s=decided_s,
             frames=win,
             frame_rate=self.frame_rate,
+            sounds=np.array(rel, dtype=np.float64).reshape(-1, 3),
+            frame_centre_s=self._centre_s,
         )
         self._index += 1
         self._next_start += self.hop_frames
+        t_next = self._next_start * self._hop_samples / self._rate - self.time_offset_s
+        self._sounds = [s for s in self._sounds if s[2] > t_next]
         return w
 
 
@@ -404,21 +484,29 @@ def windows_of(
     dsp: DspConfig = _DEFAULT_DSP,
     window_s: float = CLASSIFIER_WINDOW_S,
     hop_s: float = CLASSIFIER_HOP_S,
+    sounds: Sequence[HeartSound] = (),
+    time_offset_s: float = 0.0,
 ) -> list[FeatureWindow]:
-    """Batch form: every window of a whole recording's frames, summarised (new windower).
+    """Batch form: every window of a whole recording's frames and sounds, summarised.
+
+    Gives the windows a :class:`FeatureWindower` streams from the same frames and sounds (each
+    window keeps only the sounds decided by its cut).
 
     Parameters
     ----------
     frames : ndarray, shape (n, 4 + n_mels)
         Per-frame features of the recording.
-    dsp, window_s, hop_s
+    dsp, window_s, hop_s, time_offset_s
         As for :class:`FeatureWindower`.
+    sounds : sequence of HeartSound
+        Every sound the detector emitted for the recording (input time base).
 
     Returns
     -------
     list of FeatureWindow
     """
-    w = FeatureWindower(dsp, window_s, hop_s)
+    w = FeatureWindower(dsp, window_s, hop_s, time_offset_s)
+    w.add_sounds(sounds)
     out = w.process(np.ascontiguousarray(frames, dtype=np.float32)) + w.flush()
     for fw in out:
         fw.summarise()

@@ -1,8 +1,10 @@
-"""Real recordings: murmur probabilities are sane (not an accuracy figure).
+"""Real recordings: murmur probabilities are sane (not an accuracy figure); training == runtime.
 
 The shipped model was trained on these recordings (dev split), so this is a sanity check of the
-end-to-end chain (audio file -> pipeline resampler -> features -> windows -> ONNX -> verdict),
-not an estimate of accuracy; the model card has the cross-validated figures.
+end-to-end chain (audio file -> DSP graph: resampler, detector, features -> windows -> ONNX ->
+verdict), not an estimate of accuracy; the model card has the cross-validated figures. The
+training tool's windows (``classify.extract``) must give exactly the probabilities ``analyze``
+reports.
 """
 
 from __future__ import annotations
@@ -12,21 +14,17 @@ import csv
 import numpy as np
 import pytest
 
+from stetho_rt.analysis import analyze_file
+from stetho_rt.classify.extract import recording_windows
 from stetho_rt.classify.model import OnnxClassifier, default_model_path
 from stetho_rt.classify.verdict import aggregate
-from stetho_rt.classify.windows import windows_of
 from tests.conftest import require_data
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 
 def _verdict(clf: OnnxClassifier, path) -> dict:
-    from stetho_rt.dsp.features import frame_features
-    from stetho_rt.dsp.resample import resample
-    from stetho_rt.io.audiofile import open_audio
-
-    af = open_audio(path)
-    ws = windows_of(frame_features(resample(af.read_all(), af.rate)))
+    ws = recording_windows(path)
     p = clf.run(np.stack([w.vector for w in ws]))
     return aggregate(p, np.array([w.quality.index for w in ws]), clf.rules)
 
@@ -59,3 +57,21 @@ def test_physionet_unsure_quality_scores_more_artifact() -> None:
     pg = [_verdict(clf, root / f"{r['record']}.flac")["probs"]["artifact"]
           for r in (good[i] for i in rng.choice(len(good), 10, replace=False))]
     assert np.mean(pu) > np.mean(pg)
+
+
+@pytest.mark.parametrize("name", ["circor2022/50159_MV.flac", "physionet2016/a0008.flac"])
+def test_training_windows_equal_analyze_windows(name: str) -> None:
+    """The windows the training tool builds are those ``analyze`` classifies, to the digit."""
+    dataset, fname = name.split("/")
+    path = require_data(dataset) / fname
+    clf = OnnxClassifier.load(default_model_path())
+    rec = analyze_file(path, classifier=clf)
+    ws = recording_windows(path)
+    assert len(ws) == len(rec["windows"]) > 3
+    p = clf.run(np.stack([w.vector for w in ws]))
+    for w, got, row in zip(ws, rec["windows"], p, strict=True):
+        assert (got["start_s"], got["end_s"]) == (round(w.start_s, 3), round(w.end_s, 3))
+        assert got["probs"] == {k: round(float(v), 4) for k, v in zip(
+            ("normal", "murmur", "artifact"), row, strict=True)}
+        assert got["quality"] == round(w.quality.index, 3)
+    assert sum(int(w.vector[-1] > 0) for w in ws) >= len(ws) - 1  # cycles found in the windows

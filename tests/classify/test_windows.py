@@ -14,6 +14,7 @@ from stetho_rt.classify.windows import (
 )
 from stetho_rt.config import DspConfig
 from stetho_rt.errors import ConfigError
+from stetho_rt.events import HeartSound
 from tests.classify.helpers import frames_of, heart_like
 
 
@@ -62,6 +63,7 @@ def test_random_chunking_and_reset(frames: np.ndarray, rng: np.random.Generator)
         k = int(rng.integers(0, 200))
         got += wd.process(frames[i : i + k])
         i += k
+    got += wd.flush()
     assert [w.vector.tobytes() for w in got] == [w.vector.tobytes() for w in ref]
 
 
@@ -70,7 +72,13 @@ def test_empty_and_short_input(frames: np.ndarray) -> None:
     assert wd.process(frames[:0]) == []
     assert wd.process(frames[:499]) == []
     assert wd.flush() == []
-    assert len(wd.process(frames[499:500])) == 1
+    # complete at 500 frames, cut once the detector had 0.6 s (75 frames) to decide its sounds
+    assert wd.process(frames[499:574]) == []
+    (w,) = wd.process(frames[574:575])
+    assert w.decided_s == pytest.approx((574 * 16 + 64) / 2000)
+    # at the end of the stream a complete window is cut without the wait
+    wd.reset()
+    assert wd.process(frames[:520]) == [] and len(wd.flush()) == 1
 
 
 def test_time_offset_shifts_stamps(frames: np.ndarray) -> None:
@@ -114,3 +122,41 @@ def test_level_invariance(rng: np.random.Generator) -> None:
 
 def test_names_match_vector_length() -> None:
     assert len(window_feature_names(DspConfig().mel_bands)) == FeatureWindower().n_features
+
+
+def _sounds_of(period: float, seconds: float, decide_after: float) -> list[HeartSound]:
+    out = []
+    for b in np.arange(0.3, seconds, period):
+        for kind, on, dur in (("S1", b, 0.1), ("S2", b + 0.33 * period, 0.08)):
+            out.append(HeartSound(kind, float(on), float(on + dur), 0.9,
+                                  float(on + dur + decide_after)))
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 13, 125, 600])
+def test_sounds_block_invariance(frames: np.ndarray, chunk: int) -> None:
+    """Sounds handed over with the block in which they were decided: any chunking, same windows
+    as the batch form (which sees every sound up front and keeps those decided by each cut)."""
+    sounds = _sounds_of(0.8, 9.3, 0.29)
+    ref = windows_of(frames, sounds=sounds)
+    assert all(w.vector[-1] > 0 for w in ref)  # complete cycles found in every window
+    wd = FeatureWindower()
+    got = []
+    for i in range(0, frames.shape[0], chunk):
+        end_sample = (min(i + chunk, frames.shape[0]) - 1) * 16 + 64  # last frame's last sample
+        start_sample = (i - 1) * 16 + 64 if i else -1
+        new = [s for s in sounds if start_sample < round(s.decided_s * 2000) <= end_sample]
+        got += wd.process(frames[i : i + chunk], new)
+    got += wd.flush()
+    assert [w.vector.tobytes() for w in got] == [w.vector.tobytes() for w in ref]
+
+
+def test_sounds_decided_after_the_cut_are_left_out(frames: np.ndarray) -> None:
+    """A window takes the sounds decided by its cut (0.6 s past its end), not later ones."""
+    late = windows_of(frames, sounds=_sounds_of(0.8, 9.3, 5.0))
+    on_time = windows_of(frames, sounds=_sounds_of(0.8, 9.3, 0.29))
+    n_ph = 7 * 16 + 4
+    # decided 5 s after they end: no window but the last ones (cut at the flush) sees a cycle
+    assert late[0].vector[-1] == 0.0 and not late[0].vector[-n_ph:].any()
+    assert on_time[0].vector[-1] > 0.0
+    assert late[-1].vector[-1] == on_time[-1].vector[-1] > 0.0

@@ -1,0 +1,95 @@
+"""Classifier windows of a whole recording through the pipeline's own DSP graph (for training).
+
+:func:`recording_windows` runs a file through :class:`stetho_rt.graph.DspGraph` (resampler,
+band-pass, S1/S2 detector, spectral features; no model) and cuts the windows exactly as the
+classifier branch does in ``stetho-rt analyze`` and on a live stream, so a model trained on these
+vectors sees at run time precisely what it was trained on (``tests/classify`` pins the equality).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stetho_rt.classify.windows import FeatureWindow, windows_of
+from stetho_rt.config import PipelineConfig
+from stetho_rt.dsp.level import BlockMeter
+from stetho_rt.events import HeartSound
+from stetho_rt.io.audiofile import open_audio
+
+BLOCK_S = 0.25
+"""Block fed to the graph [s] (every stage is block-size invariant)."""
+
+
+@dataclass
+class RecordingStream:
+    """What the DSP graph makes of one recording for the classifier.
+
+    Attributes
+    ----------
+    frames : ndarray of float32, shape (n_frames, 4 + n_mels)
+        Per-frame features (125 frames/s at 2 kHz).
+    sounds : list of HeartSound
+        Every sound the detector emitted (input time base).
+    time_offset_s : float
+        Resampler latency [s] (the windower's time offset).
+    """
+
+    frames: np.ndarray
+    sounds: list[HeartSound]
+    time_offset_s: float
+
+
+def recording_stream(path: str | Path, cfg: PipelineConfig | None = None) -> RecordingStream:
+    """Run one recording through the DSP graph (no classifier) in :data:`BLOCK_S` blocks.
+
+    Parameters
+    ----------
+    path : str or Path
+        Audio file (any format and rate :func:`~stetho_rt.io.audiofile.open_audio` reads; a
+        multichannel file is downmixed).
+    cfg : PipelineConfig, optional
+        Stage parameters (defaults from :mod:`stetho_rt.config`).
+    """
+    from stetho_rt.graph import DspGraph
+
+    cfg = cfg or PipelineConfig()
+    af = open_audio(path)
+    x = np.ascontiguousarray(af.read_all(), dtype=np.float32)
+    BlockMeter().process(x)  # non-finite samples -> 0, as the pipeline does
+    block = max(1, round(BLOCK_S * af.rate))
+    graph = DspGraph(af.rate, cfg, max_block=block, classifier=None, live=False)
+    graph.warm_up()
+    feats: list[np.ndarray] = []
+    sounds: list[HeartSound] = []
+    for i in range(0, x.shape[0], block):
+        out = graph.process(x[i : i + block])
+        feats.append(out.features.copy())
+        sounds += out.sounds
+    out = graph.flush()
+    feats.append(out.features.copy())
+    sounds += out.sounds
+    n_cols = 4 + cfg.dsp.mel_bands
+    frames = np.concatenate([f.reshape(-1, n_cols) for f in feats])
+    return RecordingStream(frames, sounds, graph.resampler.latency_s)
+
+
+def recording_windows(
+    path: str | Path, cfg: PipelineConfig | None = None
+) -> list[FeatureWindow]:
+    """Summarised classifier windows of one recording, as the classifier branch cuts them.
+
+    Returns
+    -------
+    list of FeatureWindow
+        Every complete window, with :attr:`~FeatureWindow.vector` and
+        :attr:`~FeatureWindow.quality` computed.
+    """
+    cfg = cfg or PipelineConfig()
+    rs = recording_stream(path, cfg)
+    return windows_of(
+        rs.frames, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s,
+        sounds=rs.sounds, time_offset_s=rs.time_offset_s,
+    )
