@@ -144,6 +144,43 @@ def _cycle_rows(mel, sounds, frame_rate, centre_s, rows):  # pragma: no cover - 
     return count
 
 
+@kernel
+def _sorted_quantile(a, q):  # pragma: no cover - numba
+    """numpy's default (linear) ``quantile`` of the sorted 1-D ``a`` at ``q`` in 0-1."""
+    pos = q * (a.shape[0] - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, a.shape[0] - 1)
+    t = pos - lo
+    d = a[hi] - a[lo]
+    if t >= 0.5:
+        return a[hi] - d * (1.0 - t)
+    return a[lo] + d * t
+
+
+@kernel
+def _aggregate(rows, count, nm, excess_lo, excess_hi, excess_db, out):  # pragma: no cover
+    """Window features from ``rows[:count]`` into ``out`` (layout of :func:`phase_feature_names`,
+    without the cycle rate): column medians, ``sys_minus_dia`` 25th/75th percentiles, and the
+    share of cycle-bands in ``[excess_lo, excess_hi)`` above ``excess_db``."""
+    k = rows.shape[1]
+    col = np.empty(count)
+    for c in range(k):
+        for i in range(count):
+            col[i] = rows[i, c]
+        col.sort()
+        h = count // 2
+        out[c] = col[h] if count % 2 else 0.5 * (col[h - 1] + col[h])
+        if c < nm:
+            out[k + c] = _sorted_quantile(col, 0.25)
+            out[k + nm + c] = _sorted_quantile(col, 0.75)
+    hits = 0
+    for i in range(count):
+        for b in range(excess_lo, excess_hi):
+            if rows[i, b] > excess_db:
+                hits += 1
+    out[k + 2 * nm] = hits / (count * (excess_hi - excess_lo))
+
+
 def phase_features(
     mel: np.ndarray, sounds: np.ndarray, frame_rate: float, centre_s: float, window_s: float
 ) -> npt.NDArray[np.float64]:
@@ -175,14 +212,6 @@ def phase_features(
     count = _cycle_rows(np.ascontiguousarray(mel, dtype=np.float64), s, float(frame_rate),
                         float(centre_s), rows)
     out[-1] = count / window_s
-    if count == 0:
-        return out
-    r = rows[:count]
-    k = 5 * nm + _N_SCALAR
-    out[:k] = np.median(r, axis=0)
-    sd = r[:, :nm]
-    out[k : k + nm] = np.percentile(sd, 25.0, axis=0)
-    out[k + nm : k + 2 * nm] = np.percentile(sd, 75.0, axis=0)
-    a, b = EXCESS_BANDS
-    out[-2] = float(np.mean(sd[:, a:b] > EXCESS_DB))
+    if count:
+        _aggregate(rows, count, nm, EXCESS_BANDS[0], EXCESS_BANDS[1], EXCESS_DB, out)
     return out

@@ -108,3 +108,22 @@ def test_excess_share_counts_mid_bands_only() -> None:
         mel[np.ix_(m, np.arange(a, a + (b - a) // 2))] = -40.0
     f = phase_features(mel, snd, FR, CENTRE, 4.0)
     assert f[phase_feature_names(N_MELS).index("ph_sys_excess_share")] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 15])
+def test_aggregation_equals_numpy(count: int) -> None:
+    """The numba aggregation gives numpy's median, percentiles (linear) and mean, bit for bit."""
+    from stetho_rt.classify.phase import MAX_CYCLES, _aggregate
+
+    rng = np.random.default_rng(count)
+    k = 5 * N_MELS + 2
+    rows = rng.normal(0.0, 5.0, (MAX_CYCLES, k))
+    out = np.zeros(7 * N_MELS + 4)
+    _aggregate(rows, count, N_MELS, EXCESS_BANDS[0], EXCESS_BANDS[1], 3.0, out)
+    r = rows[:count]
+    want = np.zeros_like(out)
+    want[:k] = np.median(r, axis=0)
+    want[k : k + N_MELS] = np.percentile(r[:, :N_MELS], 25.0, axis=0)
+    want[k + N_MELS : k + 2 * N_MELS] = np.percentile(r[:, :N_MELS], 75.0, axis=0)
+    want[-2] = np.mean(r[:, EXCESS_BANDS[0] : EXCESS_BANDS[1]] > 3.0)
+    np.testing.assert_array_equal(out, want)
