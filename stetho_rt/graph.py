@@ -32,19 +32,24 @@ from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK
 from stetho_rt.events import Beat, HeartSound, Window
 
 _EMPTY_1D = np.zeros(0, np.float32)
+_EMPTY_2D = np.zeros((0, 0), np.float32)
+_EMPTY_ENV = np.zeros((0, 2), np.float32)
+for _a in (_EMPTY_1D, _EMPTY_2D, _EMPTY_ENV):
+    _a.flags.writeable = False
 _WARMED: set[tuple[int, bool]] = set()
 """(input rate, with classifier) of graphs already warmed in this process."""
 
 
 @dataclass
 class GraphOutput:
-    """What one block produced. Arrays are views valid until the next call."""
+    """What one block produced. Arrays are views valid until the next call (the empty defaults
+    are shared, read-only)."""
 
     resampled: np.ndarray = field(default_factory=lambda: _EMPTY_1D)
     filtered: np.ndarray = field(default_factory=lambda: _EMPTY_1D)
-    envelope: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
-    spectrogram: np.ndarray = field(default_factory=lambda: np.zeros((0, 33), np.float32))
-    features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    envelope: np.ndarray = field(default_factory=lambda: _EMPTY_ENV)
+    spectrogram: np.ndarray = field(default_factory=lambda: _EMPTY_2D)  # set by every call
+    features: np.ndarray = field(default_factory=lambda: _EMPTY_2D)
     sounds: list[HeartSound] = field(default_factory=list)
     beats: list[Beat] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
@@ -89,7 +94,7 @@ class DspGraph:
         if classifier is not None:
             # windows stamped in the input time base; batch mode classifies every window
             self.classify = ClassifierBranch(
-                classifier, cfg, time_offset_s=self.resampler.latency_s, blocking=not live
+                classifier, cfg, time_offset_s=self.spectral_offset_s, blocking=not live
             )
         self.envelope_rate = float(dsp.envelope_rate)
         self.spectral_rate = float(self.spectral.out_rate)
@@ -98,6 +103,12 @@ class DspGraph:
     def upstream_latency_s(self) -> float:
         """Delay of the band-passed signal behind the input [s] (resampler + band-pass)."""
         return self.resampler.latency_s + self.bandpass.latency_s
+
+    @property
+    def spectral_offset_s(self) -> float:
+        """Delay of the 2 kHz signal, hence of the spectral frames, behind the input [s]
+        (resampler): the classifier windows' time offset."""
+        return self.resampler.latency_s
 
     @property
     def latency_s(self) -> float:
@@ -149,8 +160,8 @@ class DspGraph:
         else:
             det = self.detector.process(bp)
             out.envelope = self.detector.last_envelope
-            out.sounds = list(det.sounds)
-            out.beats = list(det.beats)
+            out.sounds = det.sounds  # a new list per call
+            out.beats = det.beats
         if self.classify is not None:  # after the detector: windows take its sounds
             out.windows = self.classify.process(out.features, out.sounds)
         return out

@@ -45,8 +45,9 @@ class History:
         if n == 0:
             return self._buf[:0].copy()
         end = self.total % self.capacity
-        idx = (np.arange(end - n, end)) % self.capacity
-        return self._buf[idx]
+        if n <= end:  # contiguous
+            return self._buf[end - n : end].copy()
+        return np.concatenate((self._buf[self.capacity - (n - end) :], self._buf[:end]))
 
     def clear(self) -> None:
         """Forget everything (no reallocation)."""

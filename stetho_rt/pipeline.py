@@ -116,7 +116,8 @@ class Pipeline:
         self._bp_hist = History(int(DISPLAY_SECONDS * internal))
         env_rate = self.graph.envelope_rate
         self._env_hist = History(int(DISPLAY_SECONDS * env_rate), 2)
-        self._spec_hist = History(int(DISPLAY_SECONDS * self.graph.spectral_rate), 33)
+        self._spec_hist = History(int(DISPLAY_SECONDS * self.graph.spectral_rate),
+                                  self.graph.spectral.db_columns.stop)
         self._hr_trend: deque[float] = deque(maxlen=120)
         self._snapshot = Snapshot(source=source.description, source_rate=rate)
         self._stop = threading.Event()

@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from stetho_rt.classify.labels import circor_label, pascal_label  # noqa: E402
+
 
 def auroc(y: Iterable[int], s: Iterable[float]) -> float:
     """Area under the ROC curve (ties count half); NaN if one class is missing."""
@@ -64,13 +66,10 @@ def score_circor(rows: list[dict[str, Any]]) -> dict[str, float]:
     """CirCor murmur metrics; ``rows`` have ``meta`` (labels.csv row) and ``verdict``."""
     y, s, pred = [], [], []
     for r in rows:
-        pm, rm = r["meta"]["patient_murmur"], r["meta"]["recording_murmur"]
-        if pm == "Present" and rm == "Present":
-            y.append(True)
-        elif pm == "Absent":
-            y.append(False)
-        else:
+        target = circor_label(r["meta"]["patient_murmur"], r["meta"]["recording_murmur"])
+        if target is None:  # a murmur patient's other locations, Unknown patients
             continue
+        y.append(target == "murmur")
         s.append(r["verdict"]["probs"]["murmur"])
         pred.append(r["verdict"]["label"] == "murmur")
     ya, pa = np.array(y), np.array(pred)
@@ -114,7 +113,7 @@ def score_physionet(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def score_pascal(rows: list[dict[str, Any]]) -> dict[str, float]:
     """PASCAL A: 3-class accuracy (extrahls excluded), murmur-vs-normal AUROC."""
-    rows3 = [r for r in rows if r["meta"]["label"] in ("normal", "murmur", "artifact")]
+    rows3 = [r for r in rows if pascal_label(r["meta"]["label"]) is not None]
     acc = float(np.mean([r["verdict"]["label"] == r["meta"]["label"] for r in rows3]))
     mn = [r for r in rows3 if r["meta"]["label"] in ("normal", "murmur")]
     art = auroc([r["meta"]["label"] == "artifact" for r in rows3],

@@ -33,11 +33,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
 from stetho_rt.detect.scoring import (
     TOLERANCES_S,
     Annotation,
     Counts,
+    group_by_span,
     hr_summary,
+    median_rate_bpm,
     read_pascal_centres,
     read_tsv,
     score_recording,
@@ -236,13 +239,12 @@ class Tally:
         span-matched rate (diagnostics; the §7 figure is the line above them)."""
         if not self.hr_err:
             return []
-        share = np.asarray(self.annotated_share)
-        errs = np.array([np.nan if e is None else e for e in self.hr_err])
         parts = []
         for lo, hi in ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01)):
-            m = (share >= lo) & (share < hi)
-            if m.any():
-                hs = hr_summary([None if np.isnan(e) else float(e) for e in errs[m]])
+            sel = [e for e, s in zip(self.hr_err, self.annotated_share, strict=True)
+                   if lo <= s < hi]
+            if sel:
+                hs = hr_summary(sel)
                 parts.append(f"{lo * 100:.0f}-{min(hi, 1.0) * 100:.0f} %: MAE {hs['mae']:.2f}, "
                              f"{hs['within5'] * 100:.1f} % (n={int(hs['n'])})")
         sp = hr_summary(self.hr_span_err)
@@ -292,14 +294,9 @@ def span_matched_hr_bpm(pairs: list[tuple[str, float]], ann: Annotation) -> floa
     (often a few seconds of a CirCor recording), the reported ``heart_rate_bpm`` the whole
     recording; this is the detector's own rate over the reference's time span.
     """
-    s1 = np.array(sorted(t for k, t in pairs if k == "S1"))
-    rr: list[float] = []
-    for a, b in ann.spans:
-        g = s1[(s1 >= a) & (s1 <= b)]
-        rr += list(np.diff(g))
-    r = np.asarray(rr)
-    r = r[(r >= 60.0 / 220.0) & (r <= 2.0)]
-    return float(60.0 / np.median(r)) if r.size else None
+    s1 = np.array([t for k, t in pairs if k == "S1"])
+    rr_range = (60.0 / MAX_HEART_RATE_BPM, 60.0 / MIN_HEART_RATE_BPM)
+    return median_rate_bpm(group_by_span(s1, ann.spans), rr_range)
 
 
 def iter_records(

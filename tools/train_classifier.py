@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from stetho_rt.classify import labels as L  # noqa: E402
-from stetho_rt.classify.extract import recording_stream  # noqa: E402
+from stetho_rt.classify.extract import RecordingStream, recording_stream  # noqa: E402
 from stetho_rt.classify.windows import windows_of  # noqa: E402
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
 
@@ -68,11 +68,16 @@ FEATURE_SOURCES = (
     "stetho_rt/detect/hsmm.py",
     "stetho_rt/detect/features_v2.py",
     "stetho_rt/detect/emission.py",
+    "stetho_rt/detect/heart_rate.py",
     "models/detector.json",
+    "stetho_rt/dsp/designs.py",
+    "stetho_rt/dsp/level.py",
+    "stetho_rt/io/audiofile.py",
     "stetho_rt/config.py",  # DSP parameters, window length, hop and the sound wait
 )
 WINDOW_SOURCES = (
     "stetho_rt/classify/windows.py",
+    "stetho_rt/classify/_summary_kernels.py",
     "stetho_rt/classify/phase.py",
 )
 
@@ -147,26 +152,25 @@ def code_hash(paths: tuple[str, ...]) -> str:
     return h.hexdigest()[:12]
 
 
-def resampler_name() -> str:
-    """Which resampler the features use: the pipeline's, or the scipy prototype fallback."""
-    try:
-        from stetho_rt.dsp.resample import resample  # noqa: F401
-    except ImportError:
-        return "scipy-fallback"
-    return "stetho_rt.dsp.resample"
+def _stream_dir(cache: Path) -> Path:
+    """Cache folder of the recordings' frames and sounds (keyed by the code that makes them)."""
+    return cache / f"frames-{code_hash(FEATURE_SOURCES)}"
 
 
-def recording_frames(path: Path):
-    """Per-frame features and detected sounds of one file through the pipeline's DSP graph."""
-    return recording_stream(path)
+def load_stream(r: Rec, fdir: Path) -> RecordingStream:
+    """Frames and detected sounds of one recording through the pipeline's DSP graph, cached."""
+    ff = fdir / f"{r.dataset}__{r.rid}.pkl"
+    if ff.exists():
+        return pickle.loads(ff.read_bytes())
+    rs = recording_stream(r.path)
+    ff.write_bytes(pickle.dumps(rs))
+    return rs
 
 
 def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str, dict]:
     """Window vectors and qualities per recording, cached on disk (frames and windows)."""
-    fkey = code_hash(FEATURE_SOURCES) + "-" + resampler_name().replace(".", "_")
-    wkey = fkey + "-" + code_hash(WINDOW_SOURCES)
-    fdir = cache / f"frames-{fkey}"
-    wfile = cache / f"windows-{wkey}.npz"
+    fdir = _stream_dir(cache)
+    wfile = cache / f"windows-{code_hash(FEATURE_SOURCES)}-{code_hash(WINDOW_SOURCES)}.npz"
     fdir.mkdir(parents=True, exist_ok=True)
     have: dict[str, dict] = {}
     if wfile.exists():
@@ -176,12 +180,7 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str
     t0 = time.perf_counter()
     for i, r in enumerate(todo):
         key = f"{r.dataset}/{r.rid}"
-        ff = fdir / f"{r.dataset}__{r.rid}.pkl"
-        if ff.exists():
-            rs = pickle.loads(ff.read_bytes())
-        else:
-            rs = recording_frames(r.path)
-            ff.write_bytes(pickle.dumps(rs))
+        rs = load_stream(r, fdir)
         frames = rs.frames
         ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S,
                         sounds=rs.sounds, time_offset_s=rs.time_offset_s)
@@ -203,9 +202,11 @@ def _mfcc_windows(frames: np.ndarray, n_windows: int) -> np.ndarray:
 
     if n_windows == 0:
         return np.zeros((0, 26), np.float32)
+    from stetho_rt.classify.windows import FeatureWindower
+
     mfcc = dct(frames[:, 4:].astype(np.float64), type=2, norm="ortho", axis=1)[:, :13]
-    wf = round(CLASSIFIER_WINDOW_S * DSP.internal_rate / DSP.stft_hop)
-    hf = round(CLASSIFIER_HOP_S * DSP.internal_rate / DSP.stft_hop)
+    geometry = FeatureWindower(DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S)
+    wf, hf = geometry.window_frames, geometry.hop_frames
     out = np.empty((n_windows, 26), np.float32)
     for j in range(n_windows):
         seg = mfcc[j * hf : j * hf + wf]
@@ -538,14 +539,14 @@ def inference_latency(onnx_path: Path, X: np.ndarray, n: int = 2000) -> dict[str
     return {"p50_ms": round(float(p50), 4), "p99_ms": round(float(p99), 4)}
 
 
-def summary_latency(recs: list[Rec], n_recordings: int = 5) -> dict[str, float]:
+def summary_latency(recs: list[Rec], cache: Path, n_recordings: int = 5) -> dict[str, float]:
     """Time to summarise one window (frame statistics + cardiac-phase features, the classifier
     worker's job before inference): p50 / p99 [ms] over every window of a few recordings."""
     from stetho_rt.classify.windows import FeatureWindower
 
     times = []
     for r in recs[:n_recordings]:
-        rs = recording_frames(r.path)
+        rs = load_stream(r, _stream_dir(cache))
         for rep in range(3):  # the first pass also loads the kernels
             wd = FeatureWindower(DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S, rs.time_offset_s)
             wd.add_sounds(rs.sounds)
@@ -777,8 +778,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cv", action="store_true", help="skip cross-validation")
     ap.add_argument("--no-lodo", action="store_true", help="skip the held-out-database runs")
     ap.add_argument("--no-export", action="store_true", help="do not write the model")
-    ap.add_argument("--allow-fallback", action="store_true",
-                    help="export even if the pipeline's resampler is missing")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     recs = list_recordings(args.data)
@@ -815,9 +814,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"artifact_auroc={r['artifact_auroc']:.3f} n={r['n_pos'] + r['n_neg']}")
     if args.no_export:
         return 0
-    if resampler_name() != "stetho_rt.dsp.resample" and not args.allow_fallback:
-        print("refusing to export: features were not made by the pipeline's resampler")
-        return 1
     from stetho_rt.classify.verdict import VerdictRules
 
     train_rec = t.y >= 0
@@ -832,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
           f"max |onnx - sklearn| = {err:.2e}")
     import skl2onnx
     latency = inference_latency(onnx_path, check)
-    latency["summary_p50_ms"], latency["summary_p99_ms"] = summary_latency(recs).values()
+    summary = summary_latency(recs, args.cache)
+    latency["summary_p50_ms"], latency["summary_p99_ms"] = summary["p50_ms"], summary["p99_ms"]
     print(f"inference per window (1 thread): p50 {latency['p50_ms']:.3f} ms, "
           f"p99 {latency['p99_ms']:.3f} ms; window summary p50 {latency['summary_p50_ms']:.3f} "
           f"ms, p99 {latency['summary_p99_ms']:.3f} ms")
@@ -848,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         "recordings": len(recs),
         "training_recordings": counts,
         "windows": int(wm.sum()),
-        "resampler": resampler_name(),
+        "resampler": "stetho_rt.dsp.resample",
         "feature_code": code_hash(FEATURE_SOURCES + WINDOW_SOURCES),
         "sklearn": sklearn.__version__,
         "skl2onnx": skl2onnx.__version__,

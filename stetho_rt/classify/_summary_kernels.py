@@ -26,6 +26,19 @@ _EPS = 1e-10
 
 
 @kernel
+def sorted_quantile(a, q):  # pragma: no cover - compiled
+    """numpy's default (linear) ``quantile`` of the sorted 1-D ``a`` at ``q`` in 0-1, to the bit."""
+    pos = q * (a.shape[0] - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, a.shape[0] - 1)
+    t = pos - lo
+    d = a[hi] - a[lo]
+    if t >= 0.5:
+        return a[hi] - d * (1.0 - t)
+    return a[lo] + d * t
+
+
+@kernel
 def _select(a, lo, hi, k):  # pragma: no cover - compiled
     """Quickselect: reorder ``a[lo:hi]`` so that ``a[k]`` is its rank-k value, smaller left."""
     hi -= 1
@@ -246,17 +259,7 @@ def summary_kernel(f, srt, level, sm, frame_rate, out):  # pragma: no cover - co
     # between consecutive peaks are split into the shorter half ("systolic") and the longer half
     # ("diastolic"), and the middle half of each interval (away from the sounds) is marked
     half = max(round(0.1 * frame_rate), 1)
-    # np.percentile(sm, 60) (numpy's linear method)
-    vi = (n - 1) * 0.6
-    prev = int(vi)  # floor
-    nxt = min(prev + 1, n - 1)
-    gamma = vi - prev
-    a_ = srt[r_sm, prev]
-    b_ = srt[r_sm, nxt]
-    diff = b_ - a_
-    thr = a_ + diff * gamma
-    if gamma >= 0.5:
-        thr = b_ - diff * (1.0 - gamma)
+    thr = sorted_quantile(srt[r_sm], 0.6)  # np.percentile(sm, 60)
     cand = np.empty(n, dtype=np.int64)
     nc = 0
     for i in range(n):

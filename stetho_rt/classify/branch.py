@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from stetho_rt.classify.model import OnnxClassifier
-from stetho_rt.classify.verdict import aggregate
+from stetho_rt.classify.verdict import aggregate_windows
 from stetho_rt.classify.windows import FeatureWindower
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
-from stetho_rt.events import CLASS_LABELS, HeartSound, Window
+from stetho_rt.events import HeartSound, Window
 
 DRAIN_TIMEOUT_S = 30.0
 """Longest wait for the worker to finish queued windows at the end of a stream [s]."""
@@ -61,8 +61,7 @@ class ClassifierBranch:
                 f"{self.windower.n_features}"
             )
         self.worker = ClassifierWorker(model, cfg.classifier_queue, blocking=blocking)
-        self._probs: list[np.ndarray] = []
-        self._quality: list[float] = []
+        self._windows: list[Window] = []
         self._verdict: dict[str, Any] | None = None
 
     @property
@@ -81,10 +80,9 @@ class ClassifierBranch:
             self.worker.submit(fw)
         return self._take(self.worker.collect())
 
-    def flush(self, sounds: Sequence[HeartSound] = ()) -> list[Window]:
-        """End of stream (after the detector's last sounds): wait for queued windows (bounded)
-        and return the rest."""
-        self.windower.add_sounds(sounds)
+    def flush(self) -> list[Window]:
+        """End of stream (after the detector's last sounds went through :meth:`process`): wait
+        for queued windows (bounded) and return the rest."""
         for fw in self.windower.flush():
             self.worker.submit(fw)
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
@@ -93,14 +91,11 @@ class ClassifierBranch:
         """New stream: windower back to frame 0, queued windows and the verdict discarded."""
         self.worker.drain(DRAIN_TIMEOUT_S)
         self.windower.reset()
-        self._probs.clear()
-        self._quality.clear()
+        self._windows.clear()
         self._verdict = None
 
     def _take(self, windows: list[Window]) -> list[Window]:
-        for w in windows:
-            self._probs.append(np.array([w.probs[k] for k in CLASS_LABELS]))
-            self._quality.append(w.quality.index)
+        self._windows += windows
         if windows:
             self._verdict = None
         return windows
@@ -108,8 +103,7 @@ class ClassifierBranch:
     def verdict(self) -> dict[str, Any]:
         """Session verdict over every window classified so far (JSON-ready dict)."""
         if self._verdict is None:
-            p = np.array(self._probs).reshape(-1, len(CLASS_LABELS))
-            self._verdict = aggregate(p, np.array(self._quality), self.model.rules)
+            self._verdict = aggregate_windows(self._windows, self.model.rules)
         return self._verdict
 
     def close(self) -> None:

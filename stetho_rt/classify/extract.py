@@ -19,9 +19,6 @@ from stetho_rt.dsp.level import BlockMeter
 from stetho_rt.events import HeartSound
 from stetho_rt.io.audiofile import open_audio
 
-BLOCK_S = 0.25
-"""Block fed to the graph [s] (every stage is block-size invariant)."""
-
 
 @dataclass
 class RecordingStream:
@@ -43,7 +40,7 @@ class RecordingStream:
 
 
 def recording_stream(path: str | Path, cfg: PipelineConfig | None = None) -> RecordingStream:
-    """Run one recording through the DSP graph (no classifier) in :data:`BLOCK_S` blocks.
+    """Run one recording through the DSP graph (no classifier) in ``analyze``'s blocks.
 
     Parameters
     ----------
@@ -53,27 +50,26 @@ def recording_stream(path: str | Path, cfg: PipelineConfig | None = None) -> Rec
     cfg : PipelineConfig, optional
         Stage parameters (defaults from :mod:`stetho_rt.config`).
     """
+    from stetho_rt.analysis import ANALYZE_BLOCK_SECONDS
     from stetho_rt.graph import DspGraph
 
     cfg = cfg or PipelineConfig()
     af = open_audio(path)
-    x = np.ascontiguousarray(af.read_all(), dtype=np.float32)
-    BlockMeter().process(x)  # non-finite samples -> 0, as the pipeline does
-    block = max(1, round(BLOCK_S * af.rate))
+    block = max(1, round(ANALYZE_BLOCK_SECONDS * af.rate))
     graph = DspGraph(af.rate, cfg, max_block=block, classifier=None, live=False)
     graph.warm_up()
+    meter = BlockMeter()
     feats: list[np.ndarray] = []
     sounds: list[HeartSound] = []
-    for i in range(0, x.shape[0], block):
-        out = graph.process(x[i : i + block])
+    for x in af.blocks(block):
+        meter.process(x)  # non-finite samples -> 0, as the pipeline does
+        out = graph.process(x)
         feats.append(out.features.copy())
         sounds += out.sounds
     out = graph.flush()
     feats.append(out.features.copy())
     sounds += out.sounds
-    n_cols = 4 + cfg.dsp.mel_bands
-    frames = np.concatenate([f.reshape(-1, n_cols) for f in feats])
-    return RecordingStream(frames, sounds, graph.resampler.latency_s)
+    return RecordingStream(np.concatenate(feats), sounds, graph.spectral_offset_s)
 
 
 def recording_windows(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from stetho_rt.classify._summary_kernels import sorted_quantile
 from stetho_rt.dsp._jit import kernel
 
 SYS_MIN_S, SYS_MAX_S = 0.05, 0.6
@@ -58,11 +59,12 @@ def phase_feature_names(n_mels: int) -> tuple[str, ...]:
 
 
 @kernel
-def _cycle_rows(mel, sounds, frame_rate, centre_s, rows):  # pragma: no cover - numba
+def _cycle_rows(mel, level, sounds, frame_rate, centre_s, rows):  # pragma: no cover - numba
     """One row per complete S1 -> S2 -> S1 cycle of ``sounds`` inside the frames; returns the count.
 
-    ``mel``: (n, n_mels) dB; ``sounds``: (m, 3) [kind (1 = S1, 2 = S2), onset_s, offset_s] sorted
-    by onset, seconds from the window's first frame; ``rows``: (MAX_CYCLES, 5 * n_mels + 2) out.
+    ``mel``: (n, n_mels) dB; ``level``: (n,) frame level [dB]; ``sounds``: (m, 3) [kind (1 = S1,
+    2 = S2), onset_s, offset_s] sorted by onset, seconds from the window's first frame; ``rows``:
+    (MAX_CYCLES, 5 * n_mels + 2) out.
     """
     n, nm = mel.shape
     m = sounds.shape[0]
@@ -125,14 +127,11 @@ def _cycle_rows(mel, sounds, frame_rate, centre_s, rows):  # pragma: no cover - 
             rows[count, 2 * nm + band] = sys_mean - s2_max
             rows[count, 3 * nm + band] = dia_mean - s2_max
             rows[count, 4 * nm + band] = sys_max - dia_mean
-        # broadband level: power sum of the bands per frame, mean over the phase [dB]
+        # broadband frame level, mean over the phase [dB]
         for j in range(2):
             acc = 0.0
             for k in range(spans[j, 0], spans[j, 1] + 1):
-                p = 0.0
-                for band in range(nm):
-                    p += 10.0 ** (mel[k, band] / 10.0)
-                acc += 10.0 * np.log10(p + 1e-20)
+                acc += level[k]
             acc /= spans[j, 1] - spans[j, 0] + 1
             if j == 0:
                 lvl_sys = acc
@@ -142,19 +141,6 @@ def _cycle_rows(mel, sounds, frame_rate, centre_s, rows):  # pragma: no cover - 
         rows[count, 5 * nm + 1] = sys_len / (sys_len + dia_len)
         count += 1
     return count
-
-
-@kernel
-def _sorted_quantile(a, q):  # pragma: no cover - numba
-    """numpy's default (linear) ``quantile`` of the sorted 1-D ``a`` at ``q`` in 0-1."""
-    pos = q * (a.shape[0] - 1)
-    lo = int(np.floor(pos))
-    hi = min(lo + 1, a.shape[0] - 1)
-    t = pos - lo
-    d = a[hi] - a[lo]
-    if t >= 0.5:
-        return a[hi] - d * (1.0 - t)
-    return a[lo] + d * t
 
 
 @kernel
@@ -171,8 +157,8 @@ def _aggregate(rows, count, nm, excess_lo, excess_hi, excess_db, out):  # pragma
         h = count // 2
         out[c] = col[h] if count % 2 else 0.5 * (col[h - 1] + col[h])
         if c < nm:
-            out[k + c] = _sorted_quantile(col, 0.25)
-            out[k + nm + c] = _sorted_quantile(col, 0.75)
+            out[k + c] = sorted_quantile(col, 0.25)
+            out[k + nm + c] = sorted_quantile(col, 0.75)
     hits = 0
     for i in range(count):
         for b in range(excess_lo, excess_hi):
@@ -182,35 +168,48 @@ def _aggregate(rows, count, nm, excess_lo, excess_hi, excess_db, out):  # pragma
 
 
 def phase_features(
-    mel: np.ndarray, sounds: np.ndarray, frame_rate: float, centre_s: float, window_s: float
+    mel: np.ndarray,
+    level: np.ndarray,
+    sounds: np.ndarray | None,
+    frame_rate: float,
+    centre_s: float,
+    window_s: float,
+    out: np.ndarray | None = None,
 ) -> npt.NDArray[np.float64]:
     """Cardiac-phase features of one window (see the module docstring).
 
     Parameters
     ----------
-    mel : ndarray, shape (n_frames, n_mels)
-        Log-mel band levels of the window's frames [dB].
-    sounds : ndarray, shape (m, 3)
+    mel : ndarray of float64, shape (n_frames, n_mels)
+        Log-mel band levels of the window's frames [dB] (a strided view is fine).
+    level : ndarray of float64, shape (n_frames,)
+        Broadband level of each frame [dB] (the window summary's frame level).
+    sounds : ndarray, shape (m, 3), or None
         ``[kind, onset_s, offset_s]`` of the detected sounds overlapping the window (kind 1 = S1,
-        2 = S2), seconds from the window's first frame, sorted by onset.
+        2 = S2), seconds from the window's first frame, sorted by onset; None: no sounds.
     frame_rate : float
         Frames per second [Hz].
     centre_s : float
         Centre of frame 0 after the window's first sample [s] (``n_fft / 2 / rate``).
     window_s : float
         Window length [s] (for the cycle rate).
+    out : ndarray of float64, shape (7 * n_mels + 4,), optional
+        Where to write the features (a new array if None).
 
     Returns
     -------
     ndarray of float64, shape (7 * n_mels + 4,)
-        In the order of :func:`phase_feature_names`.
+        ``out``, in the order of :func:`phase_feature_names`.
     """
     nm = mel.shape[1]
-    out = np.zeros(7 * nm + 4)
+    if out is None:
+        out = np.empty(7 * nm + 4)
+    out[:] = 0.0
+    if sounds is None or len(sounds) == 0:
+        return out
     rows = np.empty((MAX_CYCLES, 5 * nm + _N_SCALAR))
     s = np.ascontiguousarray(sounds, dtype=np.float64).reshape(-1, 3)
-    count = _cycle_rows(np.ascontiguousarray(mel, dtype=np.float64), s, float(frame_rate),
-                        float(centre_s), rows)
+    count = _cycle_rows(mel, level, s, float(frame_rate), float(centre_s), rows)
     out[-1] = count / window_s
     if count:
         _aggregate(rows, count, nm, EXCESS_BANDS[0], EXCESS_BANDS[1], EXCESS_DB, out)

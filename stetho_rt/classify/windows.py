@@ -272,10 +272,8 @@ def window_vector(
         band_autocorr_kernel(bands, lag, out[-n_groups:])
     else:
         out[-n_groups:] = 0.0
-    snd = np.zeros((0, 3)) if sounds is None else sounds
-    full[n_stats:] = phase_features(
-        f[:, 4:], snd, frame_rate, frame_centre_s, n / frame_rate
-    )
+    phase_features(f[:, 4:], level, sounds, frame_rate, frame_centre_s, n / frame_rate,
+                   out=full[n_stats:])
     return full.astype(np.float32), periodicity
 
 
@@ -362,7 +360,6 @@ class FeatureWindower:
         self.wait_frames = round(sound_wait_s * self.frame_rate)
         """Frames after a window's end before it is cut."""
         self.window_s = self.window_frames / self.frame_rate
-        self.hop_s = self.hop_frames / self.frame_rate
         self.n_cols = 4 + dsp.mel_bands
         self.feature_names = window_feature_names(dsp.mel_bands)
         """Names of the window vector components."""
@@ -377,7 +374,6 @@ class FeatureWindower:
         self._held = 0  # frames in _buf
         self._next_start = 0  # absolute frame index of the next window's first frame
         self._buf_first = 0  # absolute frame index of _buf[0]
-        self._index = 0
         self._sounds: list[tuple[float, float, float, int]] = []
         """Received sounds not yet behind every future window: (kind, onset_s, offset_s,
         decided sample at 2 kHz)."""
@@ -387,7 +383,6 @@ class FeatureWindower:
         self._held = 0
         self._next_start = 0
         self._buf_first = 0
-        self._index = 0
         self._sounds.clear()
 
     def add_sounds(self, sounds: Sequence[HeartSound]) -> None:
@@ -446,13 +441,18 @@ class FeatureWindower:
                 self._buf_first += drop
         return out
 
+    def _frame_start_s(self, frame: int) -> float:
+        """Input time of the first sample of frame ``frame`` [s] (before the stream start for
+        the first frames, by the resampler's delay)."""
+        return frame * self._hop_samples / self._rate - self.time_offset_s
+
     def _cut(self, final: bool) -> FeatureWindow:
         a = self._next_start - self._buf_first
         win = self._buf[a : a + self.window_frames].copy()
         first = self._next_start
         last = first + self.window_frames - 1
         cut = min(last + self.wait_frames, self._buf_first + self._held - 1)
-        t0 = first * self._hop_samples / self._rate - self.time_offset_s
+        t0 = self._frame_start_s(first)
         cut_sample = cut * self._hop_samples + self._frame_len
         decided_s = cut_sample / self._rate + self.time_offset_s
         end_s = t0 + self.window_s
@@ -463,7 +463,7 @@ class FeatureWindower:
         ]
         rel.sort(key=lambda r: r[1])
         w = FeatureWindow(
-            index=self._index,
+            index=first // self.hop_frames,
             start_s=max(t0, 0.0),  # the resampler's delay puts frame 0 just before t = 0
             end_s=end_s,
             decided_s=decided_s,
@@ -472,9 +472,8 @@ class FeatureWindower:
             sounds=np.array(rel, dtype=np.float64).reshape(-1, 3),
             frame_centre_s=self._centre_s,
         )
-        self._index += 1
         self._next_start += self.hop_frames
-        t_next = self._next_start * self._hop_samples / self._rate - self.time_offset_s
+        t_next = self._frame_start_s(self._next_start)
         self._sounds = [s for s in self._sounds if s[2] > t_next]
         return w
 

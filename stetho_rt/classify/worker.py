@@ -130,11 +130,6 @@ class ClassifierWorker:
     def _idle(self) -> bool:
         return (not self._queue and not self._busy) or self.error is not None or self._closed
 
-    @property
-    def pending(self) -> int:
-        """Windows waiting in the queue (not counting the one being classified)."""
-        return len(self._queue)
-
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread (waiting windows are discarded, not counted as dropped)."""
         with self._cond:

@@ -77,11 +77,6 @@ class EmissionModel:
         """Frames of look-ahead the context needs."""
         return max(int(self.offsets.max()), 0)
 
-    @property
-    def history(self) -> int:
-        """Frames of past context the model reads."""
-        return max(-int(self.offsets.min()), 0)
-
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmissionModel:
         """Load from JSON (``MODEL_PATH`` by default).

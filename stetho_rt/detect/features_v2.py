@@ -76,18 +76,17 @@ def _compute_band_sos() -> dict[str, np.ndarray]:
 
 
 @kernel
-def _features_kernel(x, sos, zi, acc, ring, ist, fst, out):  # pragma: no cover - numba
+def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out):  # pragma: no cover
     """Frame features of block ``x``; returns the number of rows written to ``out``.
 
     ist: [samples in current frame, raw frames done]; fst: [mean, var, peak, slowmax, floor];
-    acc: sums of squares (total, bands).
+    acc: sums of squares (total, bands); wide, short: scratch of length 1 + bands (preallocated,
+    so a call allocates nothing).
     """
     nb = sos.shape[0]
     nch = nb + 1
     n_out = 0
     w = LOOKAHEAD_FRAMES
-    wide = np.zeros(nch)
-    short = np.zeros(nch)
     for i in range(x.shape[0]):
         v = float(x[i])
         acc[0] += v * v
@@ -195,17 +194,15 @@ class FrameFeatures:
         self._ring = np.zeros((_RING, _NCH))
         self._ist = np.zeros(2, dtype=np.int64)
         self._fst = np.zeros(5)
+        self._wide = np.zeros(_NCH)
+        self._short = np.zeros(_NCH)
         self._out = np.zeros((self.max_block // HOP_SAMPLES + 2, N_FEATURES))
-
-    @property
-    def frames_out(self) -> int:
-        """Feature rows emitted since the stream start (or the last reset)."""
-        return max(int(self._ist[1]) - LOOKAHEAD_FRAMES, 0)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed ``x`` (1-D float32, at most ``max_block`` samples); return new rows (a view)."""
         n = _features_kernel(
-            x, self._sos, self._zi, self._acc, self._ring, self._ist, self._fst, self._out
+            x, self._sos, self._zi, self._acc, self._ring, self._ist, self._fst, self._wide,
+            self._short, self._out,
         )
         return self._out[:n]
 

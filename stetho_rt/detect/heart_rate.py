@@ -9,13 +9,12 @@ systole ~ diastole no longer halve the rate; it also sums the autocorrelation, a
 autocorrelation alone, over the session (:func:`period_from_acc` reads the session period from the
 first sum; the detector checks half/double-period switches against the second).
 
-:class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events
-and the recording/session heart rate: an S1-S1 interval counts when it is plausible (30-220 bpm
-and, when a running estimate exists, within ±30 % of it: a missed S1 gives a double interval, an
-extra sound a short one, and both are left out); a beat's rate is the median of the last
-:data:`BEAT_MEDIAN_N` accepted intervals; the session rate is 60 / median of all accepted
-intervals, or None with fewer than :data:`MIN_BEATS` of them or when most of the stream was not
-periodic.
+:class:`BeatTracker` turns the detector's S1 events into :class:`~stetho_rt.events.Beat` events:
+an S1-S1 interval counts when it is plausible (30-220 bpm and, when a running estimate exists,
+within ±30 % of it: a missed S1 gives a double interval, an extra sound a short one, and both are
+left out); a beat's rate is the median of the last :data:`BEAT_MEDIAN_N` accepted intervals. It
+also keeps every plausible interval (:attr:`BeatTracker.raw_intervals`), from which
+:meth:`~stetho_rt.detect.s1s2.S1S2Detector.recording_heart_rate_bpm` refines the session rate.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from stetho_rt.events import Beat
 
 BEAT_MEDIAN_N = 5
 """Accepted RR intervals in a beat's running median."""
-MIN_BEATS = 3
-"""Accepted intervals needed before the session rate is reported."""
 LAG_MARGIN = 1.1
 """The autocorrelation peak search reaches this factor past the slowest rate, so a period at the
 30 bpm end (with beat-to-beat variation) is still a local maximum; the result is clamped."""
@@ -71,7 +68,6 @@ class BeatTracker:
         self.max_rr_s = 60.0 / min_bpm
         self._last_s1: float | None = None
         self._recent: list[float] = []
-        self._all: list[float] = []
         self.raw_intervals: list[float] = []
         """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement)."""
 
@@ -83,7 +79,6 @@ class BeatTracker:
     def reset(self) -> None:
         """Forget everything."""
         self.break_sequence()
-        self._all.clear()
         self.raw_intervals.clear()
 
     def add_s1(self, s1_s: float, decided_s: float, period_s: float | None) -> Beat | None:
@@ -109,20 +104,8 @@ class BeatTracker:
             return None
         self._recent.append(rr)
         del self._recent[:-BEAT_MEDIAN_N]
-        self._all.append(rr)
         hr = 60.0 / float(np.median(self._recent))
         return Beat(s1_s=s1_s, rr_s=rr, hr_bpm=hr, decided_s=decided_s)
-
-    @property
-    def n_beats(self) -> int:
-        """Accepted intervals so far."""
-        return len(self._all)
-
-    def heart_rate_bpm(self) -> float | None:
-        """Session heart rate [bpm] (60 / median accepted RR), or None with too few beats."""
-        if len(self._all) < MIN_BEATS:
-            return None
-        return 60.0 / float(np.median(self._all))
 
 
 @kernel

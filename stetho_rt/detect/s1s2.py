@@ -388,11 +388,6 @@ class S1S2Detector:
             return None
         return 60.0 / float(self._fst[F_PERIOD])
 
-    @property
-    def quality(self) -> float:
-        """Periodicity quality of the last estimate (autocorrelation peak, 0-1)."""
-        return float(self._fst[F_QUALITY])
-
     def recording_heart_rate_bpm(self) -> float | None:
         """Session heart rate [bpm], None when the stream was not periodic.
 

@@ -50,10 +50,28 @@ class Annotation:
 
     def hr_reference_bpm(self) -> float | None:
         """Reference heart rate [bpm]: 60 / median S1-S1 interval, or None with < 2 S1."""
-        rr = np.concatenate([np.diff(g) for g in self.s1_groups]) if self.s1_groups else []
-        rr = np.asarray(rr, dtype=float)
-        rr = rr[rr > 0]
-        return float(60.0 / np.median(rr)) if rr.size else None
+        return median_rate_bpm(self.s1_groups)
+
+
+def median_rate_bpm(
+    groups: Sequence[np.ndarray], rr_range_s: tuple[float, float] = (0.0, np.inf)
+) -> float | None:
+    """60 / median interval [bpm] between consecutive times of each group (times [s], sorted).
+
+    Intervals never span two groups (annotated spans); only those with ``lo < rr <= hi``
+    (``rr_range_s`` [s]) count. None without any.
+    """
+    lo, hi = rr_range_s
+    rr = np.concatenate([np.diff(np.asarray(g, dtype=float)) for g in groups]) if groups else []
+    rr = np.asarray(rr, dtype=float)
+    rr = rr[(rr > lo) & (rr <= hi)]
+    return float(60.0 / np.median(rr)) if rr.size else None
+
+
+def group_by_span(t: np.ndarray, spans: np.ndarray) -> list[np.ndarray]:
+    """The sorted times ``t`` [s] inside each span of ``spans`` (shape (n, 2)), one array each."""
+    t = np.sort(np.asarray(t, dtype=float))
+    return [t[(t >= a) & (t <= b)] for a, b in spans]
 
 
 def _merge(spans: list[tuple[float, float]]) -> np.ndarray:

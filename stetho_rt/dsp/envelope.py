@@ -292,9 +292,8 @@ class EnvelopeStage(Stage):
         self._lbuf = np.zeros(2 * la, dtype=np.float64)
         self._hzi = np.zeros((self.homomorphic_sos.shape[0], 2), dtype=np.float64)
         self._hzi0 = design["homomorphic_zi"]
-        self._flush_len = self.latency * self.decimation
-        self._zeros = np.zeros(self._flush_len, dtype=np.float32)
-        rows = -(-max(self.max_block, self._flush_len) // self.decimation) + 1
+        self._zeros = np.zeros(self.delay_samples, dtype=np.float32)
+        rows = -(-max(self.max_block, self.delay_samples) // self.decimation) + 1
         self._out = np.zeros((rows, 2), dtype=np.float32)
         self._reset()
 
@@ -328,10 +327,7 @@ class EnvelopeStage(Stage):
         return self._run(x)
 
     def _flush(self) -> Float32Array:
-        bad = self._ist[_IS_BAD]
-        out = self._run(self._zeros)
-        self._ist[_IS_BAD] = bad
-        return out
+        return self._run(self._zeros)  # finite zeros: the non-finite count stays
 
     def _reset(self) -> None:
         self._hbuf[:] = 0.0

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from stetho_rt.config import DspConfig
 from stetho_rt.dsp.designs import cached_design
-from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, run_batch
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, batch_max_block, run_batch
 from stetho_rt.dsp.stft import SpectralFramer
 
 _DEFAULT_CFG = DspConfig()
@@ -152,10 +152,6 @@ class SpectralStage(SpectralFramer):
         return frames[:, self.db_columns], frames[:, self.feature_columns]
 
 
-def _batch_max_block(x: np.ndarray) -> int:
-    return max(min(x.shape[0], DEFAULT_MAX_BLOCK), 1)
-
-
 def frame_features(x: np.ndarray, cfg: DspConfig = _DEFAULT_CFG) -> Float32Array:
     """Batch features of a whole signal, built on :class:`FeatureStage`.
 
@@ -172,10 +168,10 @@ def frame_features(x: np.ndarray, cfg: DspConfig = _DEFAULT_CFG) -> Float32Array
         ``n_frames = floor((n - N)/H) + 1`` (0 if ``n < N``); columns as :data:`FEATURE_NAMES`.
     """
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    return run_batch(FeatureStage(cfg, max_block=_batch_max_block(x)), x)
+    return run_batch(FeatureStage(cfg, max_block=batch_max_block(x)), x)
 
 
 def spectral_frames(x: np.ndarray, cfg: DspConfig = _DEFAULT_CFG) -> Float32Array:
     """Batch form of :class:`SpectralStage`: shape (n_frames, n_bins + n_features), float32."""
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    return run_batch(SpectralStage(cfg, max_block=_batch_max_block(x)), x)
+    return run_batch(SpectralStage(cfg, max_block=batch_max_block(x)), x)

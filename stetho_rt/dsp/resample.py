@@ -328,22 +328,11 @@ def _plan_to_arrays(plan: ResamplePlan) -> dict[str, np.ndarray]:
 def _plan_from_arrays(a: dict[str, np.ndarray]) -> ResamplePlan:
     """Inverse of :func:`_plan_to_arrays` (Python ``int``/``float`` scalars, as designed)."""
     return ResamplePlan(
-        in_rate=int(a["in_rate"]),
-        out_rate=int(a["out_rate"]),
-        up=int(a["up"]),
-        down=int(a["down"]),
-        pass_hz=float(a["pass_hz"]),
-        stop_hz=float(a["stop_hz"]),
         fir=a["fir"],
         sos=a["sos"],
         table=a["table"],
-        m=int(a["m"]),
-        l=int(a["l"]),
-        phases=int(a["phases"]),
-        left=int(a["left"]),
-        shift=int(a["shift"]),
-        delay_s=float(a["delay_s"]),
-        latency=int(a["latency"]),
+        **{name: int(a[name]) for name in _PLAN_INTS},
+        **{name: float(a[name]) for name in _PLAN_FLOATS},
     )
 
 

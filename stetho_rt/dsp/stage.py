@@ -1,4 +1,4 @@
-"""The stage protocol every DSP step follows (ARCHITECTURE.md §3), and :class:`Chain`.
+"""The stage protocol every DSP step follows (ARCHITECTURE.md §3).
 
 A stage turns blocks of float32 samples at ``in_rate`` into whatever it has ready:
 
@@ -24,9 +24,7 @@ as one call (bit-exact: the kernels do not reassociate across block boundaries).
 
 from __future__ import annotations
 
-import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -110,62 +108,7 @@ def run_batch(stage: Stage, x: np.ndarray) -> np.ndarray:
     return np.concatenate([head, tail], axis=0)
 
 
-class Chain(Stage):
-    """Stages in sequence; each stage's output feeds the next. Latency is summed at the output rate.
-
-    Parameters
-    ----------
-    stages : sequence of Stage
-        Non-empty; every stage but the last must produce 1-D samples, and each ``in_rate`` must
-        equal the previous ``out_rate``.
-    """
-
-    def __init__(self, stages: Sequence[Stage]) -> None:
-        if not stages:
-            raise ConfigError("a Chain needs at least one stage")
-        for a, b in itertools.pairwise(stages):
-            if a.out_rate != b.in_rate:
-                raise ConfigError(
-                    f"{type(a).__name__} outputs {a.out_rate} Hz but {type(b).__name__} "
-                    f"expects {b.in_rate} Hz"
-                )
-        self.stages = tuple(stages)
-        latency_s = sum(s.latency_s for s in self.stages)
-        last = self.stages[-1]
-        super().__init__(
-            self.stages[0].in_rate,
-            last.out_rate,
-            round(latency_s * last.out_rate),
-            self.stages[0].max_block,
-        )
-
-    def _process(self, x: Float32Array) -> np.ndarray:
-        for stage in self.stages:
-            x = stage.process(x)
-        return x
-
-    def _flush(self) -> np.ndarray:
-        out: np.ndarray | None = None
-        for i, stage in enumerate(self.stages):
-            if out is None:
-                tail = stage.flush()
-            else:
-                tail = _concat(stage.process(out).copy(), stage.flush())
-            out = tail if i == len(self.stages) - 1 else np.ascontiguousarray(tail).copy()
-        assert out is not None
-        return out
-
-    def _reset(self) -> None:
-        for stage in self.stages:
-            stage.reset()
-
-    def warm_up(self) -> None:
-        """Warm every stage."""
-        for stage in self.stages:
-            stage.warm_up()
-
-
-def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if a.shape[0] and b.shape[0]:
-        return np.concatenate([a, b], axis=0)
-    return a if a.shape[0] else b
+def batch_max_block(x: np.ndarray) -> int:
+    """``max_block`` of a stage built to run :func:`run_batch` on ``x``: its length, capped at
+    :data:`DEFAULT_MAX_BLOCK` (the stage splits longer input), at least 1."""
+    return max(min(x.shape[0], DEFAULT_MAX_BLOCK), 1)

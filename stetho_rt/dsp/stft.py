@@ -31,8 +31,7 @@ frame index ``k`` does *not* map to ``(k - latency) / out_rate`` as for sample-r
 :func:`frame_times` (or :meth:`StftStage.frame_times`) for the exact mapping.
 
 The per-frame feature kernels live here too (:mod:`stetho_rt.dsp.features` builds its stages on
-:class:`SpectralFramer`), so that every njit function calls only njit functions of its own module:
-numba's on-disk cache is invalidated per source file and would not see edits to a callee elsewhere.
+:class:`SpectralFramer`).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ import numpy.typing as npt
 
 from stetho_rt.config import LOG_POWER_FLOOR_DB, DspConfig
 from stetho_rt.dsp._jit import kernel
-from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 
 _DEFAULT_CFG = DspConfig()
 
@@ -374,4 +373,4 @@ def stft_db(x: np.ndarray, cfg: DspConfig = _DEFAULT_CFG) -> Float32Array:
         Log power [dB] per frame and bin; ``n_frames = floor((n - N)/H) + 1`` (0 if ``n < N``).
     """
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    return run_batch(StftStage(cfg, max_block=max(min(x.shape[0], DEFAULT_MAX_BLOCK), 1)), x)
+    return run_batch(StftStage(cfg, max_block=batch_max_block(x)), x)

@@ -93,23 +93,6 @@ def call_with_timeout(fn: Callable[[], Any], timeout: float, name: str = "stetho
     return not t.is_alive()
 
 
-def _ring_skipper(ring: RingBuffer) -> Callable[[int], None]:
-    """A producer-side "n samples were lost" for ``ring``: counted as dropped, published as a gap.
-
-    Uses ``RingBuffer.skip`` when the ring has one; otherwise does what ``write`` does with a block
-    that does not fit (producer-owned counters only, so it is safe from the producer thread).
-    """
-    skip = getattr(ring, "skip", None)
-    if callable(skip):
-        return skip  # type: ignore[no-any-return]
-
-    def fallback(n: int) -> None:
-        ring._ctr[2] += n
-        ring._pending_gap += n
-
-    return fallback
-
-
 class DeviceSource:
     """A PortAudio input stream feeding the ring, watched and reopened when it stops delivering.
 
@@ -197,7 +180,7 @@ class DeviceSource:
         self._hb_t = np.zeros(1, dtype=np.float64)  # time.monotonic() of the last callback [s]
         self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
         self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
-        self._flags = np.zeros(3, dtype=np.int64)  # input overflow, input underflow, other
+        self._flags = np.zeros(1, dtype=np.int64)  # callbacks flagged input underflow
         self._ended = threading.Event()  # finished_callback of the current stream
         self._stream: Any = None
         self._stop = threading.Event()
@@ -278,7 +261,7 @@ class DeviceSource:
     @property
     def input_underflows(self) -> int:
         """Callbacks flagged ``input_underflow``."""
-        return int(self._flags[1])
+        return int(self._flags[0])
 
     # ------------------------------------------------------------------ PortAudio thread
     def _make_callback(self, gen: int) -> tuple[Callable[..., None], Callable[[], None]]:
@@ -288,7 +271,7 @@ class DeviceSource:
         assert ring is not None
         write = ring.write
         count_overflow = ring.count_overflow
-        skip = _ring_skipper(ring)
+        skip = ring.skip  # counted as dropped, published as a gap (producer-side)
         mix, hb, hb_t, resync, gen_now, flags = (
             self._mix, self._hb, self._hb_t, self._resync, self._gen, self._flags)
         cap = mix.shape[0]
@@ -307,10 +290,8 @@ class DeviceSource:
             if status:
                 if status.input_overflow:
                     count_overflow()
-                elif status.input_underflow:
-                    flags[1] += 1
-                else:
-                    flags[2] += 1
+                if status.input_underflow:
+                    flags[0] += 1
             if resync[0]:
                 resync[0] = 0
                 lost = int((now - hb_t[0]) * rate) - frames

@@ -252,11 +252,6 @@ class ReplaySource:
         """Stream time produced so far, dropped samples included [s]."""
         return self._produced / self.rate
 
-    @property
-    def produced_samples(self) -> int:
-        """Samples produced so far, written or dropped [samples]."""
-        return self._produced
-
     def start(self, ring: RingBuffer | None = None) -> None:
         """Start the replay thread feeding ``ring`` (or the ring given at construction)."""
         if self._thread is not None:

@@ -3,21 +3,11 @@ audio gives the same numbers in batch and live mode. Skipped until the graph tak
 
 from __future__ import annotations
 
-import inspect
-
-import pytest
-
 from stetho_rt.classify.model import OnnxClassifier, default_model_path
 from stetho_rt.config import PipelineConfig
-from stetho_rt.graph import DspGraph
 from stetho_rt.io.demo import DemoHeart
 from stetho_rt.io.source import ReplaySource
 from stetho_rt.pipeline import Pipeline
-
-pytestmark = pytest.mark.skipif(
-    "live" not in inspect.signature(DspGraph.__init__).parameters,
-    reason="classifier not yet wired into DspGraph (graph integration pending)",
-)
 
 
 def _run(clf: OnnxClassifier, *, live: bool) -> Pipeline:
