@@ -173,9 +173,8 @@ def _rows_from_jsonl(path: Path, data: Path) -> list[dict[str, Any]]:
 def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) -> list[dict]:
     from train_classifier import list_recordings
 
-    from stetho_rt.classify.extract import recording_windows
+    from stetho_rt.classify.extract import recording_verdict, recording_windows
     from stetho_rt.classify.model import OnnxClassifier
-    from stetho_rt.classify.verdict import aggregate
 
     clf = OnnxClassifier.load(model)
     recs = [r for r in list_recordings(data) if r.dataset in datasets]
@@ -184,10 +183,8 @@ def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) ->
         recs = [recs[i] for i in sorted(rng.permutation(len(recs))[:subset])]
     rows = []
     for r in recs:
-        ws = recording_windows(r.path)
-        p = clf.run(np.stack([w.vector for w in ws])) if ws else np.zeros((0, 3), np.float32)
-        q = np.array([w.quality.index for w in ws])
-        rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": aggregate(p, q, clf.rules)})
+        verdict = recording_verdict(clf, recording_windows(r.path))
+        rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": verdict})
     return rows
 
 

@@ -7,6 +7,10 @@ Pipeline per recording, the same code the live path runs::
     (resampler, band-pass, S1/S2 detector, spectral features) -> frames + detected sounds
     -> classify.windows.windows_of (FeatureWindower) -> window vectors (+ quality)
 
+A second, session head sees a recording as a whole: the mean of its window vectors and its mean
+window quality (``classify.session``, built window by window as the runtime worker does); the
+verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
+
 Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
 2016 (unsure quality -> artifact, abnormal -> murmur, normal -> normal), PASCAL A (normal, murmur,
 artifact). Splits are grouped by patient (CirCor ``split_group``, PhysioNet ``group``, PASCAL
@@ -57,6 +61,8 @@ DEFAULT_KIND = "hgb"
 TRAIN_STRIDE = 2
 """Train on every 2nd window of a recording (hop 2 s: neighbours overlap 75 %, little is lost)."""
 DSP = DspConfig()
+SESSION_WEIGHT = 0.5
+"""Verdict blend of the session head's murmur share with the windows' (plain average)."""
 FEATURE_SOURCES = (
     "stetho_rt/dsp/features.py",
     "stetho_rt/dsp/stft.py",
@@ -80,6 +86,9 @@ WINDOW_SOURCES = (
     "stetho_rt/classify/_summary_kernels.py",
     "stetho_rt/classify/phase.py",
 )
+SESSION_HGB = {"max_iter": 300, "learning_rate": 0.03, "max_leaf_nodes": 8,
+               "min_samples_leaf": 20, "l2_regularization": 1.0}
+"""Session head: one sample per recording (about 2000), so smaller trees and a slower rate."""
 
 
 # ------------------------------------------------------------------------------------ datasets
@@ -229,14 +238,20 @@ class Table:
     y: np.ndarray  # (n_recs,) class index or -1 (unused)
     groups: np.ndarray  # (n_recs,) split group
     strata: np.ndarray  # (n_recs,) class-balancing stratum (PhysioNet database, else dataset)
+    S: np.ndarray  # (n_recs, n_features + 1) session vectors (NaN rows: no window)
 
 
 def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
-    """Stack the cached windows of ``recs``."""
+    """Stack the cached windows of ``recs`` and build each recording's session vector."""
+    from stetho_rt.classify.session import session_vector
+
+    n_features = next(d["X"].shape[1] for d in have.values() if d["X"].shape[0])
+    S = np.full((len(recs), n_features + 1), np.nan, np.float32)
     Xs, Bs, qs, ri, pos = [], [], [], [], []
     for i, r in enumerate(recs):
         d = have[f"{r.dataset}/{r.rid}"]
         if d["X"].shape[0]:
+            S[i] = session_vector(d["X"], d["q"], n_features)
             Xs.append(d["X"])
             Bs.append(d["mfcc"])
             qs.append(d["q"])
@@ -245,7 +260,7 @@ def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
     y = np.array([L.CLASS_LABELS.index(r.target) if r.target else -1 for r in recs])
     return Table(recs, np.concatenate(Xs), np.concatenate(Bs), np.concatenate(qs),
                  np.concatenate(ri), np.concatenate(pos), y, np.array([r.group for r in recs]),
-                 np.array([_stratum(r) for r in recs]))
+                 np.array([_stratum(r) for r in recs]), S)
 
 
 def _stratum(r: Rec) -> str:
@@ -331,6 +346,47 @@ def make_model(kind: str):
     raise ValueError(kind)
 
 
+def make_session_model():
+    """The session head: :data:`SESSION_HGB` on the means of :func:`invariant_columns` and the
+    mean quality (a column selector inside the exported graph)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    from stetho_rt.classify.windows import window_feature_names
+
+    cols = [*invariant_columns(), len(window_feature_names(DSP.mel_bands))]  # quality mean last
+    select = ColumnTransformer([("invariant", "passthrough", cols)])
+    hgb = HistGradientBoostingClassifier(early_stopping=False, random_state=SEED, **SESSION_HGB)
+    return Pipeline([("select", select), ("hgb", hgb)])
+
+
+def session_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
+    """Sample weight of each recording (the windows' weights summed: the same balancing)."""
+    w = window_weights(t, rec_mask)
+    return np.bincount(t.rec, weights=w, minlength=len(t.recs))
+
+
+def fit_session(t: Table, rec_mask: np.ndarray):
+    """Fit the session head on the recordings of ``rec_mask`` that have a class and a window."""
+    m = rec_mask & (t.y >= 0) & np.isfinite(t.S[:, -1])
+    model = make_session_model()
+    model.fit(t.S[m], t.y[m], hgb__sample_weight=session_weights(t, rec_mask)[m])
+    return model
+
+
+def oof_session(t: Table, test_of: list[np.ndarray]) -> np.ndarray:
+    """Session-head probabilities of each recording from a head not trained on it, shape
+    (n_recs, 3) (NaN rows: not tested, or no window)."""
+    PS = np.full((len(t.recs), len(L.CLASS_LABELS)), np.nan, np.float32)
+    for test in test_of:
+        model = fit_session(t, ~test)
+        m = test & np.isfinite(t.S[:, -1])
+        if m.any():
+            PS[m] = model.predict_proba(t.S[m])
+    return PS
+
+
 def _fit(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):
     model = make_model(kind)
     step = model.steps[-1][0] if hasattr(model, "steps") else None
@@ -375,29 +431,38 @@ def oof_probs(t: Table, kind: str, test_of: list[np.ndarray]) -> np.ndarray:
     return P
 
 
-def verdict_rows(t: Table, P: np.ndarray, rules=None) -> list[dict]:
-    """Recording-level verdicts from window probabilities (the runtime's aggregation)."""
-    from stetho_rt.classify.verdict import aggregate
+def verdict_rows(t: Table, P: np.ndarray, rules=None, PS: np.ndarray | None = None) -> list[dict]:
+    """Recording-level verdicts from window probabilities and, if given, the session head's
+    (the runtime's aggregation; default rules blend with :data:`SESSION_WEIGHT` when ``PS``
+    is given)."""
+    from stetho_rt.classify.verdict import VerdictRules, aggregate
 
+    if rules is None:
+        rules = VerdictRules(session_weight=SESSION_WEIGHT if PS is not None else 0.0)
     order = np.argsort(t.rec, kind="stable")
     bounds = np.searchsorted(t.rec[order], np.arange(len(t.recs) + 1))
     rows = []
     for i, r in enumerate(t.recs):
         idx = order[bounds[i] : bounds[i + 1]]
+        session = None if PS is None or not np.isfinite(PS[i, 0]) else PS[i]
         rows.append({"dataset": r.dataset, "meta": r.meta,
-                     "verdict": aggregate(P[idx], t.q[idx], rules)})
+                     "verdict": aggregate(P[idx], t.q[idx], rules, session)})
     return rows
 
 
 # ------------------------------------------------------------------------------------ evaluation
-def cv_report(t: Table, kind: str, fold: np.ndarray) -> dict:
-    """Grouped 5-fold CV: pooled out-of-fold scores per dataset and the per-fold spread."""
+def cv_report(t: Table, kind: str, fold: np.ndarray, session: bool = False) -> dict:
+    """Grouped 5-fold CV: pooled out-of-fold scores per dataset and the per-fold spread
+    (``session``: with the session head, trained on the same folds)."""
     from eval_classifier import score_all
 
     k = int(fold.max()) + 1
-    P = oof_probs(t, kind, [fold == i for i in range(k)])
-    rows = verdict_rows(t, P)
+    tests = [fold == i for i in range(k)]
+    P = oof_probs(t, kind, tests)
+    PS = oof_session(t, tests) if session else None
+    rows = verdict_rows(t, P, PS=PS)
     pooled = score_all(rows)
+    windows_only = score_all(verdict_rows(t, P)) if session else None
     per_fold = [score_all([r for r, f in zip(rows, fold, strict=True) if f == i]) for i in range(k)]
     spread: dict[str, dict[str, list[float]]] = {}
     for d, metrics in pooled.items():
@@ -405,11 +470,12 @@ def cv_report(t: Table, kind: str, fold: np.ndarray) -> dict:
         for m in metrics:
             vals = [pf[d][m] for pf in per_fold if d in pf and np.isfinite(pf[d][m])]
             spread[d][m] = [float(np.mean(vals)), float(np.std(vals))] if vals else [np.nan, np.nan]
-    return {"pooled": pooled, "folds": spread, "P": P, "rows": rows}
+    return {"pooled": pooled, "folds": spread, "P": P, "PS": PS, "rows": rows,
+            "windows_only": windows_only}
 
 
-THRESHOLD_GRID = np.round(np.arange(0.10, 0.901, 0.02), 2)
-"""Candidate verdict ``murmur_threshold`` values (murmur share among clean windows)."""
+THRESHOLD_GRID = np.round(np.arange(0.04, 0.901, 0.02), 2)
+"""Candidate verdict ``murmur_threshold`` values (blended murmur share)."""
 
 
 def threshold_objective(scores: dict[str, dict[str, float]]) -> float:
@@ -417,7 +483,8 @@ def threshold_objective(scores: dict[str, dict[str, float]]) -> float:
     return 0.5 * (scores["circor"]["patient_wacc"] + scores["physionet"]["macc"])
 
 
-def tune_threshold(t: Table, P: np.ndarray, fold: np.ndarray) -> dict:
+def tune_threshold(t: Table, P: np.ndarray, fold: np.ndarray,
+                   PS: np.ndarray | None = None) -> dict:
     """Choose the verdict's ``murmur_threshold`` on out-of-fold window probabilities only.
 
     ``P`` holds out-of-fold probabilities (:func:`cv_report`). Each threshold of
@@ -432,8 +499,8 @@ def tune_threshold(t: Table, P: np.ndarray, fold: np.ndarray) -> dict:
 
     from stetho_rt.classify.verdict import VerdictRules
 
-    base = VerdictRules()
-    rows_at = {thr: verdict_rows(t, P, replace(base, murmur_threshold=float(thr)))
+    base = VerdictRules(session_weight=SESSION_WEIGHT if PS is not None else 0.0)
+    rows_at = {thr: verdict_rows(t, P, replace(base, murmur_threshold=float(thr)), PS)
                for thr in THRESHOLD_GRID}
     k = int(fold.max()) + 1
 
@@ -468,7 +535,8 @@ def lodo_report(t: Table, kind: str) -> dict[str, dict]:
     for db in dbs:
         test = np.array([r.dataset == "physionet" and r.meta["database"] == db for r in t.recs])
         P = oof_probs(t, kind, [test])
-        rows = [row for row, m in zip(verdict_rows(t, P), test, strict=True) if m]
+        PS = oof_session(t, [test])
+        rows = [row for row, m in zip(verdict_rows(t, P, PS=PS), test, strict=True) if m]
         out[db] = score_physionet(rows)
     return out
 
@@ -510,7 +578,7 @@ def export_onnx(model, n_features: int, path: Path, X_check: np.ndarray) -> floa
         options={id(final): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
-    onx.doc_string = "stetho-rt murmur/artifact window classifier (see the model card)"
+    onx.doc_string = "stetho-rt murmur/artifact classifier head (see the model card)"
     path.write_bytes(onx.SerializeToString())
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
@@ -567,12 +635,26 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dict) -> dict:
+def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dict,
+                  session_path: Path | None = None) -> dict:
     """The JSON sidecar the runtime validates (see stetho_rt.classify.model)."""
     from stetho_rt.classify.model import file_sha256
+    from stetho_rt.classify.session import session_feature_names
     from stetho_rt.classify.windows import FRAME_FEATURES, window_feature_names
 
     names = window_feature_names(DSP.mel_bands)
+    session = None
+    if session_path is not None:
+        s_names = session_feature_names(names)
+        session = {
+            "file": session_path.name,
+            "onnx_sha256": file_sha256(session_path),
+            "input": {"name": "input", "n_features": len(s_names), "dtype": "float32",
+                      "shape": [None, len(s_names)]},
+            "output": {"name": "probabilities", "dtype": "float32", "shape": [None, 3]},
+            "features": list(s_names),
+            "model": "hgb",
+        }
     meta = {
         "format": L.SIDECAR_FORMAT,
         "labels": list(L.CLASS_LABELS),
@@ -587,6 +669,7 @@ def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dic
         "window_s": CLASSIFIER_WINDOW_S,
         "hop_s": CLASSIFIER_HOP_S,
         "verdict": rules.to_json(),
+        "session": session,
         "model": kind,
         "onnx_sha256": file_sha256(onnx_path),
         "provenance": provenance,
@@ -610,8 +693,10 @@ def threshold_section(tune: dict, before: dict) -> list[str]:
         "## Verdict threshold (`murmur_threshold`)",
         "",
         f"Shipped: **{tune['threshold']:.2f}** (was the untuned 0.50): a recording is murmur when "
-        "the mean of p_murmur / (p_murmur + p_normal) over its clean windows reaches it. Chosen by "
-        "`tools/train_classifier.py` (`tune_threshold`) on the out-of-fold window probabilities "
+        "its blended murmur share (the mean of p_murmur / (p_murmur + p_normal) over its clean "
+        f"windows and the session head's, weights {1 - SESSION_WEIGHT:.1f} / {SESSION_WEIGHT:.1f}) "
+        "reaches it. Chosen by "
+        "`tools/train_classifier.py` (`tune_threshold`) on the out-of-fold probabilities "
         "of the 5-fold patient-disjoint CV above (never in-sample): every value "
         f"{THRESHOLD_GRID[0]:.2f}-{THRESHOLD_GRID[-1]:.2f} in steps of 0.02 relabels the "
         "recordings with the runtime aggregation, and the value maximising the mean of CirCor "
@@ -643,8 +728,8 @@ def threshold_section(tune: dict, before: dict) -> list[str]:
         "present if any of their recordings is murmur, so sensitivity gained per recording is "
         "paid for by absent patients turned present, and Unknown patients (weight 3) are only "
         "right when every recording is artifact. The 0.80 target needs a better model or "
-        "patient-level aggregation, not a threshold. AUROC and the artifact figures do not depend "
-        "on it.",
+        "patient-level aggregation, not a threshold (the patient rule of ARCHITECTURE.md §7 is "
+        "fixed). AUROC and the artifact figures do not depend on it.",
         "",
     ]
     return lines
@@ -674,6 +759,17 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "0.6 s after its end so the detector has decided its sounds. Output: P(normal, murmur, "
         "artifact) per window; the recording verdict aggregates windows "
         "(`stetho_rt/classify/verdict.py`, rules in the sidecar).",
+        f"- **Session head** (`{name}_session.onnx`, named in the sidecar's `session` key): "
+        f"`hgb` ({', '.join(f'{k} {v}' for k, v in SESSION_HGB.items())}) on the session "
+        "summary (`stetho_rt/classify/session.py`: the mean "
+        "of every window vector so far, per feature over the windows where it is finite, and the "
+        "mean window quality; the same invariant columns), trained with one sample per recording "
+        "and the same weights. The verdict's murmur share is the plain average of the windows' "
+        "and the session head's (`session_weight` 0.5 in the sidecar); the artifact gate "
+        "(too few clean windows) and the artifact probability stay the windows'. "
+        "Session head inference: "
+        f"{meta['provenance']['inference_ms'].get('session_p99_ms', float('nan')):.3f} ms p99, "
+        "once per classified window.",
         f"- **Trained on** the dev split of `$STETHO_RT_DATA`: {counts}.",
         "  Classes: CirCor murmur heard at the location -> murmur, murmur-free patient -> normal "
         "(other locations of murmur patients and Unknown patients unused); PhysioNet 2016 quality "
@@ -717,6 +813,19 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
                 cells.append(f"{_fmt(rep['pooled'][d][m])} ({_fmt(mean)} ± {_fmt(sd)})")
             lines.append(f"| {m} | {cells[0]} | {cells[1]} |")
         lines.append("")
+    wo = reports[kind].get("windows_only")
+    if wo:
+        lines += ["### Without the session head (same folds, windows only)", "",
+                  "The verdict from the window head alone (at 0.5), beside the shipped blend "
+                  "(at 0.5):", "", "| dataset | metric | windows only | with session head |",
+                  "|---|---|---|---|"]
+        for d, m in (("circor", "auroc"), ("circor", "patient_wacc"), ("physionet", "macc"),
+                     ("physionet", "abnormal_auroc"), ("physionet", "artifact_auroc"),
+                     ("pascal", "acc3"), ("pascal", "murmur_auroc")):
+            if d in wo:
+                lines.append(f"| {d} | {m} | {_fmt(wo[d][m])} | "
+                             f"{_fmt(reports[kind]['pooled'][d][m])} |")
+        lines.append("")
     if lodo:
         lines += ["### PhysioNet, one database held out", "",
                   "Trained on every other recording (CirCor, PASCAL, the other PhysioNet "
@@ -735,6 +844,9 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "- Recording-level decisions from 4 s windows. The cardiac-phase features rest on the "
         "S1/S2 detector: where it fails (noise, arrhythmia, S1/S2 swapped at high rates) a window "
         "has fewer or wrong cycles. Murmur timing and grade are not reported.",
+        "- The session head and the verdict summarise every window since the stream started: "
+        "live, a session that moves the chest piece between auscultation sites mixes them (the "
+        "training recordings are one site each).",
         "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "
         "to murmur, so 'murmur' means 'abnormal sound' on adult data.",
         "- The artifact class learns from PhysioNet 'unsure' quality and 40 PASCAL artifact files; "
@@ -759,7 +871,9 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "Seeded and single-threaded; the same data, code and library versions give the same "
         "model. A change to the feature code (`dsp/features.py`, `dsp/stft.py`, "
         "`dsp/resample.py`, `classify/windows.py`) invalidates the cache and changes the window "
-        "feature names or values: retrain, the runtime refuses a sidecar whose names differ.",
+        "feature names or values: retrain, the runtime refuses a sidecar whose names differ. "
+        "The window and session heads are trained together and ship together "
+        f"(`{name}.onnx`, `{name}_session.onnx`, `{name}.json`).",
         "",
     ]
     path.write_text("\n".join(lines))
@@ -799,10 +913,10 @@ def main(argv: list[str] | None = None) -> int:
         fold = folds(t)
         for kind in ("baseline", args.model):
             t0 = time.perf_counter()
-            reports[kind] = cv_report(t, kind, fold)
+            reports[kind] = cv_report(t, kind, fold, session=kind != "baseline")
             print(f"== CV {kind} ({time.perf_counter() - t0:.0f} s)\n"
                   f"{format_scores(reports[kind]['pooled'])}", flush=True)
-        tune = tune_threshold(t, reports[args.model]["P"], fold)
+        tune = tune_threshold(t, reports[args.model]["P"], fold, reports[args.model]["PS"])
         print(f"== murmur_threshold {tune['threshold']:.2f} (per fold {tune['per_fold']}), "
               f"nested\n{format_scores(tune['nested'])}", flush=True)
         if not args.no_lodo:
@@ -826,13 +940,21 @@ def main(argv: list[str] | None = None) -> int:
     err = export_onnx(model, t.X.shape[1], onnx_path, check)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB), "
           f"max |onnx - sklearn| = {err:.2e}")
+    session_path = args.out / f"{args.name}_session.onnx"
+    s_check = t.S[np.isfinite(t.S[:, -1])]
+    err_s = export_onnx(fit_session(t, train_rec), t.S.shape[1], session_path, s_check)
+    print(f"exported {session_path} ({session_path.stat().st_size / 1e6:.2f} MB), "
+          f"max |onnx - sklearn| = {err_s:.2e}")
     import skl2onnx
     latency = inference_latency(onnx_path, check)
+    latency_s = inference_latency(session_path, s_check)
+    latency["session_p50_ms"], latency["session_p99_ms"] = latency_s["p50_ms"], latency_s["p99_ms"]
     summary = summary_latency(recs, args.cache)
     latency["summary_p50_ms"], latency["summary_p99_ms"] = summary["p50_ms"], summary["p99_ms"]
     print(f"inference per window (1 thread): p50 {latency['p50_ms']:.3f} ms, "
           f"p99 {latency['p99_ms']:.3f} ms; window summary p50 {latency['summary_p50_ms']:.3f} "
-          f"ms, p99 {latency['summary_p99_ms']:.3f} ms")
+          f"ms, p99 {latency['summary_p99_ms']:.3f} ms; session head p50 "
+          f"{latency['session_p50_ms']:.3f} ms, p99 {latency['session_p99_ms']:.3f} ms")
     import sklearn
 
     counts = {d: int(sum(1 for r in recs if r.dataset == d and r.target)) for d in
@@ -853,14 +975,17 @@ def main(argv: list[str] | None = None) -> int:
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "train_seconds": round(train_s, 1),
         "onnx_max_abs_diff": err,
+        "session_onnx_max_abs_diff": err_s,
+        "session_hgb": SESSION_HGB,
         "inference_ms": latency,
         "cv": {k: v["pooled"] for k, v in reports.items()},  # at murmur_threshold 0.5
         "murmur_threshold_cv": threshold_provenance(tune) if tune else None,
         "lodo_physionet": lodo,
     }
-    rules = VerdictRules(murmur_threshold=tune["threshold"]) if tune else VerdictRules()
+    rules = VerdictRules(murmur_threshold=tune["threshold"] if tune else 0.5,
+                         session_weight=SESSION_WEIGHT)
     meta = write_sidecar(args.out / f"{args.name}.json", onnx_path, args.model, rules,
-                         provenance)
+                         provenance, session_path)
     if reports:
         card = args.out / f"{args.name}_MODEL_CARD.md"
         model_card(card, args.name, args.model, reports, lodo, meta, counts, train_s,

@@ -4,8 +4,8 @@
 cuts windows from the per-frame features and the detector's sounds
 (:class:`~stetho_rt.classify.windows.FeatureWindower`), hands them to the
 :class:`~stetho_rt.classify.worker.ClassifierWorker` and returns the windows
-classified so far; :meth:`verdict` aggregates every window of the session
-(:mod:`stetho_rt.classify.verdict`).
+classified so far; :meth:`verdict` aggregates every window of the session with the model's session
+head output for them (:mod:`stetho_rt.classify.verdict`, :mod:`stetho_rt.classify.session`).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class ClassifierBranch:
     def reset(self) -> None:
         """New stream: windower back to frame 0, queued windows and the verdict discarded."""
         self.worker.drain(DRAIN_TIMEOUT_S)
+        self.worker.reset_session()
         self.windower.reset()
         self._windows.clear()
         self._verdict = None
@@ -103,7 +104,8 @@ class ClassifierBranch:
     def verdict(self) -> dict[str, Any]:
         """Session verdict over every window classified so far (JSON-ready dict)."""
         if self._verdict is None:
-            self._verdict = aggregate_windows(self._windows, self.model.rules)
+            self._verdict = aggregate_windows(self._windows, self.model.rules,
+                                              self.worker.session_probs)
         return self._verdict
 
     def close(self) -> None:

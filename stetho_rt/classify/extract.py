@@ -1,4 +1,5 @@
-"""Classifier windows of a whole recording through the pipeline's own DSP graph (for training).
+"""Classifier windows of a whole recording through the pipeline's own DSP graph (for training
+and evaluation), and the verdict the branch reaches on them (:func:`recording_verdict`).
 
 :func:`recording_windows` runs a file through :class:`stetho_rt.graph.DspGraph` (resampler,
 band-pass, S1/S2 detector, spectral features; no model) and cuts the windows exactly as the
@@ -8,16 +9,23 @@ vectors sees at run time precisely what it was trained on (``tests/classify`` pi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stetho_rt.classify.session import session_vector
+from stetho_rt.classify.verdict import aggregate
 from stetho_rt.classify.windows import FeatureWindow, windows_of
 from stetho_rt.config import PipelineConfig
 from stetho_rt.dsp.level import BlockMeter
 from stetho_rt.events import HeartSound
 from stetho_rt.io.audiofile import open_audio
+
+if TYPE_CHECKING:
+    from stetho_rt.classify.model import OnnxClassifier
 
 
 @dataclass
@@ -89,3 +97,19 @@ def recording_windows(
         rs.frames, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s,
         sounds=rs.sounds, time_offset_s=rs.time_offset_s,
     )
+
+
+def recording_verdict(clf: OnnxClassifier, windows: Sequence[FeatureWindow]) -> dict[str, Any]:
+    """The verdict the classifier branch reaches at the end of a stream of these windows.
+
+    Window probabilities from the window head, the session head (if the model has one) on the
+    session summary of every window in order, aggregated with the model's rules.
+    """
+    n = clf.n_features
+    p = clf.run(np.stack([w.vector for w in windows])) if windows else np.zeros((0, 3), np.float32)
+    q = np.array([w.quality.index for w in windows], dtype=np.float64)
+    session = None
+    if clf.session is not None and windows:
+        sv = session_vector((w.vector for w in windows), q, n)
+        session = clf.session.run(sv)[0]
+    return aggregate(p, q, clf.rules, session)

@@ -11,12 +11,21 @@ graph expects and returns, and how its inputs were made::
      "internal_rate_hz": 2000, "stft_window": 64, "stft_hop": 16, "mel_bands": 16,
      "window_s": 4.0, "hop_s": 1.0,
      "verdict": {...VerdictRules...},
+     "session": {"file": "<name>_session.onnx", "onnx_sha256": "...",
+                 "input": {"name": "input", "n_features": 84}, "output": {"name": "probabilities"},
+                 "features": [...window names + "_mean"..., "session_quality_mean"]},
      "onnx_sha256": "...", "provenance": {...}}
+
+The optional ``session`` head maps the session summary (:mod:`stetho_rt.classify.session`: the
+running mean of the window vectors and the mean quality) to class probabilities; the verdict blends
+them with the windows' (``verdict.session_weight``). A sidecar without it gives a windows-only
+verdict.
 
 :meth:`OnnxClassifier.load` raises :class:`~stetho_rt.errors.ModelError` with one line naming the
 file and the problem when either file is missing or unreadable, a key is missing, the labels, the
 feature names, the rates or the window geometry differ from what the pipeline computes, the ONNX
-file's hash differs from the sidecar's, or the graph's input/output shapes disagree with it.
+file's hash differs from the sidecar's, or the graph's input/output shapes disagree with it (the
+same checks for the session head's file, named relative to the sidecar).
 
 Inference runs with one intra-op and one inter-op thread (ARCHITECTURE.md §1.4).
 """
@@ -33,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stetho_rt.classify.labels import CLASS_LABELS, SIDECAR_FORMAT, SIDECAR_REQUIRED
+from stetho_rt.classify.session import session_feature_names
 from stetho_rt.classify.verdict import VerdictRules
 from stetho_rt.classify.windows import FRAME_FEATURES, window_feature_names
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig
@@ -82,17 +92,20 @@ class OnnxClassifier:
         Window vector length the model expects.
     rules : VerdictRules
         Aggregation thresholds chosen at training time.
+    session : OnnxHead or None
+        The session head (input: :meth:`~stetho_rt.classify.session.SessionSummary.vector`),
+        None when the sidecar has none.
     """
 
-    def __init__(self, path: Path, session: Any, meta: dict[str, Any]) -> None:
+    def __init__(self, path: Path, session: Any, meta: dict[str, Any],
+                 session_head: OnnxHead | None = None) -> None:
         self.path = path
         self.meta = meta
         self.labels: tuple[str, ...] = tuple(meta["labels"])
-        self.n_features = int(meta["input"]["n_features"])
         self.rules = VerdictRules.from_json(meta["verdict"])
-        self._session = session
-        self._input = meta["input"]["name"]
-        self._output = meta["output"]["name"]
+        self.window = OnnxHead(path, session, meta)
+        self.n_features = self.window.n_features
+        self.session = session_head
 
     # -------------------------------------------------------------------------------- loading
     @classmethod
@@ -133,26 +146,55 @@ class OnnxClassifier:
         if not isinstance(meta, dict):
             raise ModelError(f"{side}: sidecar is not a JSON object")
         _check_meta(side, meta, dsp, window_s, hop_s)
-        digest = meta.get("onnx_sha256")
-        if digest is not None and digest != file_sha256(p):
-            raise ModelError(f"{p}: file does not match its sidecar (onnx_sha256 differs)")
-        session = _session(p)
-        _check_graph(p, session, meta)
-        return cls(p, session, meta)
+        session = _open_graph(p, meta)
+        head = _load_session_head(side, meta, dsp) if meta.get("session") is not None else None
+        return cls(p, session, meta, head)
 
     # -------------------------------------------------------------------------------- inference
     def run(self, x: np.ndarray) -> npt.NDArray[np.float32]:
-        """Class probabilities of window vectors.
+        """Class probabilities of window vectors (:meth:`OnnxHead.run` of the window head)."""
+        return self.window.run(x)
+
+    def warm_up(self) -> None:
+        """One inference per head on zeros (allocates ONNX Runtime's buffers before a stream
+        opens)."""
+        self.run(np.zeros((1, self.n_features), np.float32))
+        if self.session is not None:
+            self.session.run(np.zeros((1, self.session.n_features), np.float32))
+
+
+class OnnxHead:
+    """One validated ONNX graph: ``(n, n_features)`` float32 in, ``(n, 3)`` probabilities out.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.onnx`` file (named in errors).
+    session : onnxruntime.InferenceSession
+        The loaded graph.
+    spec : dict
+        ``{"input": {"name", "n_features"}, "output": {"name"}}`` (validated by the loader).
+    """
+
+    def __init__(self, path: Path, session: Any, spec: dict[str, Any]) -> None:
+        self.path = path
+        self.n_features = int(spec["input"]["n_features"])
+        self._session = session
+        self._input = spec["input"]["name"]
+        self._output = spec["output"]["name"]
+
+    def run(self, x: np.ndarray) -> npt.NDArray[np.float32]:
+        """Class probabilities.
 
         Parameters
         ----------
         x : ndarray, shape (n, n_features) or (n_features,)
-            Window vectors (:func:`~stetho_rt.classify.windows.window_vector`).
+            Input vectors.
 
         Returns
         -------
         ndarray of float32, shape (n, 3)
-            Probabilities in :attr:`labels` order, rows summing to 1.
+            Probabilities in :data:`~stetho_rt.events.CLASS_LABELS` order, rows summing to 1.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim == 1:
@@ -163,13 +205,47 @@ class OnnxClassifier:
                 f"{self.n_features}"
             )
         if x.shape[0] == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
+            return np.zeros((0, len(CLASS_LABELS)), np.float32)
         (p,) = self._session.run([self._output], {self._input: x})
         return np.asarray(p, dtype=np.float32)
 
-    def warm_up(self) -> None:
-        """One inference on zeros (allocates ONNX Runtime's buffers before a stream opens)."""
-        self.run(np.zeros((1, self.n_features), np.float32))
+
+def _load_session_head(side: Path, meta: dict[str, Any], dsp: DspConfig) -> OnnxHead:
+    """The sidecar's ``session`` head, validated (file beside the sidecar, hash, names, graph)."""
+    spec = meta["session"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+        raise ModelError(f"{side}: session head spec incomplete (needs a file name)")
+    p = side.parent / spec["file"]
+    if not p.is_file():
+        raise ModelError(f"{p}: session head file not found (named by {side.name})")
+    names = session_feature_names(window_feature_names(dsp.mel_bands))
+    if tuple(spec.get("features", ())) != names:
+        raise ModelError(f"{side}: session feature names differ from the pipeline's")
+    _check_io(side, spec, len(names), "session head")
+    return OnnxHead(p, _open_graph(p, spec), spec)
+
+
+def _check_io(side: Path, spec: dict[str, Any], n_names: int, what: str) -> None:
+    """The ``input``/``output`` spec of a head is complete and takes ``n_names`` features."""
+    try:
+        n_in = int(spec["input"]["n_features"])
+        spec["input"]["name"], spec["output"]["name"]
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"{side}: {what} input/output spec incomplete") from None
+    if n_in != n_names:
+        raise ModelError(
+            f"{side}: {what} input has {n_in} features, the pipeline computes {n_names}"
+        )
+
+
+def _open_graph(p: Path, spec: dict[str, Any]) -> Any:
+    """The ONNX session of ``p`` after its hash and its graph's shapes are checked vs ``spec``."""
+    digest = spec.get("onnx_sha256")
+    if digest is not None and digest != file_sha256(p):
+        raise ModelError(f"{p}: file does not match its sidecar (onnx_sha256 differs)")
+    session = _session(p)
+    _check_graph(p, session, spec)
+    return session
 
 
 def _session(p: Path) -> Any:
@@ -204,15 +280,7 @@ def _check_meta(
     names = window_feature_names(dsp.mel_bands)
     if tuple(feats.get("window", ())) != names:
         raise ModelError(f"{side}: window feature names differ from the pipeline's")
-    try:
-        n_in = int(meta["input"]["n_features"])
-        meta["input"]["name"], meta["output"]["name"]
-    except (KeyError, TypeError, ValueError):
-        raise ModelError(f"{side}: input/output spec incomplete") from None
-    if n_in != len(names):
-        raise ModelError(
-            f"{side}: model input has {n_in} features, the pipeline computes {len(names)}"
-        )
+    _check_io(side, meta, len(names), "model")
     geometry = {
         "internal_rate_hz": (meta["internal_rate_hz"], dsp.internal_rate),
         "stft_window": (meta.get("stft_window", dsp.stft_window), dsp.stft_window),

@@ -5,9 +5,13 @@ artifact probability is below ``artifact_threshold``. The verdict is:
 
 - ``artifact`` when fewer than ``min_clean_windows`` windows, or less than ``min_clean_share`` of
   them, are clean: too little usable signal to say normal or murmur (no guess);
-- otherwise ``murmur`` when the murmur probability among clean windows,
-  ``m = mean(p_murmur / (p_murmur + p_normal))`` over clean windows, reaches
-  ``murmur_threshold``, else ``normal``.
+- otherwise ``murmur`` when the murmur share ``m`` reaches ``murmur_threshold``, else ``normal``.
+
+The murmur share blends two views of the session: the windows' own,
+``m_w = mean(p_murmur / (p_murmur + p_normal))`` over clean windows, and the model's session head
+(:mod:`stetho_rt.classify.session`: the mean window vector of the session),
+``m_s = s_murmur / (s_murmur + s_normal)``: ``m = (1 - w) m_w + w m_s`` with
+``w = session_weight`` (``m = m_w`` without a session head).
 
 Probabilities: ``artifact`` = mean over all windows of ``max(p_artifact, 1 - quality)`` (a noisy or
 aperiodic window counts as artifact whatever the model says); ``murmur`` = ``(1 - artifact) * m``;
@@ -44,7 +48,10 @@ class VerdictRules:
     min_clean_share : float
         Share of clean windows (0-1) needed for a normal/murmur verdict.
     murmur_threshold : float
-        Murmur probability among clean windows (0-1) at or above which the verdict is murmur.
+        Murmur share (0-1) at or above which the verdict is murmur.
+    session_weight : float
+        Weight (0-1) of the session head's murmur share in the blend (used only when session
+        probabilities are given).
     """
 
     min_quality: float = 0.3
@@ -52,6 +59,7 @@ class VerdictRules:
     min_clean_windows: int = 2
     min_clean_share: float = 0.25
     murmur_threshold: float = 0.5
+    session_weight: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """Dict for the sidecar."""
@@ -64,7 +72,10 @@ class VerdictRules:
 
 
 def aggregate(
-    probs: np.ndarray, quality: np.ndarray, rules: VerdictRules | None = None
+    probs: np.ndarray,
+    quality: np.ndarray,
+    rules: VerdictRules | None = None,
+    session: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Verdict of a recording from its window probabilities and qualities.
 
@@ -76,6 +87,8 @@ def aggregate(
         Window quality indices in 0-1.
     rules : VerdictRules, optional
         Thresholds (defaults if None).
+    session : ndarray, shape (3,), optional
+        The session head's probabilities for the same windows (CLASS_LABELS order).
 
     Returns
     -------
@@ -94,6 +107,10 @@ def aggregate(
     n_clean = int(clean.sum())
     ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
     m = float(ratio[clean].mean()) if n_clean else float(ratio.mean())
+    if session is not None and rules.session_weight > 0.0:
+        s = np.asarray(session, dtype=np.float64).reshape(-1)
+        m_s = float(s[_M] / max(s[_M] + s[_N], 1e-12))
+        m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
     if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
         label = "artifact"
     else:
@@ -112,9 +129,12 @@ def _result(label: str, m: float, art: float, n: int, n_clean: int) -> dict[str,
 
 
 def aggregate_windows(
-    windows: Sequence[Window], rules: VerdictRules | None = None
+    windows: Sequence[Window],
+    rules: VerdictRules | None = None,
+    session: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """:func:`aggregate` of :class:`~stetho_rt.events.Window` events."""
+    """:func:`aggregate` of :class:`~stetho_rt.events.Window` events (and the session head's
+    probabilities for them, if any)."""
     p = np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], dtype=np.float64)
     q = np.array([w.quality.index for w in windows], dtype=np.float64)
-    return aggregate(p.reshape(-1, len(CLASS_LABELS)), q, rules)
+    return aggregate(p.reshape(-1, len(CLASS_LABELS)), q, rules, session)

@@ -11,7 +11,10 @@ The DSP thread hands each :class:`~stetho_rt.classify.windows.FeatureWindow` to
 
 The worker runs the model one window at a time (same arithmetic whatever the queue depth) and
 appends :class:`~stetho_rt.events.Window` events to an output deque that the DSP thread drains
-with :meth:`ClassifierWorker.collect` (non-blocking). An exception in the worker is stored and
+with :meth:`ClassifierWorker.collect` (non-blocking). When the model has a session head, the
+worker also adds each window to the session summary (:mod:`stetho_rt.classify.session`) and runs
+the head on it; :attr:`ClassifierWorker.session_probs` holds the head's output for the windows
+collected so far. An exception in the worker is stored and
 re-raised by the next ``submit``/``collect``/``drain`` on the DSP thread.
 """
 
@@ -23,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from stetho_rt.classify.session import SessionSummary
 from stetho_rt.classify.windows import FeatureWindow
 from stetho_rt.config import CLASSIFIER_QUEUE
 from stetho_rt.errors import ConfigError, PipelineError
@@ -33,6 +37,14 @@ class Model(Protocol):
     """What the worker needs of a model (:class:`~stetho_rt.classify.model.OnnxClassifier`)."""
 
     labels: tuple[str, ...]
+
+    def run(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class SessionHead(Protocol):
+    """A model's session head (:class:`~stetho_rt.classify.model.OnnxHead`)."""
+
+    n_features: int
 
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -68,6 +80,9 @@ class ClassifierWorker:
     ----------
     submitted, processed, dropped : int
         Windows handed in, classified, and dropped unclassified (live mode only).
+    session_probs : ndarray, shape (3,), or None
+        The session head's probabilities after the last collected window (None: no head, or
+        no window since the last :meth:`reset_session`).
     """
 
     def __init__(
@@ -87,8 +102,14 @@ class ClassifierWorker:
         self.processed = 0
         self.dropped = 0
         self.error: BaseException | None = None
+        self.session_probs: np.ndarray | None = None
+        head = getattr(model, "session", None)
+        self._head: SessionHead | None = head
+        n_in = 0 if head is None else int(head.n_features) - 1
+        self._summary = SessionSummary(n_in) if head is not None else None
+        self._reset_summary = False
         self._queue: deque[FeatureWindow] = deque()
-        self._out: deque[Window] = deque()
+        self._out: deque[tuple[Window, np.ndarray | None]] = deque()
         self._busy = False
         self._closed = False
         self._cond = threading.Condition()
@@ -118,8 +139,17 @@ class ClassifierWorker:
         self._raise_error()
         out: list[Window] = []
         while self._out:
-            out.append(self._out.popleft())
+            window, session = self._out.popleft()
+            out.append(window)
+            if session is not None:
+                self.session_probs = session
         return out
+
+    def reset_session(self) -> None:
+        """New session: the summary restarts with the next window (call after :meth:`drain`)."""
+        with self._cond:
+            self._reset_summary = True
+        self.session_probs = None
 
     def drain(self, timeout: float | None = None) -> list[Window]:
         """Wait until every queued window is classified (or ``timeout`` [s]); then collect."""
@@ -150,9 +180,16 @@ class ClassifierWorker:
                         return
                     fw = self._queue.popleft()
                     self._busy = True
+                    reset, self._reset_summary = self._reset_summary, False
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
-                self._out.append(make_window(fw, probs, labels))
+                session = None
+                if self._head is not None and self._summary is not None:
+                    if reset:
+                        self._summary.reset()
+                    self._summary.add(fw.vector, fw.quality.index)
+                    session = np.asarray(self._head.run(self._summary.vector()[None, :]))[0]
+                self._out.append((make_window(fw, probs, labels), session))
                 with self._cond:
                     self.processed += 1
                     self._busy = False

@@ -66,3 +66,26 @@ def test_verdict_shape(clf: OnnxClassifier, frames: np.ndarray) -> None:
 def test_short_stream_is_artifact(clf: OnnxClassifier, frames: np.ndarray) -> None:
     ws, v = _run(clf, frames[:400], 100, blocking=True)
     assert ws == [] and v["label"] == "artifact"
+
+
+def test_verdict_blends_the_session_head_and_reset_restarts_it(
+    clf: OnnxClassifier, frames: np.ndarray
+) -> None:
+    from stetho_rt.classify.session import session_vector
+    from stetho_rt.classify.verdict import aggregate_windows
+    from stetho_rt.classify.windows import windows_of
+
+    br = ClassifierBranch(clf, PipelineConfig(), blocking=True)
+    try:
+        for _ in range(2):  # the second session must not remember the first
+            ws = br.process(frames) + br.flush()
+            fws = windows_of(frames, PipelineConfig().dsp, 4.0, 1.0)
+            sv = session_vector((w.vector for w in fws), [w.quality.index for w in fws],
+                                clf.n_features)
+            session = clf.session.run(sv)[0]
+            np.testing.assert_array_equal(br.worker.session_probs, session)
+            assert br.verdict() == aggregate_windows(ws, clf.rules, session)
+            br.reset()
+            assert br.worker.session_probs is None
+    finally:
+        br.close()

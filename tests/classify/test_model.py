@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from stetho_rt.classify.model import OnnxClassifier, default_model_path, sidecar_path
+from stetho_rt.classify.session import session_feature_names
 from stetho_rt.classify.windows import window_feature_names
 from stetho_rt.config import DspConfig
 from stetho_rt.errors import ModelError
@@ -28,18 +29,22 @@ def copy(tmp_path: Path) -> Path:
     dst = tmp_path / "m.onnx"
     shutil.copy(MODEL, dst)
     shutil.copy(sidecar_path(MODEL), sidecar_path(dst))
+    head = json.loads(sidecar_path(MODEL).read_text())["session"]["file"]
+    shutil.copy(MODEL.parent / head, tmp_path / head)
     return dst
 
 
-def _edit(path: Path, **changes: object) -> None:
+def _edit(path: Path, section: str | None = None, **changes: object) -> None:
+    """Change sidecar keys (``a.b`` for nested ones), in ``meta[section]`` if given."""
     side = sidecar_path(path)
     meta = json.loads(side.read_text())
+    target = meta if section is None else meta[section]
     for k, v in changes.items():
         if "." in k:
             a, b = k.split(".")
-            meta[a][b] = v
+            target[a][b] = v
         else:
-            meta[k] = v
+            target[k] = v
     side.write_text(json.dumps(meta))
 
 
@@ -55,6 +60,40 @@ def test_shipped_model_loads_and_runs(clf: OnnxClassifier) -> None:
     np.testing.assert_array_equal(clf.run(x[2:3]), clf.run(x)[2:3])  # batch size independent
     with pytest.raises(ModelError, match="features"):
         clf.run(x[:, :10])
+
+
+def test_shipped_session_head(clf: OnnxClassifier) -> None:
+    assert clf.session is not None and clf.rules.session_weight > 0
+    assert clf.session.n_features == len(session_feature_names(window_feature_names()))
+    x = np.random.default_rng(1).normal(size=(3, clf.session.n_features)).astype(np.float32)
+    x[0, :5] = np.nan  # phase means are NaN in a session without a complete cycle
+    p = clf.session.run(x)
+    assert p.shape == (3, 3) and np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"file": "gone.onnx"}, "session head file not found"),
+        ({"file": None}, "session head spec incomplete"),
+        ({"features": ["x"]}, "session feature names"),
+        ({"input.n_features": 9}, "session head input has 9"),
+        ({"onnx_sha256": "0" * 64}, "does not match"),
+        ({"output.name": "nope"}, "no output"),
+    ],
+)
+def test_mismatched_session_head(copy: Path, changes: dict, match: str) -> None:
+    _edit(copy, "session", **changes)
+    with pytest.raises(ModelError, match=match):
+        OnnxClassifier.load(copy)
+
+
+def test_sidecar_without_session_head_gives_windows_only(copy: Path) -> None:
+    _edit(copy, session=None)
+    clf = OnnxClassifier.load(copy)
+    assert clf.session is None
+    clf.warm_up()
 
 
 def test_missing_files(tmp_path: Path, copy: Path) -> None:

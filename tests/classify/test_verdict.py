@@ -69,3 +69,22 @@ def test_rules_roundtrip_and_windows() -> None:
     ws = [Window(i, i + 4, dict(zip(("normal", "murmur", "artifact"), MURMUR, strict=True)),
                  "murmur", i + 4, Quality(0.9)) for i in range(3)]
     assert aggregate_windows(ws)["label"] == "murmur"
+
+
+def test_session_head_blends_the_murmur_share() -> None:
+    rows, q = [[0.8, 0.2, 0.0]] * 3, [0.9] * 3  # windows: murmur share 0.2
+    session = np.array([0.2, 0.8, 0.0])  # session head: 0.8
+    half = VerdictRules(murmur_threshold=0.45, session_weight=0.5)
+    v = aggregate(np.array(rows), np.array(q), half, session)
+    assert v["label"] == "murmur"
+    assert v["probs"]["murmur"] == pytest.approx((1 - 0.1) * 0.5)  # (1 - artifact) * m
+    assert aggregate(np.array(rows), np.array(q), half)["label"] == "normal"  # no head: windows
+    off = VerdictRules(murmur_threshold=0.45, session_weight=0.0)
+    assert aggregate(np.array(rows), np.array(q), off, session)["label"] == "normal"
+
+
+def test_session_head_cannot_overrule_the_artifact_gate() -> None:
+    rules = VerdictRules(session_weight=1.0)
+    v = aggregate(np.array([[0.5, 0.5, 0.0]] * 4), np.array([0.1] * 4), rules,
+                  np.array([0.0, 1.0, 0.0]))
+    assert v["label"] == "artifact"

@@ -1,0 +1,102 @@
+"""Session summary (running mean of window vectors) and the session head through the worker."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stetho_rt.classify.session import (
+    QUALITY_FEATURE,
+    SessionSummary,
+    session_feature_names,
+    session_vector,
+)
+from stetho_rt.classify.windows import FeatureWindow
+from stetho_rt.classify.worker import ClassifierWorker
+from stetho_rt.events import CLASS_LABELS, Quality
+
+
+def test_names() -> None:
+    assert session_feature_names(("a", "b")) == ("a_mean", "b_mean", QUALITY_FEATURE)
+
+
+def test_mean_over_finite_values_and_quality() -> None:
+    s = SessionSummary(3)
+    assert np.isnan(s.vector()).all()  # nothing yet: no estimate
+    s.add(np.array([1.0, np.nan, 4.0], np.float32), 0.5)
+    s.add(np.array([3.0, np.nan, np.inf], np.float32), 1.0)
+    v = s.vector()
+    assert v.dtype == np.float32 and v.shape == (4,)
+    assert v[0] == 2.0 and np.isnan(v[1]) and v[2] == 4.0 and v[3] == 0.75
+    s.reset()
+    assert s.windows == 0 and np.isnan(s.vector()).all()
+    with pytest.raises(ValueError, match="features"):
+        s.add(np.zeros(2), 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 2**31 - 1))
+def test_equals_nanmean(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    X[rng.random(X.shape) < 0.3] = np.nan
+    q = rng.random(n)
+    v = session_vector(X, q, 6)
+    with warnings.catch_warnings():  # an all-NaN column: "Mean of empty slice", NaN expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmean(X.astype(np.float64), axis=0)
+    np.testing.assert_allclose(v[:-1], want, rtol=1e-6, atol=1e-6)
+    assert v[-1] == pytest.approx(q.mean(), rel=1e-6)
+
+
+class _Head:
+    """Session head: probabilities from the session vector's first element (the running mean)."""
+
+    def __init__(self, n_features: int) -> None:
+        self.n_features = n_features
+        self.seen: list[np.ndarray] = []
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.seen.append(x.copy())
+        m = float(x[0, 0])
+        return np.array([[1.0 - m, m, 0.0]], np.float32)
+
+
+class _Model:
+    labels = CLASS_LABELS
+
+    def __init__(self) -> None:
+        self.session = _Head(5)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return np.array([[0.5, 0.5, 0.0]], np.float32)
+
+
+def _fw(i: int, value: float) -> FeatureWindow:
+    return FeatureWindow.from_vector(i, float(i), i + 4.0, i + 4.1,
+                                     np.full(4, value, np.float32), Quality(0.8))
+
+
+def test_worker_runs_the_session_head_on_the_running_mean() -> None:
+    model = _Model()
+    w = ClassifierWorker(model, blocking=True)
+    try:
+        assert w.session_probs is None
+        for i, v in enumerate((0.2, 0.4, 0.9)):
+            w.submit(_fw(i, v))
+        assert len(w.drain(5)) == 3
+        np.testing.assert_allclose(w.session_probs, [0.5, 0.5, 0.0], atol=1e-6)
+        seen = np.concatenate(model.session.seen)
+        np.testing.assert_allclose(seen[:, 0], [0.2, 0.3, 0.5], atol=1e-6)
+        np.testing.assert_allclose(seen[:, -1], 0.8, atol=1e-6)  # mean quality
+        w.reset_session()  # a new session starts from its own first window
+        assert w.session_probs is None
+        w.submit(_fw(3, 0.1))
+        w.drain(5)
+        np.testing.assert_allclose(w.session_probs, [0.9, 0.1, 0.0], atol=1e-6)
+    finally:
+        w.close()
