@@ -121,7 +121,7 @@ def _autocorr_hr2(
     also added to ``racc[0]`` and the contrast autocorrelation alone to ``racc[1]`` (the
     recording's summed autocorrelations, shape (2, len(r)); column 0 counts the estimates). On
     return ``r`` holds the score and ``rd`` the contrast autocorrelation. Writes ``out =
-    [period_s, systole_s, peak]`` and returns True when a period was found.
+    [period_s, peak]`` (:func:`_lag_peak`) and returns True when a period was found.
     """
     m = n // 2
     if m < 8:
@@ -148,30 +148,16 @@ def _autocorr_hr2(
             for i in range(m - k):
                 acc += work[i] * work[i + k]
             rr[k] = acc / e0
-    best_k = -1
-    best_r = -1e9
     for k in range(1, kmax + 2):
         r[k] = 0.5 * (r[k] + rd[k])
-    for k in range(kmin, kmax + 1):
-        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
-            best_r = r[k]
-            best_k = k
-    if best_k < 0:
+    if not _lag_peak(r, kmin, kmax, fr, 60.0 / min_bpm, out):
         return False
-    den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
-    shift = 0.0
-    if den < 0.0:
-        shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den
-    period = min((best_k + shift) / fr, 60.0 / min_bpm)
-    if best_r > 0.0:
+    if out[1] > 0.0:
         for k in range(1, kmax + 2):
             racc[0, k] += r[k]
             racc[1, k] += rd[k]
         racc[0, 0] += 1.0
         racc[1, 0] += 1.0
-    out[0] = period
-    out[1] = 0.35 * period
-    out[2] = best_r
     return True
 
 
@@ -189,12 +175,29 @@ def period_from_acc(
     fr = rate / 2.0
     kmin = max(int(np.floor(60.0 / max_bpm * fr)), 1)
     kmax = min(int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN)), r.shape[0] - 2)
-    best_k, best_r = -1, -1e9
+    out = np.zeros(2)
+    if not _lag_peak(r, kmin, kmax, fr, 60.0 / min_bpm, out):
+        return None
+    return float(out[0]), float(out[1])
+
+
+@kernel
+def _lag_peak(r, kmin, kmax, fr, max_period_s, out):  # pragma: no cover
+    """Highest local maximum of the autocorrelation ``r`` over lags ``kmin..kmax`` [frames at
+    ``fr`` Hz], refined by a parabola through its neighbours. Writes ``out[0]`` = period [s]
+    (at most ``max_period_s``) and ``out[1]`` = the peak value; False when there is no peak."""
+    best_k = -1
+    best_r = -1e9
     for k in range(kmin, kmax + 1):
         if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best_r:
-            best_k, best_r = k, float(r[k])
+            best_r = r[k]
+            best_k = k
     if best_k < 0:
-        return None
+        return False
     den = r[best_k - 1] - 2.0 * r[best_k] + r[best_k + 1]
-    shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den if den < 0.0 else 0.0
-    return min((best_k + shift) / fr, 60.0 / min_bpm), best_r
+    shift = 0.0
+    if den < 0.0:
+        shift = 0.5 * (r[best_k - 1] - r[best_k + 1]) / den
+    out[0] = min((best_k + shift) / fr, max_period_s)
+    out[1] = best_r
+    return True

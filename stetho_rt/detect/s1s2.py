@@ -110,7 +110,7 @@ exceeds the emission context, the S2 after it passes for an S1 and the intervals
 MAX_EVENTS = 64
 
 # float state layout
-F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR, F_FIXED = 0, 1, 2, 3, 4
+F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR = 0, 1, 2, 3
 
 
 @kernel
@@ -149,7 +149,8 @@ def _detect_kernel(
     ac_out,
     events,
 ):  # pragma: no cover - numba
-    """Run the HSMM over feature rows; write events ``[kind, start, end, conf, t, quality]``."""
+    """Run the HSMM over feature rows; write events ``[kind, start, end, conf, t, quality,
+    period_s]`` (``period_s``: the heart period when the sound was decided, 0 without one)."""
     n_ev = 0
     ring = hsmm.RING
     for r in range(feats.shape[0]):
@@ -169,7 +170,7 @@ def _detect_kernel(
         for j in range(4):
             logb[slot, j] = escale * (lp[j] - log_prior[j])
         # heart period from the autocorrelation of the sound probability
-        if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES and fst[F_FIXED] == 0.0:
+        if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES:
             n = min(t + 1, HR_WINDOW_FRAMES)
             ok = _autocorr_hr2(
                 psound,
@@ -189,7 +190,7 @@ def _detect_kernel(
             if ok:
                 fst[F_PERIOD] = ac_out[0]
                 fst[F_SYSTOLE] = hsmm.systolic_interval(ac_out[0])
-                fst[F_QUALITY] = ac_out[2]
+                fst[F_QUALITY] = ac_out[1]
                 fst[F_HAVE_HR] = 1.0
                 hsmm.durations(ac_out[0], fst[F_SYSTOLE], FRAME_RATE_HZ, dmax, logdur, logsurv)
             else:
@@ -214,6 +215,7 @@ def _detect_kernel(
                 events[n_ev, 3] = conf / (b - a + 1)
                 events[n_ev, 4] = t
                 events[n_ev, 5] = fst[F_QUALITY]
+                events[n_ev, 6] = fst[F_PERIOD] if fst[F_HAVE_HR] != 0.0 else 0.0
                 n_ev += 1
         if last >= 0:
             hsmm.commit(seg[last, 0], seg[last, 2], t, logb, delta, psi, ist, dmax, logdur)
@@ -290,7 +292,7 @@ class S1S2Detector:
         self._delta = np.zeros((r, 4))
         self._psi = np.ones((r, 4), dtype=np.int64)
         self._ist = np.zeros(hsmm.N_ISTATE, dtype=np.int64)
-        self._fst = np.zeros(5)
+        self._fst = np.zeros(4)
         self._dmax = np.zeros(4, dtype=np.int64)
         self._logdur = np.full((4, hsmm.DMAX + 1), -np.inf)
         self._logsurv = np.full((4, hsmm.DMAX + 1), -np.inf)
@@ -299,8 +301,8 @@ class S1S2Detector:
         self._ac_r = np.zeros(int(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ / 2 * LAG_MARGIN) + 4)
         self._ac_rd = np.zeros_like(self._ac_r)
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
-        self._ac_out = np.zeros(3)
-        self._events = np.zeros((MAX_EVENTS, 6))
+        self._ac_out = np.zeros(2)
+        self._events = np.zeros((MAX_EVENTS, 7))
         self._envstage = _envelope_stage(dsp, self.max_block)
         n_env = self.max_block // HOP_SAMPLES + 64
         self._env = np.zeros((n_env, 2), dtype=np.float32)
@@ -513,7 +515,7 @@ class S1S2Detector:
     def _emit(self, ev: np.ndarray, out: DetectorOutput, decide_at: int) -> None:
         rate = float(INTERNAL_RATE_HZ)
         shift = self.model.time_shift_s
-        for kind_f, a, b, conf, t, q in ev:
+        for kind_f, a, b, conf, t, q, period_s in ev:
             if q < EMIT_QUALITY_MIN or conf < CONF_MIN:
                 continue
             kind = "S1" if kind_f == 0.0 else "S2"
@@ -528,8 +530,8 @@ class S1S2Detector:
             decided = dec_samples / rate
             hs = HeartSound(kind, float(onset), float(offset), float(conf), float(decided))
             out.sounds.append(hs)
-            if kind == "S1":
-                period = float(self._fst[F_PERIOD]) if self._fst[F_HAVE_HR] else None
+            if kind == "S1":  # the period when this sound was decided (not at the block's end)
+                period = float(period_s) if period_s > 0.0 else None
                 beat = self.beats.add_s1(hs.centre_s, decided, period)
                 if beat is not None:
                     out.beats.append(beat)

@@ -48,3 +48,26 @@ def test_real_recordings_f1(dataset: str) -> None:
         sc = score_recording(_run(tsv.with_suffix(".flac")), read_tsv(tsv))
         total.add(sc[("all", 0.06)])
     assert total.f1 >= CASES[dataset], f"{dataset}: pooled F1@60ms {total.f1:.3f}"
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_beats_do_not_depend_on_the_block_size() -> None:
+    """A beat is checked against the heart period of the moment its S1 was decided, not the
+    period at the end of the block that decided it (this recording's rate changes enough that
+    the end-of-block period gave 23 to 25 beats depending on the blocks)."""
+    from stetho_rt.config import PipelineConfig
+    from stetho_rt.graph import DspGraph
+
+    audio = open_audio(require_data("circor2022") / "49994_PV.flac")
+    x = audio.read_all()
+
+    def beats(block: int) -> list:
+        g = DspGraph(audio.rate, PipelineConfig(), max_block=block, classifier=None, live=False)
+        out = [b for i in range(0, x.shape[0], block) for b in g.process(x[i : i + block]).beats]
+        return out + g.flush().beats
+
+    ref = beats(x.shape[0])
+    assert len(ref) > 15
+    for block in (37, 250, 1000, 4001):
+        assert beats(block) == ref

@@ -170,7 +170,7 @@ def test_heart_rate_halving_contrast_track() -> None:
     s1 = (ph < 0.15).astype(float)
     s2 = ((ph > 0.5) & (ph < 0.62)).astype(float)
     k = int(60.0 / 30.0 * rate / 2 * 1.1) + 4
-    r, rd, acc, out = np.zeros(k), np.zeros(k), np.zeros((2, k)), np.zeros(3)
+    r, rd, acc, out = np.zeros(k), np.zeros(k), np.zeros((2, k)), np.zeros(2)
     assert _autocorr_hr2(
         s1 + s2, s1 - s2, 800, 0, 1024, rate, 30.0, 220.0, np.zeros(401), r, rd, acc, out
     )
