@@ -383,8 +383,16 @@ def oof_session(t: Table, test_of: list[np.ndarray]) -> np.ndarray:
         model = fit_session(t, ~test)
         m = test & np.isfinite(t.S[:, -1])
         if m.any():
-            PS[m] = model.predict_proba(t.S[m])
+            PS[m] = proba3(model, t.S[m])
     return PS
+
+
+def proba3(model, X: np.ndarray) -> np.ndarray:
+    """``predict_proba`` in CLASS_LABELS columns (0 for a class the training folds lacked)."""
+    p = model.predict_proba(X)
+    out = np.zeros((X.shape[0], len(L.CLASS_LABELS)), np.float32)
+    out[:, np.asarray(model.classes_, dtype=int)] = p
+    return out
 
 
 def _fit(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):
@@ -427,7 +435,7 @@ def oof_probs(t: Table, kind: str, test_of: list[np.ndarray]) -> np.ndarray:
         w = window_weights(t, train_rec)[wm]
         model = _fit(kind, X[wm], t.y[t.rec][wm], w)
         tm = test[t.rec]
-        P[tm] = model.predict_proba(X[tm])
+        P[tm] = proba3(model, X[tm])
     return P
 
 
@@ -931,6 +939,11 @@ def main(argv: list[str] | None = None) -> int:
     from stetho_rt.classify.verdict import VerdictRules
 
     train_rec = t.y >= 0
+    missing = [c for i, c in enumerate(L.CLASS_LABELS) if not (t.y == i).any()]
+    if missing:  # the runtime needs a probability for every class
+        print(f"train_classifier: no training recording of class {', '.join(missing)}; "
+              "nothing exported (use a larger --subset)", file=sys.stderr)
+        return 2
     wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
     model = _fit(args.model, t.X[wm], t.y[t.rec][wm], window_weights(t, train_rec)[wm])
     args.out.mkdir(parents=True, exist_ok=True)

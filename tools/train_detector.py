@@ -39,7 +39,13 @@ from stetho_rt.config import DspConfig
 from stetho_rt.detect.emission import FEATURE_SETS
 from stetho_rt.detect.features_v2 import HOP_SAMPLES
 from stetho_rt.detect.s1s2 import S1S2Detector
-from stetho_rt.detect.scoring import Counts, read_tsv, score_recording
+from stetho_rt.detect.scoring import (
+    TOLERANCES_S,
+    Counts,
+    hr_summary,
+    read_tsv,
+    score_recording,
+)
 from stetho_rt.io.audiofile import open_audio
 
 RATE = 2000.0
@@ -249,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             sounds, hr = run_detector(tmp, data[i])
             ds = recs[i][0]
             sc = score_recording([(s.kind, s.centre_s) for s in sounds], anns[i])
-            for tol in (0.03, 0.06, 0.1):
+            for tol in TOLERANCES_S:
                 cv.setdefault(ds, {}).setdefault(f"{tol:.2f}", Counts()).add(sc[("all", tol)])
             fold_counts.setdefault(ds, Counts()).add(sc[("all", 0.06)])
             ref = anns[i].hr_reference_bpm()
@@ -270,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     cv_fig = {
         ds: {
             **{f"f1_{int(float(t) * 1000)}ms": round(c.f1, 4) for t, c in d.items()},
-            "hr_mae_bpm": round(float(np.mean([e for e in hr_err[ds] if e is not None])), 3),
-            "hr_within5": round(float(np.mean([e is not None and e <= 5 for e in hr_err[ds]])), 4),
+            "hr_mae_bpm": round(hr_summary(hr_err[ds])["mae"], 3),
+            "hr_within5": round(hr_summary(hr_err[ds])["within5"], 4),
             "f1_60ms_per_fold": per_fold[ds],
             "f1_60ms_fold_sd": round(float(np.std(per_fold[ds])), 4),
         }

@@ -1,0 +1,121 @@
+"""The evaluation and training tools in tools/, run end to end on a few real recordings.
+
+These are the tools that produce every published accuracy figure and the shipped models, so they
+are exercised here: scoring a live run and an ``analyze`` file gives the same figures, and a
+training run writes models the runtime loads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stetho_rt.cli import main as cli_main
+from tests.conftest import REPO, require_data
+
+sys.path.insert(0, str(REPO / "tools"))
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+
+def _analyze(files: list[Path], out: Path) -> None:
+    assert cli_main(["analyze", "--no-progress", "--out", str(out), *map(str, files)]) == 0
+
+
+def _f1_all_60(text: str) -> list[float]:
+    return [float(m) for m in re.findall(r"^\s+all\s+60\s+\S+\s+\S+\s+(\S+)$", text, re.M)]
+
+
+def test_eval_segmentation_live_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> None:
+    import eval_segmentation
+
+    root = require_data()
+    args = [str(root), "--limit", "3", "--datasets", "circor2022", "physionet2016"]
+    assert eval_segmentation.main([*args, "--chain", "pipeline"]) == 0
+    live = capsys.readouterr().out
+    f1 = _f1_all_60(live)
+    assert len(f1) == 2 and min(f1) > 0.85, live
+    files = [p for d in ("circor2022", "physionet2016")
+             for p in eval_segmentation.subset(sorted((root / d).glob("*.flac")), 3)]
+    out = tmp_path / "a.jsonl"
+    _analyze(files, out)
+    capsys.readouterr()
+    assert eval_segmentation.main([*args, "--jsonl", str(out)]) == 0
+    scored = capsys.readouterr().out
+    assert _f1_all_60(scored) == f1
+    hr = re.findall(r"HR: MAE (\S+) bpm", scored)
+    assert hr == re.findall(r"HR: MAE (\S+) bpm", live) and len(hr) == 2
+
+
+def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> None:
+    import eval_classifier
+    from train_classifier import list_recordings
+
+    root = require_data()
+    recs = list_recordings(root)
+    rng = np.random.default_rng(0)  # the subset eval_classifier --run picks
+    picked = [recs[i] for i in sorted(rng.permutation(len(recs))[:8])]
+    assert eval_classifier.main(["--run", "--subset", "8", "--data", str(root)]) == 0
+    run = capsys.readouterr().out
+    out = tmp_path / "c.jsonl"
+    _analyze([r.path for r in picked], out)
+    capsys.readouterr()
+    assert eval_classifier.main(["--jsonl", str(out), "--data", str(root)]) == 0
+    scored = capsys.readouterr().out
+    assert scored == run and ("circor" in run or "physionet" in run)
+
+
+def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsys) -> None:
+    import train_classifier
+
+    from stetho_rt.classify.extract import recording_verdict, recording_windows
+    from stetho_rt.classify.model import OnnxClassifier
+
+    root = require_data()
+    argv = ["--data", str(root), "--subset", "12", "--no-lodo", "--out", str(tmp_path / "m"),
+            "--cache", str(tmp_path / "cache"), "--name", "tiny"]
+    assert train_classifier.main(argv) == 0
+    log = capsys.readouterr().out
+    assert "== CV hgb" in log and "murmur_threshold" in log
+    clf = OnnxClassifier.load(tmp_path / "m" / "tiny.onnx")
+    assert clf.session is not None and clf.rules.session_weight == train_classifier.SESSION_WEIGHT
+    card = (tmp_path / "m" / "tiny_MODEL_CARD.md").read_text()
+    assert "Session head" in card and "baseline" in card
+    meta = json.loads((tmp_path / "m" / "tiny.json").read_text())
+    counts = meta["provenance"]["training_recordings"]  # recordings with a training class
+    assert set(counts) == {"circor", "physionet", "pascal"} and all(0 < n <= 12
+                                                                   for n in counts.values())
+    v = recording_verdict(clf, recording_windows(root / "circor2022" / "50159_MV.flac"))
+    assert v["label"] in ("normal", "murmur", "artifact") and v["windows"] > 3
+
+
+def test_train_detector_writes_a_model_the_detector_loads(tmp_path: Path, capsys) -> None:
+    import train_detector
+    from eval_segmentation import band_passed
+
+    from stetho_rt.config import DspConfig
+    from stetho_rt.detect.s1s2 import S1S2Detector
+    from stetho_rt.detect.scoring import read_tsv, score_recording
+    from stetho_rt.io.audiofile import open_audio
+
+    root = require_data()
+    out = tmp_path / "det.json"
+    argv = [str(root), "--limit", "12", "--folds", "2", "--cv-limit", "2", "--out", str(out),
+            "--cache", str(tmp_path / "cache")]
+    assert train_detector.main(argv) == 0
+    model = json.loads(out.read_text())
+    assert model["cv"]["folds"] == 2 and model["trained_on"]["recordings"] == 12
+    figures = model["cv"]["figures"]
+    assert figures and all(0.0 <= f["f1_60ms"] <= 1.0 for f in figures.values())
+    path = root / "circor2022" / "50159_MV.flac"
+    audio = open_audio(path)
+    x, offset_s = band_passed(audio.read_all(), audio.rate, DspConfig())
+    det = S1S2Detector(max_block=x.shape[0], time_offset_s=offset_s, model_path=out)
+    sounds = det.process(x).sounds + det.flush().sounds
+    sc = score_recording([(s.kind, s.centre_s) for s in sounds], read_tsv(path.with_suffix(".tsv")))
+    assert sc[("all", 0.06)].f1 > 0.6  # a model from 12 recordings still finds the heart sounds
