@@ -87,14 +87,12 @@ class LocalChain:
     """open_audio -> resample -> band-pass -> detector (the stage objects), in 10 ms blocks."""
 
     def __init__(self, model: Path | None = None) -> None:
-        from stetho_rt.detect.s1s2 import S1S2Detector
-
-        self._det_cls = S1S2Detector
         self._model = model
 
     def run(self, path: Path) -> dict[str, Any]:
         """Analyse one file; return an analyze-like record with ``detector_cpu_s``."""
         from stetho_rt.config import DspConfig
+        from stetho_rt.detect.s1s2 import S1S2Detector
         from stetho_rt.io.audiofile import open_audio
 
         audio = open_audio(path)
@@ -102,7 +100,7 @@ class LocalChain:
         cfg = DspConfig()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         bp, offset = band_passed(x, audio.rate, cfg)
-        det = self._det_cls(cfg, max_block=4096, time_offset_s=offset, model_path=self._model)
+        det = S1S2Detector(cfg, max_block=4096, time_offset_s=offset, model_path=self._model)
         blk = round(BLOCK_S * cfg.internal_rate)
         sounds, beats = [], []
         dcpu0 = time.process_time()
@@ -130,45 +128,18 @@ class LocalChain:
 
 
 def band_passed(x: np.ndarray, rate: int, cfg: Any) -> tuple[np.ndarray, float]:
-    """Resample to 2 kHz and band-pass with the package stages (scipy stand-ins if absent).
+    """Resample to 2 kHz and band-pass with the package stages, in one call each.
 
     Returns the band-passed float32 samples and the summed latency of the two stages [s].
     """
-    try:
-        from stetho_rt.dsp.filters import BandpassStage
-        from stetho_rt.dsp.resample import ResampleStage
-    except ImportError:
-        from scipy import signal
+    from stetho_rt.dsp.filters import BandpassStage
+    from stetho_rt.dsp.resample import ResampleStage
 
-        y = (
-            signal.resample_poly(x.astype(np.float64), cfg.internal_rate, rate)
-            if rate != cfg.internal_rate
-            else x
-        )
-        sos = signal.butter(
-            cfg.bandpass_order,
-            (cfg.bandpass_low_hz, cfg.bandpass_high_hz),
-            "bandpass",
-            fs=cfg.internal_rate,
-            output="sos",
-        )
-        return signal.sosfilt(sos, y).astype(np.float32), 0.0
     rs = ResampleStage(rate, cfg, max_block=1 << 20)
     bps = BandpassStage(cfg, max_block=1 << 20)
     y = np.concatenate([rs.process(x).copy(), rs.flush().copy()])
     bp = np.concatenate([bps.process(y).copy(), bps.flush().copy()])
     return np.ascontiguousarray(bp, dtype=np.float32), rs.latency_s + bps.latency_s
-
-
-def pipeline_runner() -> Any:
-    """``analyze_file`` of the package, or None when it does not exist yet."""
-    for mod in ("stetho_rt.analysis", "stetho_rt.pipeline"):
-        try:
-            m = __import__(mod, fromlist=["analyze_file"])
-            return m.analyze_file
-        except (ImportError, AttributeError):
-            continue
-    return None
 
 
 def records_from_jsonl(path: Path) -> dict[str, dict[str, Any]]:
@@ -305,8 +276,12 @@ def iter_records(
     """(record, annotation) per recording, from the JSONL file or by running the pipeline."""
     runner = None
     if jsonl is None:
-        analyze = pipeline_runner() if args.chain == "pipeline" else None
-        runner = analyze if analyze is not None else LocalChain(args.model).run
+        if args.chain == "pipeline":
+            from stetho_rt.analysis import analyze_file
+
+            runner = analyze_file
+        else:
+            runner = LocalChain(args.model).run
     for path, ann in items:
         if jsonl is not None:
             rec = jsonl.get(path.name)

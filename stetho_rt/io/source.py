@@ -19,7 +19,6 @@ Any exception in the thread is caught at its top and stored on :attr:`ReplaySour
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +29,7 @@ import numpy.typing as npt
 
 from stetho_rt.config import StreamConfig
 from stetho_rt.errors import ConfigError
-from stetho_rt.io.audiofile import AudioFile, open_audio
+from stetho_rt.io.audiofile import AudioFile
 from stetho_rt.io.demo import DemoHeart
 from stetho_rt.ringbuffer import RingBuffer
 
@@ -385,87 +384,3 @@ def _as_block(x: npt.ArrayLike) -> Float32Array:
     if b.ndim != 1:
         raise ValueError(f"reader yielded a block of shape {b.shape}; 1-D blocks expected")
     return b
-
-
-# ---------------------------------------------------------------------------- factories
-def make_file_replay(
-    path: str | os.PathLike[str],
-    *,
-    channel: int | None = None,
-    speed: float = 1.0,
-    free_run: bool = False,
-    loop: bool = False,
-    stream_cfg: StreamConfig | None = None,
-) -> tuple[ReplaySource, RingBuffer]:
-    """Open and validate a file and build its (not yet started) replay source and ring.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Audio file (WAV, FLAC, OGG, MP3...), rate 1000-192000 Hz.
-    channel : int or None
-        Channel to replay (from 0), or None to downmix.
-    speed : float
-        Replay speed factor in paced mode.
-    free_run : bool
-        Free-running (no pacing, no drops) instead of paced.
-    loop : bool
-        Restart the file at its end.
-    stream_cfg : StreamConfig or None
-        Ring length and block duration; default ``StreamConfig()`` (10 s ring, 10 ms blocks).
-
-    Returns
-    -------
-    source : ReplaySource
-        Start it with ``source.start()``.
-    ring : RingBuffer
-        Sized ``stream_cfg.ring_capacity(rate)`` samples at the file's rate.
-
-    Raises
-    ------
-    InputError
-        If the file fails validation (see :func:`stetho_rt.io.audiofile.open_audio`).
-    """
-    cfg = stream_cfg or StreamConfig()
-    af = open_audio(path, channel)
-    src = ReplaySource.from_file(af, cfg, speed=speed, free_run=free_run, loop=loop)
-    ring = RingBuffer(cfg.ring_capacity(af.rate))
-    src._check_ring(ring)
-    src.ring = ring
-    return src, ring
-
-
-def make_demo_replay(
-    demo: DemoHeart | None = None,
-    *,
-    speed: float = 1.0,
-    free_run: bool = False,
-    stream_cfg: StreamConfig | None = None,
-) -> tuple[ReplaySource, RingBuffer]:
-    """Build a (not yet started) replay source and ring for the synthetic heart signal.
-
-    Parameters
-    ----------
-    demo : DemoHeart or None
-        The generator (keep a reference to read its ``truth()``); default ``DemoHeart()``
-        (4000 Hz, 72 bpm, endless).
-    speed : float
-        Replay speed factor in paced mode.
-    free_run : bool
-        Free-running instead of paced (use a ``duration_s``-limited demo, or stop it).
-    stream_cfg : StreamConfig or None
-        Ring length and block duration; default ``StreamConfig()``.
-
-    Returns
-    -------
-    source : ReplaySource
-        Start it with ``source.start()``.
-    ring : RingBuffer
-        Sized ``stream_cfg.ring_capacity(demo.rate)`` samples.
-    """
-    cfg = stream_cfg or StreamConfig()
-    src = ReplaySource.from_demo(demo, cfg, speed=speed, free_run=free_run)
-    ring = RingBuffer(cfg.ring_capacity(src.rate))
-    src._check_ring(ring)
-    src.ring = ring
-    return src, ring

@@ -14,8 +14,9 @@ from stetho_rt.config import StreamConfig
 from stetho_rt.errors import ConfigError, InputError
 from stetho_rt.io.audiofile import open_audio
 from stetho_rt.io.demo import DemoHeart
-from stetho_rt.io.source import ReplaySource, Source, make_demo_replay, make_file_replay
+from stetho_rt.io.source import ReplaySource, Source
 from stetho_rt.ringbuffer import RingBuffer
+from tests.io.replay_factories import make_demo_replay, make_file_replay
 
 
 def _ramp(n: int) -> np.ndarray:
