@@ -454,7 +454,9 @@ class FeatureWindower:
         cut = min(last + self.wait_frames, self._buf_first + self._held - 1)
         t0 = self._frame_start_s(first)
         cut_sample = cut * self._hop_samples + self._frame_len
-        decided_s = cut_sample / self._rate + self.time_offset_s
+        # the 2 kHz sample count is the input time at which it is available (the resampler's
+        # delay is in the content, not in when its output appears): no offset, as for the sounds
+        decided_s = cut_sample / self._rate
         end_s = t0 + self.window_s
         rel = [
             (k, on - t0, off - t0)
