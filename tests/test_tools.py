@@ -75,6 +75,7 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
 
     from stetho_rt.classify.extract import recording_verdict, recording_windows
     from stetho_rt.classify.model import OnnxClassifier
+    from stetho_rt.classify.session import session_vector
 
     root = require_data()
     argv = ["--data", str(root), "--subset", "12", "--no-lodo", "--out", str(tmp_path / "m"),
@@ -90,8 +91,16 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     counts = meta["provenance"]["training_recordings"]  # recordings with a training class
     assert set(counts) == {"circor", "physionet", "pascal"} and all(0 < n <= 12
                                                                    for n in counts.values())
-    v = recording_verdict(clf, recording_windows(root / "circor2022" / "50159_MV.flac"))
-    assert v["label"] in ("normal", "murmur", "artifact") and v["windows"] > 3
+    path = root / "circor2022" / "50159_MV.flac"
+    ws = recording_windows(path)
+    v = recording_verdict(clf, ws)
+    assert v["label"] in ("normal", "murmur", "artifact") and v["windows"] == len(ws) > 3
+    # the session vector training builds is, bit for bit, the one the worker builds at run time
+    rec = next(r for r in train_classifier.list_recordings(root) if r.path == path)
+    t = train_classifier.build_table([rec], train_classifier.load_windows(
+        [rec], tmp_path / "cache", verbose=False))
+    want = session_vector((w.vector for w in ws), [w.quality.index for w in ws], clf.n_features)
+    np.testing.assert_array_equal(t.S[0], want)
 
 
 def test_train_detector_writes_a_model_the_detector_loads(tmp_path: Path, capsys) -> None:

@@ -195,7 +195,7 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str
                         sounds=rs.sounds, time_offset_s=rs.time_offset_s)
         have[key] = {
             "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
-            "q": np.array([w.quality.index for w in ws], np.float32),
+            "q": np.array([w.quality.index for w in ws], np.float64),  # as the worker sees it
             "mfcc": _mfcc_windows(frames, len(ws)),
         }
         if verbose and (i % 200 == 0 or i == len(todo) - 1):

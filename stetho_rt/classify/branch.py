@@ -88,8 +88,8 @@ class ClassifierBranch:
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
 
     def reset(self) -> None:
-        """New stream: windower back to frame 0, queued windows and the verdict discarded."""
-        self.worker.drain(DRAIN_TIMEOUT_S)
+        """New stream: windower back to frame 0, queued windows, results not yet collected and
+        the verdict discarded (no wait on the worker)."""
         self.worker.reset_session()
         self.windower.reset()
         self._windows.clear()

@@ -148,7 +148,11 @@ class OnnxClassifier:
         _check_meta(side, meta, dsp, window_s, hop_s)
         session = _open_graph(p, meta)
         head = _load_session_head(side, meta, dsp) if meta.get("session") is not None else None
-        return cls(p, session, meta, head)
+        clf = cls(p, session, meta, head)
+        for h in (clf.window, head):
+            if h is not None:
+                h.probe()
+        return clf
 
     # -------------------------------------------------------------------------------- inference
     def run(self, x: np.ndarray) -> npt.NDArray[np.float32]:
@@ -209,6 +213,21 @@ class OnnxHead:
         (p,) = self._session.run([self._output], {self._input: x})
         return np.asarray(p, dtype=np.float32)
 
+    def probe(self) -> None:
+        """Run one zero vector: the output must be one row of 3 finite probabilities summing
+        to 1 (raises :class:`~stetho_rt.errors.ModelError` otherwise)."""
+        try:
+            p = self.run(np.zeros((1, self.n_features), np.float32))
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.path}: the graph fails on a test input ({msg})") from None
+        if p.shape != (1, len(CLASS_LABELS)) or not np.isfinite(p).all() \
+                or abs(float(p.sum()) - 1.0) > 1e-3:
+            raise ModelError(f"{self.path}: the graph does not return 3 class probabilities "
+                             f"(got shape {p.shape})")
+
 
 def _load_session_head(side: Path, meta: dict[str, Any], dsp: DspConfig) -> OnnxHead:
     """The sidecar's ``session`` head, validated (file beside the sidecar, hash, names, graph)."""
@@ -219,7 +238,8 @@ def _load_session_head(side: Path, meta: dict[str, Any], dsp: DspConfig) -> Onnx
     if not p.is_file():
         raise ModelError(f"{p}: session head file not found (named by {side.name})")
     names = session_feature_names(window_feature_names(dsp.mel_bands))
-    if tuple(spec.get("features", ())) != names:
+    feats = spec.get("features")
+    if not isinstance(feats, list) or tuple(feats) != names:
         raise ModelError(f"{side}: session feature names differ from the pipeline's")
     _check_io(side, spec, len(names), "session head")
     return OnnxHead(p, _open_graph(p, spec), spec)
@@ -229,9 +249,11 @@ def _check_io(side: Path, spec: dict[str, Any], n_names: int, what: str) -> None
     """The ``input``/``output`` spec of a head is complete and takes ``n_names`` features."""
     try:
         n_in = int(spec["input"]["n_features"])
-        spec["input"]["name"], spec["output"]["name"]
+        io_names = spec["input"]["name"], spec["output"]["name"]
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"{side}: {what} input/output spec incomplete") from None
+    if not all(isinstance(n, str) for n in io_names):
+        raise ModelError(f"{side}: {what} input/output names must be strings")
     if n_in != n_names:
         raise ModelError(
             f"{side}: {what} input has {n_in} features, the pipeline computes {n_names}"
@@ -293,9 +315,14 @@ def _check_meta(
         if not isinstance(got, int | float) or abs(float(got) - float(want)) > 1e-9:
             raise ModelError(f"{side}: {key}={got} but the pipeline uses {want}")
     try:
-        VerdictRules.from_json(meta["verdict"])
-    except TypeError as exc:
+        rules = VerdictRules.from_json(meta["verdict"])
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"{side}: bad verdict rules ({exc})") from None
+    if rules.session_weight > 0.0 and meta.get("session") is None:
+        raise ModelError(
+            f"{side}: verdict blends a session head (session_weight={rules.session_weight}) "
+            "but the sidecar names none"
+        )
 
 
 def _check_graph(p: Path, session: Any, meta: dict[str, Any]) -> None:
@@ -312,6 +339,8 @@ def _check_graph(p: Path, session: Any, meta: dict[str, Any]) -> None:
     out = outs.get(meta["output"]["name"])
     if out is None:
         raise ModelError(f"{p}: graph has no output {meta['output']['name']!r}")
-    n_out = out.shape[-1] if out.shape else None
+    if not out.shape or len(out.shape) != 2:
+        raise ModelError(f"{p}: graph output {out.name!r} has shape {out.shape}, expected (n, 3)")
+    n_out = out.shape[-1]
     if isinstance(n_out, int) and n_out != len(CLASS_LABELS):
         raise ModelError(f"{p}: graph outputs {n_out} classes, sidecar labels {len(CLASS_LABELS)}")

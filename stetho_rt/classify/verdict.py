@@ -61,6 +61,17 @@ class VerdictRules:
     murmur_threshold: float = 0.5
     session_weight: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Reject values outside their ranges (a sidecar is external input)."""
+        for name in ("min_quality", "artifact_threshold", "min_clean_share", "murmur_threshold",
+                     "session_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name}={v!r} must be a number in 0-1")
+        n = self.min_clean_windows
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"min_clean_windows={n!r} must be an integer >= 1")
+
     def to_json(self) -> dict[str, Any]:
         """Dict for the sidecar."""
         return asdict(self)

@@ -107,9 +107,10 @@ class ClassifierWorker:
         self._head: SessionHead | None = head
         n_in = 0 if head is None else int(head.n_features) - 1
         self._summary = SessionSummary(n_in) if head is not None else None
-        self._reset_summary = False
+        self._session = 0  # session number: bumped by reset_session (DSP thread, under the lock)
+        self._summary_session = 0  # the session the summary holds (worker thread only)
         self._queue: deque[FeatureWindow] = deque()
-        self._out: deque[tuple[Window, np.ndarray | None]] = deque()
+        self._out: deque[tuple[int, Window, np.ndarray | None]] = deque()
         self._busy = False
         self._closed = False
         self._cond = threading.Condition()
@@ -138,17 +139,23 @@ class ClassifierWorker:
         """Windows classified since the last call (non-blocking), oldest first."""
         self._raise_error()
         out: list[Window] = []
+        current = self._session
         while self._out:
-            window, session = self._out.popleft()
+            number, window, session = self._out.popleft()
+            if number != current:  # classified for a session that has been reset since
+                continue
             out.append(window)
             if session is not None:
                 self.session_probs = session
         return out
 
     def reset_session(self) -> None:
-        """New session: the summary restarts with the next window (call after :meth:`drain`)."""
+        """New session (DSP thread): windows still queued are discarded (not counted as dropped),
+        results of the old session are never collected, and the summary restarts with the next
+        window. Safe while the worker is busy; call :meth:`drain` first to keep the old results."""
         with self._cond:
-            self._reset_summary = True
+            self._queue.clear()
+            self._session += 1
         self.session_probs = None
 
     def drain(self, timeout: float | None = None) -> list[Window]:
@@ -179,17 +186,18 @@ class ClassifierWorker:
                     if self._closed:
                         return
                     fw = self._queue.popleft()
+                    number = self._session
                     self._busy = True
-                    reset, self._reset_summary = self._reset_summary, False
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
                 session = None
                 if self._head is not None and self._summary is not None:
-                    if reset:
+                    if number != self._summary_session:
                         self._summary.reset()
+                        self._summary_session = number
                     self._summary.add(fw.vector, fw.quality.index)
                     session = np.asarray(self._head.run(self._summary.vector()[None, :]))[0]
-                self._out.append((make_window(fw, probs, labels), session))
+                self._out.append((number, make_window(fw, probs, labels), session))
                 with self._cond:
                     self.processed += 1
                     self._busy = False

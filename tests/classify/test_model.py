@@ -90,10 +90,41 @@ def test_mismatched_session_head(copy: Path, changes: dict, match: str) -> None:
 
 
 def test_sidecar_without_session_head_gives_windows_only(copy: Path) -> None:
-    _edit(copy, session=None)
+    _edit(copy, session=None)  # the threshold was tuned on the blend: refused as it stands
+    with pytest.raises(ModelError, match="blends a session head"):
+        OnnxClassifier.load(copy)
+    rules = json.loads(sidecar_path(copy).read_text())["verdict"]
+    _edit(copy, verdict={**rules, "session_weight": 0.0})
     clf = OnnxClassifier.load(copy)
     assert clf.session is None
     clf.warm_up()
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"features": None}, "session feature names"),
+        ({"features": 3}, "session feature names"),
+        ({"output.name": ["x"]}, "names must be strings"),
+        ({"output.name": "label"}, "shape"),  # the classifier's 1-D label output
+    ],
+)
+def test_malformed_session_spec_is_one_line(copy: Path, changes: dict, match: str) -> None:
+    _edit(copy, "session", **changes)
+    with pytest.raises(ModelError, match=match):
+        OnnxClassifier.load(copy)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"session_weight": "0.5"}, {"session_weight": 3}, {"murmur_threshold": -0.1},
+     {"min_clean_windows": 0}, {"min_quality": None}],
+)
+def test_verdict_rules_out_of_range(copy: Path, bad: dict) -> None:
+    rules = json.loads(sidecar_path(copy).read_text())["verdict"]
+    _edit(copy, verdict={**rules, **bad})
+    with pytest.raises(ModelError, match="bad verdict rules"):
+        OnnxClassifier.load(copy)
 
 
 def test_missing_files(tmp_path: Path, copy: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -98,5 +100,33 @@ def test_worker_runs_the_session_head_on_the_running_mean() -> None:
         w.submit(_fw(3, 0.1))
         w.drain(5)
         np.testing.assert_allclose(w.session_probs, [0.9, 0.1, 0.0], atol=1e-6)
+    finally:
+        w.close()
+
+
+def test_reset_while_busy_never_mixes_sessions() -> None:
+    """Windows queued or in the model when the session resets are discarded, and the new
+    session's summary starts from its own first window."""
+    model = _Model()
+    gate = threading.Event()
+    run = model.session.run
+
+    def slow_run(x: np.ndarray) -> np.ndarray:
+        gate.wait(5)
+        return run(x)
+
+    model.session.run = slow_run  # type: ignore[method-assign]
+    w = ClassifierWorker(model, blocking=False, maxsize=16)
+    try:
+        for i in range(5):
+            w.submit(_fw(i, 0.9))  # old session: one in the model, four queued
+        time.sleep(0.05)
+        w.reset_session()
+        w.submit(_fw(0, 0.1))  # new session
+        gate.set()
+        out = w.drain(5)
+        assert [x.start_s for x in out] == [0.0] and w.dropped == 0
+        np.testing.assert_allclose(w.session_probs, [0.9, 0.1, 0.0], atol=1e-6)
+        assert w.collect() == []
     finally:
         w.close()
