@@ -130,3 +130,29 @@ def test_reset_while_busy_never_mixes_sessions() -> None:
         assert w.collect() == []
     finally:
         w.close()
+
+
+def test_live_drops_leave_the_dropped_windows_out_of_the_session() -> None:
+    """A window dropped from the live queue is in neither the window list nor the summary."""
+    model = _Model()
+    gate = threading.Event()
+    run = model.run
+
+    def slow_run(x: np.ndarray) -> np.ndarray:
+        gate.wait(5)
+        return run(x)
+
+    model.run = slow_run  # type: ignore[method-assign]
+    w = ClassifierWorker(model, blocking=False, maxsize=2)
+    try:
+        values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+        for i, v in enumerate(values):
+            w.submit(_fw(i, v))
+        gate.set()
+        out = w.drain(5)
+        kept = [values[int(x.start_s)] for x in out]
+        assert w.dropped == len(values) - len(out) > 0
+        np.testing.assert_allclose(model.session.seen[-1][0, 0], np.mean(kept), atol=1e-6)
+        np.testing.assert_allclose(w.session_probs[1], np.mean(kept), atol=1e-6)
+    finally:
+        w.close()
