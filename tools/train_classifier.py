@@ -86,6 +86,9 @@ WINDOW_SOURCES = (
     "stetho_rt/classify/_summary_kernels.py",
     "stetho_rt/classify/phase.py",
 )
+WINDOW_CACHE_FORMAT = 2
+"""Layout of a cached window entry (bump when :func:`load_windows` stores something new;
+2: quality as float64, the worker's dtype)."""
 SESSION_HGB = {"max_iter": 300, "learning_rate": 0.03, "max_leaf_nodes": 8,
                "min_samples_leaf": 20, "l2_regularization": 1.0}
 """Session head: one sample per recording (about 2000), so smaller trees and a slower rate."""
@@ -179,7 +182,8 @@ def load_stream(r: Rec, fdir: Path) -> RecordingStream:
 def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str, dict]:
     """Window vectors and qualities per recording, cached on disk (frames and windows)."""
     fdir = _stream_dir(cache)
-    wfile = cache / f"windows-{code_hash(FEATURE_SOURCES)}-{code_hash(WINDOW_SOURCES)}.npz"
+    wfile = cache / (f"windows-{code_hash(FEATURE_SOURCES)}-{code_hash(WINDOW_SOURCES)}"
+                     f"-v{WINDOW_CACHE_FORMAT}.npz")
     fdir.mkdir(parents=True, exist_ok=True)
     have: dict[str, dict] = {}
     if wfile.exists():
