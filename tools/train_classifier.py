@@ -175,6 +175,7 @@ def load_stream(r: Rec, fdir: Path) -> RecordingStream:
     if ff.exists():
         return pickle.loads(ff.read_bytes())
     rs = recording_stream(r.path)
+    fdir.mkdir(parents=True, exist_ok=True)
     ff.write_bytes(pickle.dumps(rs))
     return rs
 
