@@ -174,6 +174,13 @@ class DspGraph:
         if self.classify is not None:
             self.classify.reset()
 
+    def new_session(self, at_s: float) -> None:
+        """New classifier session at stream time ``at_s`` [s] (see
+        :meth:`~stetho_rt.classify.branch.ClassifierBranch.new_session`); the DSP stages and the
+        detector carry on."""
+        if self.classify is not None:
+            self.classify.new_session(at_s)
+
     def flush(self) -> GraphOutput:
         """Drain every stage at the end of the stream."""
         y = self.resampler.flush().copy()

@@ -132,6 +132,7 @@ class Pipeline:
         """Set when the source has ended and everything it produced was processed."""
         self.marks: deque[tuple[float, str]] = deque(maxlen=100)
         """User marks (stream time [s], label), newest last."""
+        self._session_request = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -195,6 +196,17 @@ class Pipeline:
         self.marks.append((now_s, label))
         return now_s
 
+    def new_session(self) -> float:
+        """Start a new classifier session (UI thread; the chest piece moved to another site).
+
+        The DSP thread applies it before its next block: the verdict, the session summary and
+        the window log start afresh from the current stream time, which is marked (and written to
+        the recording, if one runs). Returns that stream time [s].
+        """
+        now_s = self.mark("new session")
+        self._session_request.set()
+        return now_s
+
     @property
     def snapshot(self) -> Snapshot:
         """The latest published snapshot (never blocks)."""
@@ -213,6 +225,10 @@ class Pipeline:
         buf = np.zeros(self.block * 4, dtype=np.float32)
         last_publish = 0.0
         while not self._stop.is_set():
+            if self._session_request.is_set():
+                self._session_request.clear()
+                self.graph.new_session(self.samples_in / self.rate)
+                self.events.windows.clear()
             n, pos = self.ring.read_into(buf)
             if n == 0:
                 if self._source_done():

@@ -17,7 +17,7 @@ import numpy as np
 
 from stetho_rt.classify.model import OnnxClassifier
 from stetho_rt.classify.verdict import aggregate_windows
-from stetho_rt.classify.windows import FeatureWindower
+from stetho_rt.classify.windows import FeatureWindow, FeatureWindower
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
 from stetho_rt.events import HeartSound, Window
@@ -63,6 +63,7 @@ class ClassifierBranch:
         self.worker = ClassifierWorker(model, cfg.classifier_queue, blocking=blocking)
         self._windows: list[Window] = []
         self._verdict: dict[str, Any] | None = None
+        self._session_start_s = -np.inf  # windows starting earlier belong to an older session
 
     @property
     def dropped(self) -> int:
@@ -76,15 +77,13 @@ class ClassifierBranch:
     def process(self, features: np.ndarray, sounds: Sequence[HeartSound] = ()) -> list[Window]:
         """Feed per-frame features and the sounds the detector emitted for the same samples (DSP
         thread); return the windows classified since the last call."""
-        for fw in self.windower.process(features, sounds):
-            self.worker.submit(fw)
+        self._submit(self.windower.process(features, sounds))
         return self._take(self.worker.collect())
 
     def flush(self) -> list[Window]:
         """End of stream (after the detector's last sounds went through :meth:`process`): wait
         for queued windows (bounded) and return the rest."""
-        for fw in self.windower.flush():
-            self.worker.submit(fw)
+        self._submit(self.windower.flush())
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
 
     def reset(self) -> None:
@@ -94,6 +93,22 @@ class ClassifierBranch:
         self.windower.reset()
         self._windows.clear()
         self._verdict = None
+        self._session_start_s = -np.inf
+
+    def new_session(self, at_s: float) -> None:
+        """Start a new session at stream time ``at_s`` [s] within the same stream (the chest
+        piece moved to another site): the verdict and the session summary forget every window,
+        and windows that start before ``at_s`` (they hold the old site's sound) are not
+        classified. The windower keeps its grid and time base."""
+        self.worker.reset_session()
+        self._windows.clear()
+        self._verdict = None
+        self._session_start_s = float(at_s)
+
+    def _submit(self, windows: Sequence[FeatureWindow]) -> None:
+        for fw in windows:
+            if fw.start_s >= self._session_start_s:
+                self.worker.submit(fw)
 
     def _take(self, windows: list[Window]) -> list[Window]:
         self._windows += windows

@@ -80,6 +80,7 @@ class StethoApp(App[int]):
         Binding("minus,underscore", "gain(-1)", "Gain-", key_display="-"),
         Binding("f", "cycle_filter", "Filter"),
         Binding("m", "mark", "Mark"),
+        Binding("n", "new_session", "New session", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -320,6 +321,15 @@ class StethoApp(App[int]):
             return
         t = self.pipe.snapshot.stream_time_s
         self.notify(f"{label} at {t:.2f} s", title="Mark")
+
+    def action_new_session(self) -> None:
+        """Restart the classifier's verdict through ``pipe.new_session()`` (a new site)."""
+        new_session = getattr(self.pipe, "new_session", None)
+        if new_session is None:
+            self.notify("A new session is not available for this source.", severity="warning")
+            return
+        t = new_session()
+        self.notify(f"New session at {t:.2f} s: the verdict starts afresh", title="Session")
 
     def action_help(self) -> None:
         """Open the help screen."""

@@ -17,6 +17,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("+ / -", "waveform gain (also the mouse wheel over the waveform)"),
     ("f", "waveform: band-passed (25-400 Hz) / raw"),
     ("m", "mark an event in the recording"),
+    ("n", "new session: the verdict starts afresh (the chest piece moved to another site)"),
     ("?", "this help (escape closes it)"),
     ("q", "quit"),
 )

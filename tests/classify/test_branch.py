@@ -89,3 +89,32 @@ def test_verdict_blends_the_session_head_and_reset_restarts_it(
             assert br.worker.session_probs is None
     finally:
         br.close()
+
+
+def test_new_session_forgets_the_old_site(clf: OnnxClassifier, frames: np.ndarray) -> None:
+    """After ``new_session(at)`` only windows starting at ``at`` or later are classified; the
+    verdict and the session head see exactly those, and the time base carries on."""
+    from stetho_rt.classify.session import session_vector
+    from stetho_rt.classify.verdict import aggregate_windows
+    from stetho_rt.classify.windows import windows_of
+
+    at_s = 5.0
+    half = 700  # frames: 5.6 s, so windows starting before 5 s are still to be cut
+    br = ClassifierBranch(clf, PipelineConfig(), blocking=True)
+    try:
+        first = br.process(frames[:half])
+        br.worker.drain(5)
+        br.new_session(at_s)
+        assert br.verdict()["windows"] == 0 and br.worker.session_probs is None
+        rest = br.process(frames[half:]) + br.flush()
+        all_windows = windows_of(frames, PipelineConfig().dsp, 4.0, 1.0)
+        new = [w for w in all_windows if w.start_s >= at_s]
+        assert [w.start_s for w in rest] == [w.start_s for w in new] and len(new) >= 4
+        assert all(w.start_s < at_s for w in first)
+        sv = session_vector((w.vector for w in new), [w.quality.index for w in new],
+                            clf.n_features)
+        session = clf.session.run(sv)[0]
+        np.testing.assert_array_equal(br.worker.session_probs, session)
+        assert br.verdict() == aggregate_windows(rest, clf.rules, session)
+    finally:
+        br.close()

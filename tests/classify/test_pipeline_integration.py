@@ -44,3 +44,29 @@ def test_live_windows_match_batch_numbers() -> None:
     assert len(got) + live.graph.classify.dropped == len(batch)
     for start, probs in got.items():
         assert probs == batch[start]
+
+
+def test_new_session_applies_on_the_dsp_thread() -> None:
+    """``Pipeline.new_session()`` (UI thread) takes effect before the DSP thread's next block:
+    afterwards the window log and the verdict hold only windows that start at or after it."""
+    import time
+
+    clf = OnnxClassifier.load(default_model_path())
+    cfg = PipelineConfig()
+    src = ReplaySource.from_demo(DemoHeart(rate=4000, duration_s=40.0, seed=5), cfg.stream,
+                                 speed=8.0)  # paced: 40 s of audio in 5 s
+    pipe = Pipeline(src, cfg, live=False, classifier=clf)
+    pipe.start()
+    try:
+        while pipe.samples_in < 12 * src.rate:
+            assert pipe.error is None and not pipe.finished.is_set()
+            time.sleep(0.01)
+        at_s = pipe.new_session()
+        assert pipe.wait(60)
+    finally:
+        pipe.stop()
+    assert pipe.error is None, pipe.error
+    starts = [w.start_s for w in pipe.events.windows]
+    assert starts and min(starts) >= at_s >= 12.0
+    assert pipe.graph.verdict()["windows"] == len(starts)
+    assert ("new session" in [label for _, label in pipe.marks])

@@ -31,6 +31,11 @@ class FakePipeline(SyntheticPipeline):
         """Remember the mark."""
         self.marks.append((label, self.t))
 
+    def new_session(self) -> float:
+        """Remember the request (as a mark, like the real pipeline); return the stream time."""
+        self.mark("new session")
+        return self.t
+
     @property
     def snapshot(self) -> Snapshot:
         """Like the real pipeline, the snapshot carries the recording in progress."""

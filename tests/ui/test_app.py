@@ -109,6 +109,20 @@ async def test_record_and_mark_call_the_pipeline(fake: FakePipeline) -> None:
         assert any("mark 2 at 12.00 s" in n for n in notes)
 
 
+async def test_new_session_key_calls_the_pipeline(fake: FakePipeline) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = notes_of(app)
+        await pilot.press("n")
+        assert [label for label, _ in fake.marks] == ["new session"]
+        assert any("New session at 12.00 s" in n for n in notes)
+    bare = make_app(BarePipeline())
+    async with bare.run_test(size=SIZE) as pilot:
+        notes = notes_of(bare)
+        await pilot.press("n")
+        assert notes == ["A new session is not available for this source."]
+
+
 async def test_record_and_mark_unavailable_notify() -> None:
     app = make_app(BarePipeline())
     async with app.run_test(size=SIZE) as pilot:

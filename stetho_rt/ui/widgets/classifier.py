@@ -15,7 +15,10 @@ CLASS_STYLES = dict(CLASS_COLORS)
 
 
 def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
-    """The label and probabilities to show: the session verdict, else the latest window's."""
+    """The label and probabilities to show: the session verdict, else the latest window's; None
+    while the session has no classified window yet (at the start, or after a new session)."""
+    if snap.verdict is not None and snap.verdict.get("windows") == 0:
+        return None
     if snap.verdict is not None and "label" in snap.verdict:
         probs = snap.verdict.get("probs")
         probs = dict(probs) if isinstance(probs, dict) else {}
@@ -73,7 +76,8 @@ class ClassifierPanel(Widget):
             return Text("waiting for classifier", style="italic dim")
         found = verdict_of(snap)
         window = snap.windows[-1] if snap.windows else None
-        label, probs = found if found is not None else ("--", {})
+        collecting = snap.verdict is not None and snap.verdict.get("windows") == 0
+        label, probs = found if found is not None else ("collecting" if collecting else "--", {})
         out = Text("verdict  ").append(label, style=f"bold {CLASS_STYLES.get(label, '')}".strip())
         bar_w = max(self.size.width - 14, 3)
         for name in CLASS_LABELS:
