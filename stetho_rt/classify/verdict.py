@@ -104,15 +104,16 @@ def aggregate(
     Returns
     -------
     dict
-        ``{"label", "probs": {normal, murmur, artifact}, "windows", "clean_windows"}`` (JSON-ready,
-        probabilities rounded to 4 digits).
+        ``{"label", "probs": {normal, murmur, artifact}, "murmur_share", "murmur_threshold",
+        "windows", "clean_windows"}`` (JSON-ready, probabilities rounded to 4 digits):
+        ``murmur_share`` is ``m``, which decides the label against ``murmur_threshold``.
     """
     rules = rules or VerdictRules()
     p = np.asarray(probs, dtype=np.float64).reshape(-1, len(CLASS_LABELS))
     q = np.asarray(quality, dtype=np.float64).reshape(-1)
     n = p.shape[0]
     if n == 0:
-        return _result("artifact", 0.0, 1.0, 0, 0)
+        return _result("artifact", 0.0, 1.0, 0, 0, rules.murmur_threshold)
     art = float(np.mean(np.maximum(p[:, _A], 1.0 - q)))
     clean = (q >= rules.min_quality) & (p[:, _A] < rules.artifact_threshold)
     n_clean = int(clean.sum())
@@ -126,14 +127,17 @@ def aggregate(
         label = "artifact"
     else:
         label = "murmur" if m >= rules.murmur_threshold else "normal"
-    return _result(label, m, art, n, n_clean)
+    return _result(label, m, art, n, n_clean, rules.murmur_threshold)
 
 
-def _result(label: str, m: float, art: float, n: int, n_clean: int) -> dict[str, Any]:
+def _result(label: str, m: float, art: float, n: int, n_clean: int,
+            threshold: float) -> dict[str, Any]:
     probs = {"normal": (1.0 - art) * (1.0 - m), "murmur": (1.0 - art) * m, "artifact": art}
     return {
         "label": label,
         "probs": {k: round(probs[k], 4) for k in CLASS_LABELS},
+        "murmur_share": round(m, 4),
+        "murmur_threshold": threshold,
         "windows": n,
         "clean_windows": n_clean,
     }

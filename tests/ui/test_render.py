@@ -158,3 +158,15 @@ def test_bench_render_runs() -> None:
     assert set(res) == {"draw_ms", "frame_ms", "mem_growth_kib", "panels"}
     assert res["panels"] == ["waveform", "spectrogram"]
     assert all(isinstance(v, float) for v in res["frame_ms"].values())
+
+
+def test_classifier_panel_shows_the_deciding_share() -> None:
+    """A murmur verdict whose murmur bar is below the normal one says why: share vs threshold."""
+    from stetho_rt.ui.widgets.classifier import _share_text
+
+    v = {"label": "murmur", "probs": {"normal": 0.61, "murmur": 0.31, "artifact": 0.08},
+         "murmur_share": 0.34, "murmur_threshold": 0.22}
+    assert _share_text(v, "murmur").plain == " 34%≥22%"
+    assert _share_text({**v, "murmur_share": 0.1}, "normal").plain == " 10%<22%"
+    assert _share_text(v, "artifact").plain == ""
+    assert _share_text({"label": "murmur", "probs": {}}, "murmur").plain == ""

@@ -31,6 +31,15 @@ def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     return None
 
 
+def _share_text(verdict: dict | None, label: str) -> Text:
+    """`` 34%≥22%``: the murmur share that decided a normal/murmur verdict, and the threshold
+    (the bars are probabilities; the label is the share against the model's operating point)."""
+    if not verdict or label not in ("normal", "murmur") or "murmur_share" not in verdict:
+        return Text("")
+    share, thr = float(verdict["murmur_share"]), float(verdict["murmur_threshold"])
+    return Text(f" {share * 100:.0f}%{'≥' if share >= thr else '<'}{thr * 100:.0f}%", style="dim")
+
+
 def quality_text(window: Window | None) -> Text:
     """Signal quality of ``window`` (index 0-1 and its flags), or "--"."""
     if window is None:
@@ -79,6 +88,9 @@ class ClassifierPanel(Widget):
         collecting = snap.verdict is not None and snap.verdict.get("windows") == 0
         label, probs = found if found is not None else ("collecting" if collecting else "--", {})
         out = Text("verdict  ").append(label, style=f"bold {CLASS_STYLES.get(label, '')}".strip())
+        share = _share_text(snap.verdict, label)
+        if out.cell_len + share.cell_len <= self.size.width:  # never wraps the panel's lines
+            out.append_text(share)
         bar_w = max(self.size.width - 14, 3)
         for name in CLASS_LABELS:
             p = probs.get(name)
