@@ -133,6 +133,9 @@ class Pipeline:
         self.marks: deque[tuple[float, str]] = deque(maxlen=100)
         """User marks (stream time [s], label), newest last."""
         self._session_request = threading.Event()
+        self._session_at_s = 0.0  # stream time of the pending request [s]
+        self._session_lock = threading.Lock()  # guards accepting / requesting (held briefly)
+        self._accepting_sessions = True  # False once the stream is finishing or has failed
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -196,16 +199,34 @@ class Pipeline:
         self.marks.append((now_s, label))
         return now_s
 
-    def new_session(self) -> float:
+    def new_session(self) -> float | None:
         """Start a new classifier session (UI thread; the chest piece moved to another site).
 
         The DSP thread applies it before its next block: the verdict, the session summary and
         the window log start afresh from the current stream time, which is marked (and written to
-        the recording, if one runs). Returns that stream time [s].
+        the recording, if one runs). Returns that stream time [s], or None when the stream has
+        ended (or failed): nothing would apply it.
         """
-        now_s = self.mark("new session")
-        self._session_request.set()
+        with self._session_lock:
+            if not self._accepting_sessions:
+                return None
+            now_s = self.mark("new session")
+            self._session_at_s = now_s
+            self._session_request.set()
         return now_s
+
+    def _apply_session_request(self) -> None:
+        """DSP thread: start the requested session at the stream time the request marked."""
+        if self._session_request.is_set():
+            self._session_request.clear()
+            self.graph.new_session(self._session_at_s)
+            self.events.windows.clear()
+
+    def _stop_sessions(self) -> None:
+        """DSP thread, stream ending: apply a pending request, refuse later ones."""
+        with self._session_lock:
+            self._accepting_sessions = False
+            self._apply_session_request()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -218,6 +239,8 @@ class Pipeline:
             self._loop()
         except BaseException as exc:  # stored and announced, never lost
             self.error = exc
+            with self._session_lock:
+                self._accepting_sessions = False
             self._publish(error=f"{type(exc).__name__}: {exc}")
             self.finished.set()
 
@@ -225,10 +248,7 @@ class Pipeline:
         buf = np.zeros(self.block * 4, dtype=np.float32)
         last_publish = 0.0
         while not self._stop.is_set():
-            if self._session_request.is_set():
-                self._session_request.clear()
-                self.graph.new_session(self.samples_in / self.rate)
-                self.events.windows.clear()
+            self._apply_session_request()
             n, pos = self.ring.read_into(buf)
             if n == 0:
                 if self._source_done():
@@ -300,6 +320,7 @@ class Pipeline:
         self.events.prune(self.samples_in / self.rate)
 
     def _finish(self) -> None:
+        self._stop_sessions()
         self._absorb(self.graph.flush())
         self._publish(finished=True)
         self.finished.set()

@@ -328,7 +328,14 @@ class StethoApp(App[int]):
         if new_session is None:
             self.notify("A new session is not available for this source.", severity="warning")
             return
+        if not self.pipe.snapshot.classifier_ready:
+            self.notify("No classifier is running: there is no verdict to restart.",
+                        severity="warning")
+            return
         t = new_session()
+        if t is None:
+            self.notify("The stream has ended: no new session.", severity="warning")
+            return
         self.notify(f"New session at {t:.2f} s: the verdict starts afresh", title="Session")
 
     def action_help(self) -> None:

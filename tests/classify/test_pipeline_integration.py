@@ -70,3 +70,7 @@ def test_new_session_applies_on_the_dsp_thread() -> None:
     assert starts and min(starts) >= at_s >= 12.0
     assert pipe.graph.verdict()["windows"] == len(starts)
     assert ("new session" in [label for _, label in pipe.marks])
+    # applied at the time the request marked, not at wherever the DSP thread had got to
+    assert pipe.graph.classify._session_start_s == at_s
+    assert pipe.new_session() is None  # the stream has ended: nothing would apply it
+    assert [label for _, label in pipe.marks].count("new session") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 import tracemalloc
@@ -121,6 +122,25 @@ async def test_new_session_key_calls_the_pipeline(fake: FakePipeline) -> None:
         notes = notes_of(bare)
         await pilot.press("n")
         assert notes == ["A new session is not available for this source."]
+
+
+async def test_new_session_refused_without_classifier_or_after_the_end() -> None:
+    class NoClassifier(FakePipeline):
+        @property
+        def snapshot(self):  # type: ignore[no-untyped-def]
+            return dataclasses.replace(super().snapshot, classifier_ready=False)
+
+    class Ended(FakePipeline):
+        def new_session(self) -> None:  # type: ignore[override]
+            return None
+
+    for pipe, note in ((NoClassifier(), "No classifier is running"),
+                       (Ended(), "The stream has ended")):
+        app = make_app(pipe)
+        async with app.run_test(size=SIZE) as pilot:
+            notes = notes_of(app)
+            await pilot.press("n")
+            assert len(notes) == 1 and notes[0].startswith(note)
 
 
 async def test_record_and_mark_unavailable_notify() -> None:

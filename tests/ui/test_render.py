@@ -169,4 +169,17 @@ def test_classifier_panel_shows_the_deciding_share() -> None:
     assert _share_text(v, "murmur").plain == " 34%≥22%"
     assert _share_text({**v, "murmur_share": 0.1}, "normal").plain == " 10%<22%"
     assert _share_text(v, "artifact").plain == ""
+    # the sign is the label's own comparison, made on the unrounded share
+    assert _share_text({**v, "murmur_share": 0.22}, "normal").plain == " 22%<22%"
     assert _share_text({"label": "murmur", "probs": {}}, "murmur").plain == ""
+
+
+def test_collecting_until_the_first_window_unless_the_stream_ended() -> None:
+    from stetho_rt.snapshot import Snapshot
+    from stetho_rt.ui.widgets.classifier import verdict_of
+
+    empty = {"label": "artifact", "probs": {"normal": 0.0, "murmur": 0.0, "artifact": 1.0},
+             "windows": 0}
+    assert verdict_of(Snapshot(verdict=empty, classifier_ready=True)) is None  # collecting
+    label, _ = verdict_of(Snapshot(verdict=empty, classifier_ready=True, finished=True))
+    assert label == "artifact"  # a finished stream too short for a window: what analyze says

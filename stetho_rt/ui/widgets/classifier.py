@@ -17,7 +17,7 @@ CLASS_STYLES = dict(CLASS_COLORS)
 def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     """The label and probabilities to show: the session verdict, else the latest window's; None
     while the session has no classified window yet (at the start, or after a new session)."""
-    if snap.verdict is not None and snap.verdict.get("windows") == 0:
+    if _collecting(snap):
         return None
     if snap.verdict is not None and "label" in snap.verdict:
         probs = snap.verdict.get("probs")
@@ -31,13 +31,20 @@ def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     return None
 
 
+def _collecting(snap: Snapshot) -> bool:
+    """The session has no classified window yet and the stream goes on (at the end, a verdict
+    without windows is shown as it is: ``artifact``, too little signal)."""
+    return snap.verdict is not None and snap.verdict.get("windows") == 0 and not snap.finished
+
+
 def _share_text(verdict: dict | None, label: str) -> Text:
     """`` 34%≥22%``: the murmur share that decided a normal/murmur verdict, and the threshold
     (the bars are probabilities; the label is the share against the model's operating point)."""
     if not verdict or label not in ("normal", "murmur") or "murmur_share" not in verdict:
         return Text("")
     share, thr = float(verdict["murmur_share"]), float(verdict["murmur_threshold"])
-    return Text(f" {share * 100:.0f}%{'≥' if share >= thr else '<'}{thr * 100:.0f}%", style="dim")
+    sign = "≥" if label == "murmur" else "<"  # the label's own comparison (share unrounded)
+    return Text(f" {share * 100:.0f}%{sign}{thr * 100:.0f}%", style="dim")
 
 
 def quality_text(window: Window | None) -> Text:
@@ -85,8 +92,8 @@ class ClassifierPanel(Widget):
             return Text("waiting for classifier", style="italic dim")
         found = verdict_of(snap)
         window = snap.windows[-1] if snap.windows else None
-        collecting = snap.verdict is not None and snap.verdict.get("windows") == 0
-        label, probs = found if found is not None else ("collecting" if collecting else "--", {})
+        label, probs = found if found is not None else (
+            "collecting" if _collecting(snap) else "--", {})
         out = Text("verdict  ").append(label, style=f"bold {CLASS_STYLES.get(label, '')}".strip())
         share = _share_text(snap.verdict, label)
         if out.cell_len + share.cell_len <= self.size.width:  # never wraps the panel's lines
