@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from stetho_rt.classify.windows import warm_up_summary
 from stetho_rt.config import PipelineConfig
 from stetho_rt.dsp.level import BlockMeter
 from stetho_rt.graph import DspGraph
@@ -21,6 +22,7 @@ def warm_all(rates: tuple[int, ...] = WARM_RATES) -> float:
     """Warm every kernel; return the seconds it took."""
     t0 = time.perf_counter()
     BlockMeter().warm_up()
+    warm_up_summary()  # the classifier worker's kernels (the graphs below have no model)
     cfg = PipelineConfig()
     for rate in rates:
         graph = DspGraph(rate, cfg, max_block=cfg.stream.block_size(rate) * 4)

@@ -18,8 +18,8 @@ Sections:
    ``STETHO_RT_DATA`` is present;
 6. cold start: process start to the first processed block, warm numba cache.
 
-Every figure is a minimum over repeats (these machines are noisy); ratios compare runs made
-seconds apart in this same process.
+Sections 1-4 report minima over repeats (these machines are noisy); section 5 is one pass over
+the files, wall clock. Ratios compare runs made seconds apart in this same process.
 """
 
 from __future__ import annotations
@@ -89,8 +89,7 @@ def main() -> None:
     import bench_stft
 
     _section("2. resampler vs soxr.ResampleStream (HQ), 10 ms blocks")
-    bench_resample.main() if hasattr(bench_resample, "main") else _print_dict(
-        bench_resample.bench())
+    bench_resample.main()
     _section("3. band-pass vs scipy.signal.sosfilt per 10 ms block, carried state")
     _print_dict(bench_filters.bench())
     _section("4. spectral stage vs librosa")

@@ -230,6 +230,8 @@ class Tally:
         lines = [
             f"== {name}: {self.n} recordings ({self.errors} errors), {self.audio_s / 60:.1f} min"
         ]
+        if self.n == 0:  # e.g. an analyze file without this dataset's recordings: no figures
+            return lines[0]
         lines.append("   kind  tol_ms  precision  recall   F1")
         for kind in ("S1", "S2", "all"):
             for tol in TOLERANCES_S:

@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from stetho_rt.classify import labels as L  # noqa: E402
 from stetho_rt.classify.extract import RecordingStream, recording_stream  # noqa: E402
+from stetho_rt.classify.model import onnx_session  # noqa: E402
 from stetho_rt.classify.windows import windows_of  # noqa: E402
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
 
@@ -586,7 +587,6 @@ def export_onnx(model, n_features: int, path: Path, X_check: np.ndarray) -> floa
 
     Returns the largest |ONNX - scikit-learn| probability difference on ``X_check``.
     """
-    import onnxruntime as ort
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -600,22 +600,14 @@ def export_onnx(model, n_features: int, path: Path, X_check: np.ndarray) -> floa
     )
     onx.doc_string = "stetho-rt murmur/artifact classifier head (see the model card)"
     path.write_bytes(onx.SerializeToString())
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = onnx_session(path)
     p = sess.run(["probabilities"], {"input": X_check.astype(np.float32)})[0]
     return float(np.abs(p - model.predict_proba(X_check)).max())
 
 
 def inference_latency(onnx_path: Path, X: np.ndarray, n: int = 2000) -> dict[str, float]:
-    """Single-window latency of the exported model on one thread: p50 / p99 [ms]."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    """Single-window latency of the exported model, in the runtime's session: p50 / p99 [ms]."""
+    sess = onnx_session(onnx_path)
     xs = X.astype(np.float32)
     times = []
     for i in range(n):

@@ -1,9 +1,10 @@
-"""Train the S1/S2 detector's emission model (4-state logistic regression) on the dev split.
+"""Train the S1/S2 detector's emission model (a one-hidden-layer MLP over 4 states) on the dev
+split.
 
 Usage::
 
     python tools/train_detector.py DATA_ROOT [--folds 5] [--limit N] [--cv-limit N]
-        [--out models/detector.json]
+        [--out models/detector.json] [--score-only]
 
 1. Every annotated CirCor and PhysioNet 2016 recording is resampled, band-passed and turned into the
    detector's frame features (``stetho_rt.detect.features_v2``); each frame is labelled with the
@@ -48,7 +49,7 @@ from stetho_rt.detect.scoring import (
 )
 from stetho_rt.io.audiofile import open_audio
 
-RATE = 2000.0
+RATE = float(DspConfig().internal_rate)  # the detector runs at the internal rate
 
 
 def recordings(root: Path) -> list[tuple[str, Path, str]]:

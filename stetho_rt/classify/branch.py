@@ -17,7 +17,7 @@ import numpy as np
 
 from stetho_rt.classify.model import OnnxClassifier
 from stetho_rt.classify.verdict import aggregate_windows
-from stetho_rt.classify.windows import FeatureWindow, FeatureWindower
+from stetho_rt.classify.windows import FeatureWindow, FeatureWindower, warm_up_summary
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
 from stetho_rt.events import HeartSound, Window
@@ -50,6 +50,7 @@ class ClassifierBranch:
         blocking: bool = False,
     ) -> None:
         self.model = model
+        self._dsp = cfg.dsp
         self.windower = FeatureWindower(
             cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s, time_offset_s
         )
@@ -64,6 +65,7 @@ class ClassifierBranch:
         self._windows: list[Window] = []
         self._verdict: dict[str, Any] | None = None
         self._session_start_s = -np.inf  # windows starting earlier belong to an older session
+        self._flushed = False
 
     @property
     def dropped(self) -> int:
@@ -71,7 +73,9 @@ class ClassifierBranch:
         return self.worker.dropped
 
     def warm_up(self) -> None:
-        """One inference before the stream opens."""
+        """Before the stream opens: the window-summary kernels compiled (or loaded), one
+        inference per head."""
+        warm_up_summary(self._dsp)
         self.model.warm_up()
 
     def process(self, features: np.ndarray, sounds: Sequence[HeartSound] = ()) -> list[Window]:
@@ -84,16 +88,16 @@ class ClassifierBranch:
         """End of stream (after the detector's last sounds went through :meth:`process`): wait
         for queued windows (bounded) and return the rest."""
         self._submit(self.windower.flush())
+        self._flushed = True  # from now on an empty session is a verdict (too little signal)
+        self._verdict = None
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
 
     def reset(self) -> None:
         """New stream: windower back to frame 0, queued windows, results not yet collected and
         the verdict discarded (no wait on the worker)."""
-        self.worker.reset_session()
+        self.new_session(-np.inf)
         self.windower.reset()
-        self._windows.clear()
-        self._verdict = None
-        self._session_start_s = -np.inf
+        self._flushed = False
 
     def new_session(self, at_s: float) -> None:
         """Start a new session at stream time ``at_s`` [s] within the same stream (the chest
@@ -116,8 +120,12 @@ class ClassifierBranch:
             self._verdict = None
         return windows
 
-    def verdict(self) -> dict[str, Any]:
-        """Session verdict over every window classified so far (JSON-ready dict)."""
+    def verdict(self) -> dict[str, Any] | None:
+        """Session verdict over every window classified so far (JSON-ready dict); None while the
+        session has no classified window and the stream goes on (nothing to say yet). At the end
+        of a stream without one it is ``artifact`` (too little signal)."""
+        if not self._windows and not self._flushed:
+            return None
         if self._verdict is None:
             self._verdict = aggregate_windows(self._windows, self.model.rules,
                                               self.worker.session_probs)

@@ -44,8 +44,9 @@ import numpy.typing as npt
 from stetho_rt.classify.labels import CLASS_LABELS, SIDECAR_FORMAT, SIDECAR_REQUIRED
 from stetho_rt.classify.session import session_feature_names
 from stetho_rt.classify.verdict import VerdictRules
-from stetho_rt.classify.windows import FRAME_FEATURES, window_feature_names
+from stetho_rt.classify.windows import window_feature_names
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig
+from stetho_rt.dsp.features import feature_names
 from stetho_rt.errors import ModelError
 
 MODEL_ENV = "STETHO_RT_MODEL"
@@ -265,12 +266,14 @@ def _open_graph(p: Path, spec: dict[str, Any]) -> Any:
     digest = spec.get("onnx_sha256")
     if digest is not None and digest != file_sha256(p):
         raise ModelError(f"{p}: file does not match its sidecar (onnx_sha256 differs)")
-    session = _session(p)
+    session = onnx_session(p)
     _check_graph(p, session, spec)
     return session
 
 
-def _session(p: Path) -> Any:
+def onnx_session(p: Path) -> Any:
+    """An ONNX Runtime session of ``p`` as the runtime runs it (one intra-op and one inter-op
+    thread, sequential, CPU); :class:`~stetho_rt.errors.ModelError` if it does not load."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -295,7 +298,7 @@ def _check_meta(
         raise ModelError(f"{side}: format {meta['format']!r}, expected {SIDECAR_FORMAT!r}")
     if tuple(meta["labels"]) != CLASS_LABELS:
         raise ModelError(f"{side}: labels {meta['labels']}, expected {list(CLASS_LABELS)}")
-    expected_frame = FRAME_FEATURES[:4] + tuple(f"mel_{m:02d}" for m in range(dsp.mel_bands))
+    expected_frame = feature_names(dsp.mel_bands)
     feats = meta["features"]
     if not isinstance(feats, dict) or tuple(feats.get("frame", ())) != expected_frame:
         raise ModelError(f"{side}: per-frame feature names differ from the pipeline's")

@@ -50,19 +50,14 @@ from stetho_rt.config import (
     MIN_HEART_RATE_BPM,
     DspConfig,
 )
+from stetho_rt.dsp.features import FEATURE_NAMES
 from stetho_rt.errors import ConfigError
 from stetho_rt.events import HeartSound, Quality
 
 _DEFAULT_DSP = DspConfig()
 
-FRAME_FEATURES: tuple[str, ...] = (
-    "rms",
-    "zcr",
-    "centroid_hz",
-    "bandwidth_hz",
-    *(f"mel_{m:02d}" for m in range(_DEFAULT_DSP.mel_bands)),
-)
-"""Per-frame feature columns the windower expects (those of ``dsp.features.FEATURE_NAMES``)."""
+FRAME_FEATURES: tuple[str, ...] = FEATURE_NAMES
+"""Per-frame feature columns the windower expects (``dsp.features.FEATURE_NAMES``)."""
 
 ENVELOPE_BANDS = 4
 """Mel bands summed into the heart-sound envelope (0 - ~280 Hz with 16 bands at 2 kHz)."""
@@ -78,7 +73,6 @@ QUIET_RMS = 1e-4
 PERIODICITY_FULL = 0.6
 """Envelope autocorrelation peak that maps to quality 1."""
 
-_EPS = 1e-10
 _GROUPS = np.array(BAND_GROUPS, dtype=np.int64)
 _DB_TO_LN = np.log(10.0) / 10.0
 
@@ -512,3 +506,20 @@ def windows_of(
     for fw in out:
         fw.summarise()
     return out
+
+
+def warm_up_summary(dsp: DspConfig = _DEFAULT_DSP) -> None:
+    """Compile (or load from the cache) every window-summary kernel: summarise one synthetic
+    window with a periodic envelope and complete S1-S2-S1 cycles, so that every kernel, the
+    conditional ones included (band autocorrelation, cycle aggregation), runs once. Called before
+    a stream opens, so the first real window never compiles on the worker thread."""
+    rate = dsp.internal_rate / dsp.stft_hop
+    n = round(CLASSIFIER_WINDOW_S * rate) + round(CLASSIFIER_SOUND_WAIT_S * rate) + 2
+    t = np.arange(n) / rate
+    beat = (t % 0.8 < 0.1) | ((t % 0.8 > 0.3) & (t % 0.8 < 0.38))
+    frames = np.full((n, 4 + dsp.mel_bands), -60.0, np.float32)
+    frames[:, 0] = np.where(beat, 0.1, 0.01)  # rms
+    frames[:, 4:] += 30.0 * beat[:, None]
+    cycles = [(("S1", 0.8 * k, 0.1), ("S2", 0.8 * k + 0.3, 0.08)) for k in range(6)]
+    sounds = [HeartSound(kind, c, c + d, 0.9, c + d) for pair in cycles for kind, c, d in pair]
+    windows_of(frames, dsp, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S, sounds)  # summarises them

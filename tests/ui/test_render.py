@@ -174,12 +174,13 @@ def test_classifier_panel_shows_the_deciding_share() -> None:
     assert _share_text({"label": "murmur", "probs": {}}, "murmur").plain == ""
 
 
-def test_collecting_until_the_first_window_unless_the_stream_ended() -> None:
+def test_no_verdict_until_the_first_window_unless_the_stream_ended() -> None:
     from stetho_rt.snapshot import Snapshot
     from stetho_rt.ui.widgets.classifier import verdict_of
 
     empty = {"label": "artifact", "probs": {"normal": 0.0, "murmur": 0.0, "artifact": 1.0},
              "windows": 0}
-    assert verdict_of(Snapshot(verdict=empty, classifier_ready=True)) is None  # collecting
+    # streaming, no window yet: the branch gives no verdict, the panel shows "--"
+    assert verdict_of(Snapshot(verdict=None, classifier_ready=True)) is None
     label, _ = verdict_of(Snapshot(verdict=empty, classifier_ready=True, finished=True))
     assert label == "artifact"  # a finished stream too short for a window: what analyze says

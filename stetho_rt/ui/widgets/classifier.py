@@ -16,9 +16,7 @@ CLASS_STYLES = dict(CLASS_COLORS)
 
 def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     """The label and probabilities to show: the session verdict, else the latest window's; None
-    while the session has no classified window yet (at the start, or after a new session)."""
-    if _collecting(snap):
-        return None
+    while there is neither (at the start, or after a new session)."""
     if snap.verdict is not None and "label" in snap.verdict:
         probs = snap.verdict.get("probs")
         probs = dict(probs) if isinstance(probs, dict) else {}
@@ -29,12 +27,6 @@ def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
         w = snap.windows[-1]
         return w.label, dict(w.probs)
     return None
-
-
-def _collecting(snap: Snapshot) -> bool:
-    """The session has no classified window yet and the stream goes on (at the end, a verdict
-    without windows is shown as it is: ``artifact``, too little signal)."""
-    return snap.verdict is not None and snap.verdict.get("windows") == 0 and not snap.finished
 
 
 def _share_text(verdict: dict | None, label: str) -> Text:
@@ -92,8 +84,7 @@ class ClassifierPanel(Widget):
             return Text("waiting for classifier", style="italic dim")
         found = verdict_of(snap)
         window = snap.windows[-1] if snap.windows else None
-        label, probs = found if found is not None else (
-            "collecting" if _collecting(snap) else "--", {})
+        label, probs = found if found is not None else ("--", {})  # no window yet
         out = Text("verdict  ").append(label, style=f"bold {CLASS_STYLES.get(label, '')}".strip())
         share = _share_text(snap.verdict, label)
         if out.cell_len + share.cell_len <= self.size.width:  # never wraps the panel's lines
