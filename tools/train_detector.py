@@ -109,8 +109,8 @@ def load_features(path: Path, cache: Path) -> dict[str, np.ndarray]:
 
 CONTEXT_OFFSETS = (-40, -30, -22, -15, -10, -6, -3, -1, 0, 1, 2)
 """Frame offsets of the emission model's input (400 ms past context, 20 ms look-ahead)."""
-HIDDEN: tuple[int, ...] = (48,)
-"""Hidden ReLU layer sizes (one or two layers; the online kernel runs both)."""
+HIDDEN: tuple[int] = (48,)
+"""Hidden ReLU layer size (the online kernel runs one hidden layer)."""
 FIT_FRAMES = 160_000
 """Frames subsampled (seeded) per fit."""
 MAX_EPOCHS = 35
@@ -150,14 +150,8 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
         "prior": prior.tolist(),
         "time_shift_s": [0.0, 0.0],
     }
-    if len(HIDDEN) == 1:
-        out["w2"] = clf.coefs_[1].T[order].tolist()
-        out["b2"] = clf.intercepts_[1][order].tolist()
-    else:
-        out["w2"] = clf.coefs_[1].T.tolist()
-        out["b2"] = clf.intercepts_[1].tolist()
-        out["w3"] = clf.coefs_[2].T[order].tolist()
-        out["b3"] = clf.intercepts_[2][order].tolist()
+    out["w2"] = clf.coefs_[1].T[order].tolist()
+    out["b2"] = clf.intercepts_[1][order].tolist()
     return out
 
 

@@ -6,8 +6,7 @@ frame features (:mod:`~stetho_rt.detect.features_v2`) at the frame offsets ``off
 ``t`` (past context and at most ``max(offsets)`` frames of look-ahead); one ReLU hidden layer;
 softmax over S1, systole, S2, diastole. Input standardisation is folded into the first layer.
 
-The model file names its frame-feature module (``feature_set``, see :data:`FEATURE_SETS`) and may
-carry a second hidden layer (``w3``, ``b3``).
+The model file names its frame-feature module (``feature_set``, see :data:`FEATURE_SETS`).
 
 The numbers live in ``models/detector.json`` (written by ``tools/train_detector.py``); a missing
 file is a :class:`~stetho_rt.errors.ModelError`.
@@ -16,7 +15,7 @@ file is a :class:`~stetho_rt.errors.ModelError`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +61,6 @@ class EmissionModel:
     log_prior: np.ndarray
     time_shift_s: np.ndarray
     feature_set: str = "v2"
-    w3: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    """Output layer of a two-hidden-layer model, shape (4, H2) (then ``w2`` is (H2, H)); empty for
-    one hidden layer."""
-    b3: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_features(self) -> int:
@@ -110,25 +105,28 @@ class EmissionModel:
         nf = FEATURE_SETS[fset].N_FEATURES
         if w1.shape[1] != offsets.size * nf:
             raise ValueError(f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * nf}")
+        b1 = np.asarray(d["b1"], dtype=float)
+        w2 = np.asarray(d["w2"], dtype=float)
+        b2 = np.asarray(d["b2"], dtype=float)
+        # the kernel reads these unchecked (numba): one hidden layer of H units, 4 outputs
+        if b1.shape != (w1.shape[0],) or w2.shape != (4, w1.shape[0]) or b2.shape != (4,):
+            raise ModelError(f"{p}: layer shapes w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, "
+                             f"b2 {b2.shape} are not one hidden layer with 4 outputs")
         return cls(
             offsets,
             w1,
-            np.asarray(d["b1"], dtype=float),
-            np.asarray(d["w2"], dtype=float),
-            np.asarray(d["b2"], dtype=float),
+            b1,
+            w2,
+            b2,
             np.log(np.asarray(d["prior"], dtype=float)),
             np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float),
             fset,
-            np.asarray(d.get("w3", np.zeros((0, 0))), dtype=float).reshape(-1, len(d["b2"]))
-            if "w3" in d
-            else np.zeros((0, 0)),
-            np.asarray(d.get("b3", []), dtype=float),
         )
 
 
 @kernel
 def mlp_logpost(
-    fring, ring_len, t, newest, offsets, w1t, b1, w2, b2, w3, b3, hid, hid2, out
+    fring, ring_len, t, newest, offsets, w1t, b1, w2, b2, hid, out
 ):  # pragma: no cover
     """Log posteriors of the 4 states at frame ``t`` into ``out``; features read from ``fring``.
 
@@ -159,27 +157,13 @@ def mlp_logpost(
         if not hid[h] > 0.0:
             hid[h] = 0.0
     mx = -np.inf
-    if w3.shape[0] > 0:
-        for g in range(w2.shape[0]):
-            acc = b2[g]
-            for h in range(w2.shape[1]):
-                acc += w2[g, h] * hid[h]
-            hid2[g] = acc if acc > 0.0 else 0.0
-        for j in range(4):
-            acc = b3[j]
-            for g in range(w3.shape[1]):
-                acc += w3[j, g] * hid2[g]
-            out[j] = acc
-            if acc > mx:
-                mx = acc
-    else:
-        for j in range(4):
-            acc = b2[j]
-            for h in range(w2.shape[1]):
-                acc += w2[j, h] * hid[h]
-            out[j] = acc
-            if acc > mx:
-                mx = acc
+    for j in range(4):
+        acc = b2[j]
+        for h in range(w2.shape[1]):
+            acc += w2[j, h] * hid[h]
+        out[j] = acc
+        if acc > mx:
+            mx = acc
     se = 0.0
     for j in range(4):
         se += np.exp(out[j] - mx)

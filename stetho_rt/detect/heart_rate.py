@@ -1,6 +1,6 @@
 """Heart rate: a running envelope autocorrelation (drives the HSMM) and the beat tracker.
 
-:func:`_autocorr_hr2` (a numba kernel called from the detector's frame loop) estimates the heart
+:func:`_autocorr_period` (a numba kernel called from the detector's frame loop) estimates the heart
 period and the systolic interval from the autocorrelation of the sound-probability track over the
 last few seconds, after Springer et al. (2016) / Schmidt et al. (2010), with the lag range widened
 to 30-220 bpm; its peak height is the periodicity quality. It adds the autocorrelation of the S1/S2
@@ -53,7 +53,9 @@ def _decimate_centre(x, start, ring_len, m, work):  # pragma: no cover - numba
 
 
 class BeatTracker:
-    """Beats and session heart rate from S1 times (Python side, a few events per second).
+    """Beats from S1 times (Python side, a few events per second); the session rate is
+    :meth:`~stetho_rt.detect.s1s2.S1S2Detector.recording_heart_rate_bpm`, from the intervals
+    kept in :attr:`raw_intervals`.
 
     Parameters
     ----------
@@ -109,7 +111,7 @@ class BeatTracker:
 
 
 @kernel
-def _autocorr_hr2(
+def _autocorr_period(
     xs, xd, n, start, ring_len, rate, min_bpm, max_bpm, work, r, rd, racc, out
 ):  # pragma: no cover
     """Heart period from the sound-probability track ``xs`` and the S1-S2 contrast track ``xd``.

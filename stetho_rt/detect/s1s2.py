@@ -13,7 +13,8 @@ Design
    overlapping contexts of neighbouring frames).
 3. Every 0.25 s the autocorrelations of the sound-probability track ``P(S1) + P(S2)`` and of the
    S1/S2 contrast track ``P(S1) - P(S2)`` over the last 8 s
-   (:func:`~stetho_rt.detect.heart_rate._autocorr_hr2`) re-estimate the heart period (30-220 bpm):
+   (:func:`~stetho_rt.detect.heart_rate._autocorr_period`) re-estimate the heart period
+   (30-220 bpm):
    the contrast track is anti-correlated at half the period, which removes the halving of a plain
    envelope autocorrelation in children (systole ~ diastole). The period sets the HSMM duration
    model; the peak is the periodicity quality. The autocorrelations are also summed over the
@@ -56,9 +57,10 @@ from stetho_rt.config import (
 )
 from stetho_rt.detect import hsmm
 from stetho_rt.detect.emission import FEATURE_SETS, EmissionModel, mlp_logpost
-from stetho_rt.detect.features_v2 import FRAME_RATE_HZ, HOP_SAMPLES, LOOKAHEAD_FRAMES
-from stetho_rt.detect.heart_rate import LAG_MARGIN, BeatTracker, _autocorr_hr2, period_from_acc
+from stetho_rt.detect.features_v2 import FRAME_RATE_HZ, HOP_SAMPLES
+from stetho_rt.detect.heart_rate import LAG_MARGIN, BeatTracker, _autocorr_period, period_from_acc
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.dsp.envelope import EnvelopeStage
 from stetho_rt.errors import ConfigError
 from stetho_rt.events import Beat, HeartSound
 
@@ -68,7 +70,7 @@ plus the HSMM's fixed lag): 290 ms, within the 300 ms look-ahead bound."""
 HR_STEP_FRAMES = 25
 """Heart-period re-estimation interval [frames]."""
 HR_WINDOW_FRAMES = 800
-"""Autocorrelation window [frames] (6 s)."""
+"""Autocorrelation window [frames] (8 s at 100 frames/s)."""
 HR_MIN_FRAMES = 150
 """Context needed before the first period estimate [frames]."""
 HR_SHOW_FRAMES = int(np.ceil(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ * LAG_MARGIN * 1.5))
@@ -122,11 +124,8 @@ def _detect_kernel(
     b1,
     w2,
     b2,
-    w3,
-    b3,
     log_prior,
     hid,
-    hid2,
     lp,
     lookahead,
     lag,
@@ -164,7 +163,7 @@ def _detect_kernel(
         slot = t % ring
         # emissions: log P(j|x) - log P(j)
         psound[slot] = mlp_logpost(
-            fring, ring, t, nf, offsets, w1t, b1, w2, b2, w3, b3, hid, hid2, lp
+            fring, ring, t, nf, offsets, w1t, b1, w2, b2, hid, lp
         )
         pdiff[slot] = np.exp(lp[0]) - np.exp(lp[2])
         for j in range(4):
@@ -172,7 +171,7 @@ def _detect_kernel(
         # heart period from the autocorrelation of the sound probability
         if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES:
             n = min(t + 1, HR_WINDOW_FRAMES)
-            ok = _autocorr_hr2(
+            ok = _autocorr_period(
                 psound,
                 pdiff,
                 n,
@@ -278,10 +277,9 @@ class S1S2Detector:
         self._lag = DECISION_FRAMES - 1 - self._feat_lookahead - m.lookahead - shift_frames
         self._w = tuple(
             np.ascontiguousarray(a)
-            for a in (m.offsets, m.w1.T, m.b1, m.w2, m.b2, m.w3, m.b3, m.log_prior)
+            for a in (m.offsets, m.w1.T, m.b1, m.w2, m.b2, m.log_prior)
         )
         self._hid = np.zeros(m.w1.shape[0])
-        self._hid2 = np.zeros(max(m.w2.shape[0], 1))
         self._lp = np.zeros(4)
         self._fring = np.zeros((hsmm.RING, m.n_features))
         self._lookahead = m.lookahead
@@ -303,7 +301,7 @@ class S1S2Detector:
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(2)
         self._events = np.zeros((MAX_EVENTS, 7))
-        self._envstage = _envelope_stage(dsp, self.max_block)
+        self._envstage = EnvelopeStage(dsp, max_block=self.max_block)
         n_env = self.max_block // HOP_SAMPLES + 64
         self._env = np.zeros((n_env, 2), dtype=np.float32)
         self._n_env = 0
@@ -331,7 +329,7 @@ class S1S2Detector:
     @property
     def envelope_latency(self) -> int:
         """Latency of :attr:`last_envelope` [frames at 100 Hz]."""
-        return int(self._envstage.latency) if self._envstage is not None else LOOKAHEAD_FRAMES
+        return int(self._envstage.latency)
 
     def process(self, bp: np.ndarray) -> DetectorOutput:
         """Feed band-passed samples (1-D float32 at 2000 Hz, any length); return decided events."""
@@ -440,8 +438,7 @@ class S1S2Detector:
     # ------------------------------------------------------------------ internals
     def _reset_local(self) -> None:
         self._feat.reset()
-        if self._envstage is not None:
-            self._envstage.reset()
+        self._envstage.reset()
         self._logb[:] = 0.0
         self._psound[:] = 0.0
         self._pdiff[:] = 0.0
@@ -467,7 +464,7 @@ class S1S2Detector:
     def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
         feats = self._feat.process(x)
         self._seen += x.shape[0]
-        self._store_envelope(feats, x)
+        self._store_envelope(x)
         if feats.shape[0] == 0:
             return
         # at most MAX_EVENTS per kernel call: feed rows in slices of a few seconds
@@ -478,7 +475,6 @@ class S1S2Detector:
                 self._fring,
                 *self._w,
                 self._hid,
-                self._hid2,
                 self._lp,
                 self._lookahead,
                 self._lag,
@@ -503,11 +499,8 @@ class S1S2Detector:
             )
             self._emit(self._events[:n], out, decide_at)
 
-    def _store_envelope(self, feats: np.ndarray, x: np.ndarray) -> None:
-        if self._envstage is not None:
-            env = self._envstage.process(np.ascontiguousarray(x, dtype=np.float32))
-        else:  # display stand-in: exp of the normalised log-energies, mapped to 0-1
-            env = np.exp(np.minimum(feats[:, :2], 4.0) - 4.0)
+    def _store_envelope(self, x: np.ndarray) -> None:
+        env = self._envstage.process(np.ascontiguousarray(x, dtype=np.float32))
         n = min(env.shape[0], self._env.shape[0] - self._n_env)
         self._env[self._n_env : self._n_env + n] = env[:n]
         self._n_env += n
@@ -558,15 +551,6 @@ def _merge_split_intervals(rr: np.ndarray, period: float, tol: float) -> np.ndar
         out.append(rr[i])
         i += 1
     return np.asarray(out, dtype=float)
-
-
-def _envelope_stage(dsp: DspConfig, max_block: int) -> object | None:
-    """The package's EnvelopeStage for display, None if that module is unavailable."""
-    try:
-        from stetho_rt.dsp.envelope import EnvelopeStage
-    except ImportError:
-        return None
-    return EnvelopeStage(dsp, max_block=max_block)
 
 
 def detect(

@@ -162,7 +162,7 @@ def test_features_v2_block_size_invariance(
 
 def test_heart_rate_halving_contrast_track() -> None:
     """Systole ~ diastole: the S1/S2 contrast autocorrelation keeps the full period."""
-    from stetho_rt.detect.heart_rate import _autocorr_hr2
+    from stetho_rt.detect.heart_rate import _autocorr_period
 
     rate, period = 100.0, 0.6
     t = np.arange(800) / rate
@@ -171,7 +171,7 @@ def test_heart_rate_halving_contrast_track() -> None:
     s2 = ((ph > 0.5) & (ph < 0.62)).astype(float)
     k = int(60.0 / 30.0 * rate / 2 * 1.1) + 4
     r, rd, acc, out = np.zeros(k), np.zeros(k), np.zeros((2, k)), np.zeros(2)
-    assert _autocorr_hr2(
+    assert _autocorr_period(
         s1 + s2, s1 - s2, 800, 0, 1024, rate, 30.0, 220.0, np.zeros(401), r, rd, acc, out
     )
     assert out[0] == pytest.approx(period, rel=0.03)
