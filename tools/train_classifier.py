@@ -861,9 +861,10 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "- Recording-level decisions from 4 s windows. The cardiac-phase features rest on the "
         "S1/S2 detector: where it fails (noise, arrhythmia, S1/S2 swapped at high rates) a window "
         "has fewer or wrong cycles. Murmur timing and grade are not reported.",
-        "- The session head and the verdict summarise every window since the stream started: "
-        "live, a session that moves the chest piece between auscultation sites mixes them (the "
-        "training recordings are one site each).",
+        "- The session head and the verdict summarise every window since the stream started or "
+        "since the dashboard's `n` (new session): moving the chest piece to another site "
+        "without it mixes sites (the training recordings are one site each); nothing detects a "
+        "site change automatically.",
         "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "
         "to murmur, so 'murmur' means 'abnormal sound' on adult data.",
         "- The artifact class learns from PhysioNet 'unsure' quality and 40 PASCAL artifact files; "
@@ -886,9 +887,10 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "```",
         "",
         "Seeded and single-threaded; the same data, code and library versions give the same "
-        "model. A change to the feature code (`dsp/features.py`, `dsp/stft.py`, "
-        "`dsp/resample.py`, `classify/windows.py`) invalidates the cache and changes the window "
-        "feature names or values: retrain, the runtime refuses a sidecar whose names differ. "
+        "model. A change to any source that shapes the windows (`FEATURE_SOURCES` and "
+        "`WINDOW_SOURCES` in the training tool: the DSP stages, the detector and its model, "
+        "the window summary) invalidates the cache; retrain when it changes the window feature "
+        "values or names (the runtime refuses a sidecar whose names differ). "
         "The window and session heads are trained together and ship together "
         f"(`{name}.onnx`, `{name}_session.onnx`, `{name}.json`).",
         "",
