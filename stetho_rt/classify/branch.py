@@ -5,7 +5,8 @@ cuts windows from the per-frame features and the detector's sounds
 (:class:`~stetho_rt.classify.windows.FeatureWindower`), hands them to the
 :class:`~stetho_rt.classify.worker.ClassifierWorker` and returns the windows
 classified so far; :meth:`verdict` aggregates every window of the session with the model's session
-head output for them (:mod:`stetho_rt.classify.verdict`, :mod:`stetho_rt.classify.session`).
+head output for them (:mod:`stetho_rt.classify.verdict`, :mod:`stetho_rt.classify.session`), from
+running sums: the branch keeps no window list, so its cost and memory do not grow with the session.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from stetho_rt.classify.model import OnnxClassifier
-from stetho_rt.classify.verdict import aggregate_windows
+from stetho_rt.classify.verdict import VerdictAccumulator
 from stetho_rt.classify.windows import FeatureWindow, FeatureWindower, warm_up_summary
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
-from stetho_rt.events import HeartSound, Window
+from stetho_rt.events import CLASS_LABELS, HeartSound, Window
 
 DRAIN_TIMEOUT_S = 30.0
 """Longest wait for the worker to finish queued windows at the end of a stream [s]."""
@@ -62,7 +63,7 @@ class ClassifierBranch:
                 f"{self.windower.n_features}"
             )
         self.worker = ClassifierWorker(model, cfg.classifier_queue, blocking=blocking)
-        self._windows: list[Window] = []
+        self._session = VerdictAccumulator(model.rules)
         self._verdict: dict[str, Any] | None = None
         self._session_start_s = -np.inf  # windows starting earlier belong to an older session
         self._flushed = False
@@ -105,7 +106,7 @@ class ClassifierBranch:
         and windows that start before ``at_s`` (they hold the old site's sound) are not
         classified. The windower keeps its grid and time base."""
         self.worker.reset_session()
-        self._windows.clear()
+        self._session.reset()
         self._verdict = None
         self._session_start_s = float(at_s)
 
@@ -115,8 +116,11 @@ class ClassifierBranch:
                 self.worker.submit(fw)
 
     def _take(self, windows: list[Window]) -> list[Window]:
-        self._windows += windows
         if windows:
+            self._session.add(
+                np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], np.float64),
+                np.array([w.quality.index for w in windows], np.float64),
+            )
             self._verdict = None
         return windows
 
@@ -124,11 +128,10 @@ class ClassifierBranch:
         """Session verdict over every window classified so far (JSON-ready dict); None while the
         session has no classified window and the stream goes on (nothing to say yet). At the end
         of a stream without one it is ``artifact`` (too little signal)."""
-        if not self._windows and not self._flushed:
+        if self._session.n == 0 and not self._flushed:
             return None
         if self._verdict is None:
-            self._verdict = aggregate_windows(self._windows, self.model.rules,
-                                              self.worker.session_probs)
+            self._verdict = self._session.result(self.worker.session_probs)
         return self._verdict
 
     def close(self) -> None:

@@ -82,6 +82,87 @@ class VerdictRules:
         return cls(**d)
 
 
+class VerdictAccumulator:
+    """Running sums of a session's windows, so the verdict costs the same after an hour as after
+    a minute (a live session adds one window per hop; :func:`aggregate` is one batch of them).
+
+    Sums are sequential in window order (``np.cumsum``), so adding windows one at a time or all
+    at once gives the same floating-point result.
+
+    Parameters
+    ----------
+    rules : VerdictRules, optional
+        Thresholds (defaults if None).
+    """
+
+    def __init__(self, rules: VerdictRules | None = None) -> None:
+        self.rules = rules or VerdictRules()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every window (a new session)."""
+        self.n = 0
+        self.n_clean = 0
+        self._art = 0.0  # sum of max(p_artifact, 1 - quality) over all windows
+        self._ratio_clean = 0.0  # sum of p_murmur / (p_murmur + p_normal) over clean windows
+        self._ratio_all = 0.0  # the same over all windows
+
+    def add(self, probs: np.ndarray, quality: np.ndarray) -> None:
+        """Add windows.
+
+        Parameters
+        ----------
+        probs : ndarray, shape (n_windows, 3)
+            Window probabilities in :data:`~stetho_rt.events.CLASS_LABELS` order.
+        quality : ndarray, shape (n_windows,)
+            Window quality indices in 0-1.
+        """
+        p = np.asarray(probs, dtype=np.float64).reshape(-1, len(CLASS_LABELS))
+        q = np.asarray(quality, dtype=np.float64).reshape(-1)
+        if p.shape[0] != q.shape[0]:
+            raise ValueError(f"{p.shape[0]} probability rows for {q.shape[0]} qualities")
+        if p.shape[0] == 0:
+            return
+        clean = (q >= self.rules.min_quality) & (p[:, _A] < self.rules.artifact_threshold)
+        ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
+        self.n += p.shape[0]
+        self.n_clean += int(clean.sum())
+        self._art = _running_sum(self._art, np.maximum(p[:, _A], 1.0 - q))
+        self._ratio_clean = _running_sum(self._ratio_clean, ratio[clean])
+        self._ratio_all = _running_sum(self._ratio_all, ratio)
+
+    def result(self, session: np.ndarray | None = None) -> dict[str, Any]:
+        """The verdict of the windows added so far (see :func:`aggregate`).
+
+        Parameters
+        ----------
+        session : ndarray, shape (3,), optional
+            The session head's probabilities for the same windows (CLASS_LABELS order).
+        """
+        rules = self.rules
+        n, n_clean = self.n, self.n_clean
+        if n == 0:
+            return _result("artifact", 0.0, 1.0, 0, 0, rules.murmur_threshold)
+        art = self._art / n
+        m = self._ratio_clean / n_clean if n_clean else self._ratio_all / n
+        if session is not None and rules.session_weight > 0.0:
+            s = np.asarray(session, dtype=np.float64).reshape(-1)
+            m_s = float(s[_M] / max(s[_M] + s[_N], 1e-12))
+            m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
+        if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
+            label = "artifact"
+        else:
+            label = "murmur" if m >= rules.murmur_threshold else "normal"
+        return _result(label, m, art, n, n_clean, rules.murmur_threshold)
+
+
+def _running_sum(total: float, values: np.ndarray) -> float:
+    """``total + values[0] + values[1] + ...`` added left to right (chunking-invariant)."""
+    if values.size == 0:
+        return total
+    return float(np.cumsum(np.concatenate(([total], values)))[-1])
+
+
 def aggregate(
     probs: np.ndarray,
     quality: np.ndarray,
@@ -108,26 +189,9 @@ def aggregate(
         "windows", "clean_windows"}`` (JSON-ready, probabilities rounded to 4 digits):
         ``murmur_share`` is ``m``, which decides the label against ``murmur_threshold``.
     """
-    rules = rules or VerdictRules()
-    p = np.asarray(probs, dtype=np.float64).reshape(-1, len(CLASS_LABELS))
-    q = np.asarray(quality, dtype=np.float64).reshape(-1)
-    n = p.shape[0]
-    if n == 0:
-        return _result("artifact", 0.0, 1.0, 0, 0, rules.murmur_threshold)
-    art = float(np.mean(np.maximum(p[:, _A], 1.0 - q)))
-    clean = (q >= rules.min_quality) & (p[:, _A] < rules.artifact_threshold)
-    n_clean = int(clean.sum())
-    ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
-    m = float(ratio[clean].mean()) if n_clean else float(ratio.mean())
-    if session is not None and rules.session_weight > 0.0:
-        s = np.asarray(session, dtype=np.float64).reshape(-1)
-        m_s = float(s[_M] / max(s[_M] + s[_N], 1e-12))
-        m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
-    if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
-        label = "artifact"
-    else:
-        label = "murmur" if m >= rules.murmur_threshold else "normal"
-    return _result(label, m, art, n, n_clean, rules.murmur_threshold)
+    acc = VerdictAccumulator(rules)
+    acc.add(probs, quality)
+    return acc.result(session)
 
 
 def _result(label: str, m: float, art: float, n: int, n_clean: int,

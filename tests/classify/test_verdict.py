@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stetho_rt.classify.verdict import VerdictRules, aggregate, aggregate_windows
+from stetho_rt.classify.verdict import (
+    VerdictAccumulator,
+    VerdictRules,
+    aggregate,
+    aggregate_windows,
+)
 from stetho_rt.events import Quality, Window
 
 NORMAL = [0.8, 0.15, 0.05]
@@ -88,3 +97,46 @@ def test_session_head_cannot_overrule_the_artifact_gate() -> None:
     v = aggregate(np.array([[0.5, 0.5, 0.0]] * 4), np.array([0.1] * 4), rules,
                   np.array([0.0, 1.0, 0.0]))
     assert v["label"] == "artifact"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)),
+                  min_size=0, max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=6),
+)
+def test_accumulator_is_chunking_invariant_and_matches_a_direct_computation(rows, cuts) -> None:
+    """Windows added one batch at a time (any split) give the verdict of all of them at once, and
+    that verdict is the rule computed directly from the arrays."""
+    raw = np.array([r[:3] for r in rows], dtype=np.float64).reshape(-1, 3) + 1e-3
+    p = raw / raw.sum(axis=1, keepdims=True)
+    q = np.array([r[3] for r in rows], dtype=np.float64)
+    rules = VerdictRules(session_weight=0.5, murmur_threshold=0.3)
+    acc = VerdictAccumulator(rules)
+    edges = sorted({0, len(rows), *(c for c in cuts if c <= len(rows))})
+    for a, b in itertools.pairwise(edges):
+        acc.add(p[a:b], q[a:b])
+    session = np.array([0.5, 0.3, 0.2])
+    got = acc.result(session)
+    assert got == aggregate(p, q, rules, session)
+    if len(rows) == 0:
+        assert got["label"] == "artifact" and got["windows"] == 0
+        return
+    clean = (q >= rules.min_quality) & (p[:, 2] < rules.artifact_threshold)
+    ratio = p[:, 1] / (p[:, 1] + p[:, 0])
+    m_w = ratio[clean].mean() if clean.any() else ratio.mean()
+    m = 0.5 * m_w + 0.5 * (0.3 / 0.8)
+    assert got["murmur_share"] == pytest.approx(round(m, 4), abs=1.5e-4)
+    assert got["clean_windows"] == int(clean.sum()) and got["windows"] == len(rows)
+    art = np.maximum(p[:, 2], 1 - q).mean()
+    assert got["probs"]["artifact"] == pytest.approx(round(art, 4), abs=1.5e-4)
+
+
+def test_accumulator_reset_forgets_the_session() -> None:
+    acc = VerdictAccumulator()
+    acc.add(np.array([MURMUR] * 5), np.full(5, 0.9))
+    acc.reset()
+    acc.add(np.array([NORMAL] * 3), np.full(3, 0.9))
+    assert acc.result() == _agg([NORMAL] * 3, [0.9] * 3)
+    with pytest.raises(ValueError, match="3 probability rows for 2 qualities"):
+        acc.add(np.array([NORMAL] * 3), np.full(2, 0.9))
