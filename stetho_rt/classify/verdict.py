@@ -108,15 +108,8 @@ class VerdictAccumulator:
         self._ratio_all = 0.0  # the same over all windows
 
     def add(self, probs: np.ndarray, quality: np.ndarray) -> None:
-        """Add windows.
-
-        Parameters
-        ----------
-        probs : ndarray, shape (n_windows, 3)
-            Window probabilities in :data:`~stetho_rt.events.CLASS_LABELS` order.
-        quality : ndarray, shape (n_windows,)
-            Window quality indices in 0-1.
-        """
+        """Add windows: ``probs`` shape (n_windows, 3) in CLASS_LABELS order, ``quality`` shape
+        (n_windows,) in 0-1 (as :func:`aggregate` takes them)."""
         p = np.asarray(probs, dtype=np.float64).reshape(-1, len(CLASS_LABELS))
         q = np.asarray(quality, dtype=np.float64).reshape(-1)
         if p.shape[0] != q.shape[0]:
