@@ -36,8 +36,8 @@ _EMPTY_2D = np.zeros((0, 0), np.float32)
 _EMPTY_ENV = np.zeros((0, 2), np.float32)
 for _a in (_EMPTY_1D, _EMPTY_2D, _EMPTY_ENV):
     _a.flags.writeable = False
-_WARMED: set[tuple[int, bool]] = set()
-"""(input rate, with classifier) of graphs already warmed in this process."""
+_WARMED: set[int] = set()
+"""Input rates [Hz] whose DSP stages and detector were already warmed in this process."""
 
 
 @dataclass
@@ -129,19 +129,16 @@ class DspGraph:
     def warm_up(self) -> None:
         """Compile (or load from cache) every kernel before a stream opens.
 
-        Numba compiles a kernel once per process and argument types, so only the first graph of
-        a process (per input rate: the resampler's path depends on it) runs the warm-up; the
-        stages of a new graph start in their initial state anyway."""
-        key = (self.in_rate, self.classify is not None)
-        if key in _WARMED:
-            return
-        self._warm_up()
-        _WARMED.add(key)
-
-    def _warm_up(self) -> None:
-        for stage in (self.resampler, self.bandpass, self.spectral):
-            stage.warm_up()
-        self.detector.warm_up()
+        Numba compiles a kernel once per process and argument types, so the DSP stages and the
+        detector warm up in the first graph of a process per input rate (the resampler's path
+        depends on it); the stages of a new graph start in their initial state anyway. The
+        classifier branch warms up every time (under 1 ms once compiled): each graph may hold a
+        different model, whose ONNX sessions need their own first run."""
+        if self.in_rate not in _WARMED:
+            for stage in (self.resampler, self.bandpass, self.spectral):
+                stage.warm_up()
+            self.detector.warm_up()
+            _WARMED.add(self.in_rate)
         if self.classify is not None:
             self.classify.warm_up()
 

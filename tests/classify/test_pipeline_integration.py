@@ -74,3 +74,23 @@ def test_new_session_applies_on_the_dsp_thread() -> None:
     assert pipe.graph.classify._session_start_s == at_s
     assert pipe.new_session() is None  # the stream has ended: nothing would apply it
     assert [label for _, label in pipe.marks].count("new session") == 1
+
+
+def test_every_graph_warms_its_own_model() -> None:
+    """The DSP kernels warm once per process and input rate, but a second graph with another
+    model instance still gives that model's ONNX sessions their first run before the stream."""
+    from stetho_rt.graph import DspGraph
+
+    cfg = PipelineConfig()
+    for _ in range(2):
+        clf = OnnxClassifier.load(default_model_path())
+        runs: list[int] = []
+        real_warm_up = clf.warm_up
+
+        def counted(real=real_warm_up, runs=runs) -> None:
+            runs.append(1)
+            real()
+
+        clf.warm_up = counted  # type: ignore[method-assign]
+        DspGraph(4000, cfg, max_block=400, classifier=clf, live=False).warm_up()
+        assert runs == [1]
