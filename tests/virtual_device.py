@@ -219,8 +219,12 @@ class VirtualDevice:
             if self._proc.poll() is not None:
                 break
             if self.fifo.exists() and self._socket_ready():
-                self._open_fifo()
-                return
+                try:
+                    self._open_fifo()
+                    return
+                except OSError as e:  # ENXIO: the daemon made the FIFO but has no reader on it yet
+                    if e.errno != errno.ENXIO:
+                        raise
             time.sleep(0.01)
         self.kill_daemon()
         raise RuntimeError(
