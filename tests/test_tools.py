@@ -52,6 +52,20 @@ def test_eval_segmentation_live_run_equals_analyze_jsonl(tmp_path: Path, capsys)
     assert hr == re.findall(r"HR: MAE (\S+) bpm", live) and len(hr) == 2
 
 
+def test_eval_rate_tracking_scores_steps_and_real_recordings(capsys, monkeypatch) -> None:
+    import eval_rate_tracking
+
+    root = require_data()
+    monkeypatch.setattr(eval_rate_tracking, "STEPS", ((75, 95),))
+    assert eval_rate_tracking.main([str(root), "--limit", "2", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    step = re.search(r"75 ->  95 bpm: shown after (\S+) s \((\d+) beats\)", out)
+    assert step and int(step.group(2)) <= 5, out  # pinned in tests/detect: within a few beats
+    rows = re.findall(r"^(\w+): shown rate .* MAE (\S+) bpm, within 5 bpm (\S+) %", out, re.M)
+    assert [r[0] for r in rows] == ["circor2022", "physionet2016"], out
+    assert all(float(r[1]) < 10.0 and float(r[2]) > 50.0 for r in rows), out
+
+
 def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> None:
     import eval_classifier
     from train_classifier import list_recordings

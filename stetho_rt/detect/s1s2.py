@@ -58,7 +58,12 @@ from stetho_rt.config import (
 from stetho_rt.detect import hsmm
 from stetho_rt.detect.emission import FEATURE_SETS, EmissionModel, mlp_logpost
 from stetho_rt.detect.features_v2 import FRAME_RATE_HZ, HOP_SAMPLES
-from stetho_rt.detect.heart_rate import LAG_MARGIN, BeatTracker, _autocorr_period, period_from_acc
+from stetho_rt.detect.heart_rate import (
+    LAG_MARGIN,
+    BeatTracker,
+    _autocorr_period,
+    period_from_acc,
+)
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.envelope import EnvelopeStage
 from stetho_rt.errors import ConfigError
@@ -377,16 +382,21 @@ class S1S2Detector:
     # ------------------------------------------------------------------ heart rate
     @property
     def heart_rate_bpm(self) -> float | None:
-        """Current heart rate [bpm] (autocorrelation), None when the signal is not periodic.
+        """Current heart rate [bpm], None when the signal is not periodic.
 
-        None also during the first :data:`HR_SHOW_FRAMES` frames after the start or a gap, until
-        the autocorrelation window spans the slowest period's lag range.
+        The autocorrelation's rate over the last 8 s (robust to missed and extra sounds), except
+        while the last S1-S1 intervals form a regular new rhythm away from it: then the new
+        rhythm's, until the autocorrelation catches up (:meth:`BeatTracker.display_period_s`).
+
+        None during the first :data:`HR_SHOW_FRAMES` frames after the start or a gap, until the
+        autocorrelation window spans the slowest period's lag range.
         """
         if self._fst[F_HAVE_HR] == 0.0 or self._fst[F_QUALITY] < QUALITY_MIN:
             return None
         if self._ist[hsmm.I_T] < HR_SHOW_FRAMES:
             return None
-        return 60.0 / float(self._fst[F_PERIOD])
+        now_s = self._seen / float(INTERNAL_RATE_HZ)
+        return 60.0 / self.beats.display_period_s(float(self._fst[F_PERIOD]), now_s)
 
     def recording_heart_rate_bpm(self) -> float | None:
         """Session heart rate [bpm], None when the stream was not periodic.

@@ -91,17 +91,13 @@ class DemoHeart:
         duration_s: float | None = None,
     ) -> None:
         self.rate = check_input_rate(rate, "demo")
-        if not MIN_HEART_RATE_BPM <= hr_bpm <= MAX_HEART_RATE_BPM:
-            raise ConfigError(
-                f"hr_bpm={hr_bpm} is outside {MIN_HEART_RATE_BPM:g}-{MAX_HEART_RATE_BPM:g} bpm"
-            )
+        self.change_rate(hr_bpm)
         if not 0.0 <= hrv <= 0.2:
             raise ConfigError(f"hrv={hrv} must lie in 0-0.2")
         if noise_db is not None and not noise_db <= 0.0:  # NaN fails too
             raise ConfigError(f"noise_db={noise_db} must be <= 0 dB full scale (or None)")
         if duration_s is not None and not duration_s > 0:
             raise ConfigError(f"duration_s={duration_s} must be positive (or None)")
-        self.hr_bpm = float(hr_bpm)
         self.murmur = bool(murmur)
         self.noise_db = noise_db
         self.seed = int(seed)
@@ -122,6 +118,16 @@ class DemoHeart:
         self._truth: list[TrueSound] = []
 
     # ------------------------------------------------------------------------ public
+    def change_rate(self, hr_bpm: float) -> None:
+        """Set the mean heart rate [bpm, 30-220] from the next beat not yet synthesised (beats
+        are made one ahead of :attr:`position_s`): a step change, as at the onset of exercise
+        or of a tachycardia."""
+        if not MIN_HEART_RATE_BPM <= hr_bpm <= MAX_HEART_RATE_BPM:
+            raise ConfigError(
+                f"hr_bpm={hr_bpm} is outside {MIN_HEART_RATE_BPM:g}-{MAX_HEART_RATE_BPM:g} bpm"
+            )
+        self.hr_bpm = float(hr_bpm)
+
     @property
     def description(self) -> str:
         """One line naming the signal."""

@@ -194,3 +194,82 @@ def test_missing_detector_model_is_a_clear_error(tmp_path) -> None:  # type: ign
 
     with pytest.raises(ModelError, match="detector model not found"):
         EmissionModel.load(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(("before", "after"), [(75.0, 95.0), (95.0, 75.0), (75.0, 110.0),
+                                               (110.0, 75.0)])
+def test_running_rate_follows_a_step_within_a_few_beats(before: float, after: float) -> None:
+    """A step change of the rate (exercise, a tachycardia's onset): the running rate is within
+    5 bpm of the new rate from the 6th beat after the step on (the 8 s autocorrelation alone took
+    6-9 beats; the beats' own median follows a regular new rhythm after 3)."""
+    step_s, seconds = 20.0, 36.0
+    h = DemoHeart(rate=RATE, hr_bpm=before, seed=int(before + after), duration_s=seconds)
+    first = h.read(int(step_s * RATE))
+    h.change_rate(after)
+    x = np.ascontiguousarray(bandpass(np.concatenate([first, h.read(int(seconds * RATE))])),
+                             dtype=np.float32)
+    det = S1S2Detector(PipelineConfig())
+    shown: list[tuple[float, float | None]] = []
+    block = RATE // 10
+    for i in range(0, x.shape[0], block):
+        det.process(x[i : i + block])
+        shown.append(((i + block) / RATE, det.heart_rate_bpm))
+    s1_after = [s.onset_s for s in h.truth("S1") if s.onset_s >= step_s]
+    settled_from = s1_after[5] + DETECTOR_LOOKAHEAD_S
+    late = [v for t, v in shown if t >= settled_from]
+    assert late and all(v is not None and abs(v - after) <= 5.0 for v in late), (
+        f"{before:g}->{after:g} bpm: {[None if v is None else round(v) for v in late]}")
+    # and before the step it showed the old rate
+    early = [v for t, v in shown if step_s - 6.0 <= t < step_s]
+    assert all(v is not None and abs(v - before) <= 5.0 for v in early)
+
+
+def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> None:
+    from stetho_rt.detect.heart_rate import BeatTracker
+
+    def feed(bt: BeatTracker, intervals: list[float], period: float, t0: float = 0.0) -> list:
+        t, beats = t0, []
+        bt.add_s1(t, t, period)
+        for rr in intervals:
+            t += rr
+            beats.append(bt.add_s1(t, t, period))
+        return beats
+
+    bt = BeatTracker()
+    beats = feed(bt, [0.8, 0.8, 0.8, 0.5, 0.51, 0.5, 0.5], period=0.8)
+    assert [b is not None for b in beats] == [True, True, True, False, False, True, True]
+    assert bt.new_rhythm and bt.run_period_s(0.8) == pytest.approx(0.5, rel=0.02)
+    # every other S1 missed: a steady run at twice the period is left to the autocorrelation
+    bt = BeatTracker()
+    beats = feed(bt, [0.4, 0.4, 0.8, 0.8, 0.8, 0.8], period=0.4)
+    assert [b is not None for b in beats] == [True, True, False, False, False, False]
+    # irregular intervals (missed and extra sounds) are no new rhythm either
+    bt = BeatTracker()
+    beats = feed(bt, [0.8, 0.8, 0.5, 1.2, 0.55, 1.1], period=0.8)
+    assert [b is not None for b in beats] == [True, True, False, False, False, False]
+    assert bt.run_period_s(0.8) is None  # the last intervals are not a regular run
+
+
+def test_shown_period_follows_a_new_rhythm_until_the_autocorrelation_agrees() -> None:
+    from stetho_rt.detect.heart_rate import BeatTracker
+
+    bt = BeatTracker()
+    t = 0.0
+    for rr in (0.55, 0.55, 0.8, 0.8, 0.8):  # 110 -> 75 bpm
+        bt.add_s1(t, t, 0.55)
+        t += rr
+    bt.add_s1(t, t, 0.55)
+    assert bt.display_period_s(0.55, t + 0.3) == pytest.approx(0.8)  # the new rhythm
+    # the autocorrelation's window holds both rates and passes through a multiple: kept
+    assert bt.display_period_s(1.6, t + 0.4) == pytest.approx(0.8)
+    assert bt.display_period_s(0.7, t + 0.5) == pytest.approx(0.8)
+    assert bt.display_period_s(0.79, t + 0.6) == pytest.approx(0.79)  # agrees: handed back
+    assert bt.display_period_s(0.79, t + 5.0) == pytest.approx(0.79)  # stale run: never shown
+    # a run at twice the period is not taken up (every other S1 missed)
+    bt = BeatTracker()
+    t = 0.0
+    for _ in range(4):
+        bt.add_s1(t, t, 0.4)
+        t += 0.8
+    bt.add_s1(t, t, 0.4)
+    assert bt.display_period_s(0.4, t + 0.2) == pytest.approx(0.4)
