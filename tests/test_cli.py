@@ -196,3 +196,19 @@ def test_bare_options_mean_monitor() -> None:
     proc = _run("--headless", "--demo", "--duration", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("t=")
+
+
+def test_no_heart_sounds_no_heart_rate(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    """A 50 Hz hum with a burst of NaN (counted, zeroed): no S1 is heard, so there is no heart
+    rate, even though the zeroed burst left a peak in the session autocorrelation (it reported
+    145 bpm)."""
+    t = np.arange(40000) / 4000
+    x = (0.1 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+    x[1000:1100] = np.nan
+    path = tmp_path / "hum.wav"
+    sf.write(path, x, 4000, subtype="FLOAT")
+    assert main(["analyze", "--no-progress", str(path)]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["nonfinite_samples"] == 100 and not rec["sounds"]
+    assert rec["heart_rate_bpm"] is None

@@ -414,8 +414,8 @@ class S1S2Detector:
             return None
         period = pk[0]
         rr = np.asarray(self.beats.raw_intervals, dtype=float)
-        if rr.size == 0:
-            return 60.0 / period
+        if rr.size == 0:  # periodic, but not one S1-S1 interval was heard: no heart rate
+            return None
 
         def support(h: float) -> int:
             return int(np.count_nonzero(np.abs(rr - h) <= HR_REFINE_TOL * h))
