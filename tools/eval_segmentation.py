@@ -231,16 +231,25 @@ class Tally:
         ]
 
     def _hr_where_detection_matches(self) -> list[str]:
-        sel = [f >= MATCHED_F1 for f in self.span_f1]
-        if not any(sel):
-            return []
-        rep = hr_summary([e for e, m in zip(self.hr_err, sel, strict=True) if m])
-        spn = hr_summary([e for e, m in zip(self.hr_span_err, sel, strict=True) if m])
-        return [
-            f"   HR where detection matches the annotation (F1@60 >= {MATCHED_F1} in the spans, "
-            f"n={int(rep['n'])}): reported MAE {rep['mae']:.2f}, {rep['within5'] * 100:.1f} %; "
-            f"span-matched MAE {spn['mae']:.2f}, {spn['within5'] * 100:.1f} %"
-        ]
+        """The §7 rate and the span-matched rate, split by whether the detector matches the
+        annotation inside its spans; ``misses`` counts recordings not within 5 bpm (no estimate
+        included)."""
+        lines = []
+        for label, want in (("matches", True), ("does not match", False)):
+            sel = [(f >= MATCHED_F1) == want for f in self.span_f1]
+            errs = [e for e, m in zip(self.hr_err, sel, strict=True) if m]
+            if not errs:
+                continue
+            rep = hr_summary(errs)
+            spn = hr_summary([e for e, m in zip(self.hr_span_err, sel, strict=True) if m])
+            misses = sum(1 for e in errs if e is None or e > 5.0)
+            lines.append(
+                f"   HR where detection {label} the annotation (F1@60 "
+                f"{'>=' if want else '<'} {MATCHED_F1} in the spans, n={len(errs)}): reported "
+                f"MAE {rep['mae']:.2f}, {rep['within5'] * 100:.1f} % ({misses} not within 5 bpm); "
+                f"span-matched MAE {spn['mae']:.2f}, {spn['within5'] * 100:.1f} %"
+            )
+        return lines
 
     def report(self, name: str) -> str:
         """Formatted block of figures."""

@@ -40,10 +40,10 @@ NEW_RHYTHM_TOL = 0.1
 """Largest relative departure of those intervals from their median."""
 NEW_RHYTHM_DEPART = 0.15
 """Relative departure of a regular run from the autocorrelation's period from which the running
-rate shows the run (:meth:`BeatTracker.display_period_s`). 0.15 and 0.3 gave the same live error
-on real recordings (CirCor MAE 2.98 / 2.95 bpm against the annotated rate of the last 6 s,
-PhysioNet 1.80 / 1.79; the autocorrelation alone 3.17 / 1.79); 0.15 also follows a 20 % step
-within 3 beats instead of 5-6."""
+rate shows the run (:meth:`BeatTracker.display_period_s`). At 0.15 a 20 % step shows within 3
+beats (0.3 left it to the autocorrelation: 5-6 beats), and the shown rate's error on real
+recordings is no worse than the autocorrelation's alone (``tools/eval_rate_tracking.py``: CirCor
+MAE 3.05 vs 3.17 bpm against the annotated rate of the last 6 s, PhysioNet 1.79 vs 1.79)."""
 RUN_HANDBACK = 0.05
 """... and back to the autocorrelation's once they agree within this (hysteresis: the 8 s window
 catches up gradually)."""
@@ -100,7 +100,7 @@ class BeatTracker:
         self._last_s1: float | None = None
         self._recent: list[float] = []
         self._run: list[float] = []  # the last consecutive plausible intervals, accepted or not
-        self._following = False
+        self._shown_run: float | None = None  # the new rhythm followed [s] (:meth:`_follow`)
         self.last_s1_decided_s = -np.inf
         """Decision time of the last S1 [s] (-inf before the first or after a break)."""
         self.new_rhythm = False
@@ -113,7 +113,7 @@ class BeatTracker:
         self._last_s1 = None
         self._recent.clear()
         self._run.clear()
-        self._following = False  # showing a new rhythm until the autocorrelation catches up
+        self._shown_run = None
         self.last_s1_decided_s = -np.inf
         self.new_rhythm = False
 
@@ -136,23 +136,30 @@ class BeatTracker:
         return None if period_s is not None and _harmonic(m, period_s) else m
 
     def display_period_s(self, period_s: float, now_s: float) -> float:
-        """The running period to show [s]: the autocorrelation's ``period_s``, or a regular run of
-        recent intervals that departs from it by more than :data:`NEW_RHYTHM_DEPART` (a step
-        change of the rate) until the two agree within :data:`RUN_HANDBACK` again, or the run
-        ends or its last S1 is more than :data:`RUN_FRESH_PERIODS` old at ``now_s`` [s]. A run
+        """The running period to show at stream time ``now_s`` [s]: the run the last S1 decided
+        to follow (:meth:`_follow`) while its last S1 is at most :data:`RUN_FRESH_PERIODS` of
+        its periods old, else the autocorrelation's ``period_s`` [s]. No side effects: the
+        answer depends only on the samples processed, not on when or how often it is asked."""
+        run = self._shown_run
+        if run is not None and now_s - self.last_s1_decided_s <= RUN_FRESH_PERIODS * run:
+            return run
+        return period_s
+
+    def _follow(self, period_s: float | None) -> None:
+        """At each S1, with the period its decision saw: follow a regular run of recent intervals
+        that departs from ``period_s`` by more than :data:`NEW_RHYTHM_DEPART` (a step change of
+        the rate) until the two agree within :data:`RUN_HANDBACK` again or the run ends. A run
         twice or half the period is not taken up (every other S1 missed looks like that), but one
-        already shown is kept when the autocorrelation passes through a multiple of it (its 8 s
-        window then holds both rates)."""
-        run = self.run_period_s(None if self._following else period_s)
-        if run is None or now_s - self.last_s1_decided_s > RUN_FRESH_PERIODS * run:
-            self._following = False
-            return period_s
+        already followed is kept when the autocorrelation passes through a multiple of it (its
+        8 s window then holds both rates)."""
+        following = self._shown_run is not None
+        run = None if period_s is None else self.run_period_s(None if following else period_s)
+        if run is None:
+            self._shown_run = None
+            return
         departure = abs(run / period_s - 1.0)
-        if self._following:
-            self._following = departure > RUN_HANDBACK
-        else:
-            self._following = departure > NEW_RHYTHM_DEPART
-        return run if self._following else period_s
+        keep = departure > (RUN_HANDBACK if following else NEW_RHYTHM_DEPART)
+        self._shown_run = run if keep else None
 
     def reset(self) -> None:
         """Forget everything."""
@@ -169,8 +176,13 @@ class BeatTracker:
         decided_s : float
             Decision time of the S1 [s].
         period_s : float or None
-            Running heart period from the autocorrelation [s], if any.
+            Running heart period from the autocorrelation when the S1 was decided [s], if any.
         """
+        beat = self._interval(s1_s, decided_s, period_s)
+        self._follow(period_s)
+        return beat
+
+    def _interval(self, s1_s: float, decided_s: float, period_s: float | None) -> Beat | None:
         prev, self._last_s1 = self._last_s1, s1_s
         self.last_s1_decided_s = decided_s
         if prev is None:
@@ -178,6 +190,7 @@ class BeatTracker:
         rr = s1_s - prev
         if not self.min_rr_s <= rr <= self.max_rr_s:
             self._run.clear()  # the run of consecutive intervals is broken
+            self.new_rhythm = False
             return None
         self.raw_intervals.append(rr)
         self._run.append(rr)
