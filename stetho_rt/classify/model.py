@@ -107,6 +107,7 @@ class OnnxClassifier:
         self.window = OnnxHead(path, session, meta)
         self.n_features = self.window.n_features
         self.session = session_head
+        self._warmed = False  # warm_up() ran
 
     # -------------------------------------------------------------------------------- loading
     @classmethod
@@ -162,10 +163,13 @@ class OnnxClassifier:
 
     def warm_up(self) -> None:
         """One inference per head on zeros (allocates ONNX Runtime's buffers before a stream
-        opens)."""
+        opens); once per model object."""
+        if self._warmed:
+            return
         self.run(np.zeros((1, self.n_features), np.float32))
         if self.session is not None:
             self.session.run(np.zeros((1, self.session.n_features), np.float32))
+        self._warmed = True
 
 
 class OnnxHead:

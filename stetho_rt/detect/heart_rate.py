@@ -24,6 +24,8 @@ autocorrelation alone took 5-13. It also keeps every plausible interval
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 
 from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
@@ -123,7 +125,7 @@ class BeatTracker:
         sound, nor an S2 taken for an S1)."""
         if len(self._run) < NEW_RHYTHM_N:
             return False
-        m = float(np.median(self._run))
+        m = statistics.median(self._run)
         return all(abs(r - m) <= NEW_RHYTHM_TOL * m for r in self._run)
 
     def run_period_s(self, period_s: float | None = None) -> float | None:
@@ -132,7 +134,7 @@ class BeatTracker:
         it), else None."""
         if not self.regular_run():
             return None
-        m = float(np.median(self._run))
+        m = statistics.median(self._run)
         return None if period_s is not None and _harmonic(m, period_s) else m
 
     def display_period_s(self, period_s: float, now_s: float) -> float:
@@ -197,13 +199,13 @@ class BeatTracker:
         del self._run[:-NEW_RHYTHM_N]
         self.new_rhythm = period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s
         if self.new_rhythm:
-            if not self.regular_run() or _harmonic(float(np.median(self._run)), period_s):
+            if not self.regular_run() or _harmonic(statistics.median(self._run), period_s):
                 return None
             self._recent[:] = self._run  # the rate changed: forget the old rhythm's intervals
         else:
             self._recent.append(rr)
             del self._recent[:-BEAT_MEDIAN_N]
-        hr = 60.0 / float(np.median(self._recent))
+        hr = 60.0 / statistics.median(self._recent)
         return Beat(s1_s=s1_s, rr_s=rr, hr_bpm=hr, decided_s=decided_s)
 
 
