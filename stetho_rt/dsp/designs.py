@@ -193,11 +193,11 @@ def cached_design(
     Exception
         Whatever ``compute`` raises. Cache problems never raise: the design is computed instead.
     """
-    path = cache_path(name, params)
     key = _key(name, params)
     hit = _memo.get(key)
-    if hit is not None:
+    if hit is not None:  # before the path: resolving the cache folder costs 0.1 ms a design
         return _copies(hit)
+    path = cache_path(name, params)
     data = _load(path, key)
     if data is None:
         computed = compute()
