@@ -25,6 +25,7 @@ autocorrelation alone took 5-13. It also keeps every plausible interval
 from __future__ import annotations
 
 import statistics
+from collections import deque
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.events import Beat
 
+RAW_INTERVALS_KEPT = 20_000
+"""Most S1-S1 intervals kept for the session rate: 2.8 h at 120 bpm, far beyond any recording."""
 BEAT_MEDIAN_N = 5
 """Accepted RR intervals in a beat's running median."""
 NEW_RHYTHM_N = 3
@@ -107,8 +110,9 @@ class BeatTracker:
         """Decision time of the last S1 [s] (-inf before the first or after a break)."""
         self.new_rhythm = False
         """The last interval departed from the running period (accepted only as a new rhythm)."""
-        self.raw_intervals: list[float] = []
-        """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement)."""
+        self.raw_intervals: deque[float] = deque(maxlen=RAW_INTERVALS_KEPT)
+        """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement;
+        the last :data:`RAW_INTERVALS_KEPT`, so a live session's memory stays flat)."""
 
     def break_sequence(self) -> None:
         """Forget the last S1 (after a gap or reset of the detector's context)."""

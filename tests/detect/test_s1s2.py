@@ -298,3 +298,12 @@ def test_running_rate_does_not_depend_on_when_it_is_read() -> None:
             assert rarely.heart_rate_bpm == a, f"at {(i + block) / RATE:.2f} s"
             compared += 1
     assert compared == 8
+
+
+def test_beat_tracker_memory_is_bounded() -> None:
+    from stetho_rt.detect.heart_rate import RAW_INTERVALS_KEPT, BeatTracker
+
+    bt = BeatTracker()
+    for k in range(RAW_INTERVALS_KEPT + 500):
+        bt.add_s1(0.8 * k, 0.8 * k + 0.3, 0.8)
+    assert len(bt.raw_intervals) == RAW_INTERVALS_KEPT
