@@ -186,7 +186,8 @@ class DspGraph:
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
         envs = []
-        for i in range(0, bp.shape[0], self.max_block_2k):  # the detector's block bound
+        # in pieces of one block: the detector's last_envelope holds one block's frames
+        for i in range(0, bp.shape[0], self.max_block_2k):
             det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
             out.sounds += det.sounds
             out.beats += det.beats
@@ -212,7 +213,8 @@ class DspGraph:
         return self.detector.recording_heart_rate_bpm()
 
     def verdict(self) -> dict[str, object] | None:
-        """Session verdict from the classifier windows, None without a classifier."""
+        """Session verdict from the classifier windows: None without a classifier, and before the
+        session's first window while the stream goes on (:meth:`ClassifierBranch.verdict`)."""
         return None if self.classify is None else self.classify.verdict()
 
     def close(self) -> None:

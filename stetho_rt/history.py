@@ -28,10 +28,9 @@ class History:
         n = rows.shape[0]
         if n == 0:
             return
-        if n >= self.capacity:
-            self._buf[:] = rows[n - self.capacity :]
-            self.total += n
-            return
+        if n > self.capacity:  # only the last capacity rows stay, written where they belong
+            self.total += n - self.capacity
+            rows, n = rows[n - self.capacity :], self.capacity
         start = self.total % self.capacity
         first = min(n, self.capacity - start)
         self._buf[start : start + first] = rows[:first]

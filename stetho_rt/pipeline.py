@@ -132,10 +132,9 @@ class Pipeline:
         """Set when the source has ended and everything it produced was processed."""
         self.marks: deque[tuple[float, str]] = deque(maxlen=100)
         """User marks (stream time [s], label), newest last."""
-        self._session_request = threading.Event()
-        self._session_at_s = 0.0  # stream time of the pending request [s]
+        self._pending_session_s: float | None = None  # stream time of a requested session [s]
         self._session_lock = threading.Lock()  # guards accepting / requesting (held briefly)
-        self._accepting_sessions = True  # False once the stream is finishing or has failed
+        self._accepting_sessions = True  # False once the stream is finishing, failed or stopped
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -150,6 +149,7 @@ class Pipeline:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the source and the DSP thread; never waits longer than ``timeout`` each."""
+        self._refuse_sessions()
         self.source.stop()
         self._stop.set()
         if self._thread is not None:
@@ -211,22 +211,28 @@ class Pipeline:
             if not self._accepting_sessions:
                 return None
             now_s = self.mark("new session")
-            self._session_at_s = now_s
-            self._session_request.set()
+            self._pending_session_s = now_s
         return now_s
 
     def _apply_session_request(self) -> None:
         """DSP thread: start the requested session at the stream time the request marked."""
-        if self._session_request.is_set():
-            self._session_request.clear()
-            self.graph.new_session(self._session_at_s)
+        if self._pending_session_s is None:  # the per-block check: no lock
+            return
+        with self._session_lock:
+            at_s, self._pending_session_s = self._pending_session_s, None
+        if at_s is not None:
+            self.graph.new_session(at_s)
             self.events.windows.clear()
 
-    def _stop_sessions(self) -> None:
-        """DSP thread, stream ending: apply a pending request, refuse later ones."""
+    def _refuse_sessions(self) -> None:
+        """From now on :meth:`new_session` returns None (the stream ends, failed or stops)."""
         with self._session_lock:
             self._accepting_sessions = False
-            self._apply_session_request()
+
+    def _stop_sessions(self) -> None:
+        """DSP thread, stream ending: refuse later requests, apply a pending one."""
+        self._refuse_sessions()
+        self._apply_session_request()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -239,8 +245,7 @@ class Pipeline:
             self._loop()
         except BaseException as exc:  # stored and announced, never lost
             self.error = exc
-            with self._session_lock:
-                self._accepting_sessions = False
+            self._refuse_sessions()
             self._publish(error=f"{type(exc).__name__}: {exc}")
             self.finished.set()
 

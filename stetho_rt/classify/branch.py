@@ -21,7 +21,7 @@ from stetho_rt.classify.verdict import VerdictAccumulator
 from stetho_rt.classify.windows import FeatureWindow, FeatureWindower, warm_up_summary
 from stetho_rt.classify.worker import ClassifierWorker
 from stetho_rt.config import PipelineConfig
-from stetho_rt.events import CLASS_LABELS, HeartSound, Window
+from stetho_rt.events import HeartSound, Window
 
 DRAIN_TIMEOUT_S = 30.0
 """Longest wait for the worker to finish queued windows at the end of a stream [s]."""
@@ -63,7 +63,7 @@ class ClassifierBranch:
                 f"{self.windower.n_features}"
             )
         self.worker = ClassifierWorker(model, cfg.classifier_queue, blocking=blocking)
-        self._session = VerdictAccumulator(model.rules)
+        self._verdict_sums = VerdictAccumulator(model.rules)
         self._verdict: dict[str, Any] | None = None
         self._session_start_s = -np.inf  # windows starting earlier belong to an older session
         self._flushed = False
@@ -90,7 +90,6 @@ class ClassifierBranch:
         for queued windows (bounded) and return the rest."""
         self._submit(self.windower.flush())
         self._flushed = True  # from now on an empty session is a verdict (too little signal)
-        self._verdict = None
         return self._take(self.worker.drain(DRAIN_TIMEOUT_S))
 
     def reset(self) -> None:
@@ -106,7 +105,7 @@ class ClassifierBranch:
         and windows that start before ``at_s`` (they hold the old site's sound) are not
         classified. The windower keeps its grid and time base."""
         self.worker.reset_session()
-        self._session.reset()
+        self._verdict_sums.reset()
         self._verdict = None
         self._session_start_s = float(at_s)
 
@@ -117,10 +116,7 @@ class ClassifierBranch:
 
     def _take(self, windows: list[Window]) -> list[Window]:
         if windows:
-            self._session.add(
-                np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], np.float64),
-                np.array([w.quality.index for w in windows], np.float64),
-            )
+            self._verdict_sums.add_windows(windows)
             self._verdict = None
         return windows
 
@@ -128,10 +124,10 @@ class ClassifierBranch:
         """Session verdict over every window classified so far (JSON-ready dict); None while the
         session has no classified window and the stream goes on (nothing to say yet). At the end
         of a stream without one it is ``artifact`` (too little signal)."""
-        if self._session.n == 0 and not self._flushed:
+        if self._verdict_sums.n == 0 and not self._flushed:
             return None
         if self._verdict is None:
-            self._verdict = self._session.result(self.worker.session_probs)
+            self._verdict = self._verdict_sums.result(self.worker.session_probs)
         return self._verdict
 
     def close(self) -> None:

@@ -5,14 +5,14 @@ graph expects and returns, and how its inputs were made::
 
     {"format": "stetho-rt-classifier/1",
      "labels": ["normal", "murmur", "artifact"],
-     "input": {"name": "input", "n_features": 83, "dtype": "float32"},
+     "input": {"name": "input", "n_features": 257, "dtype": "float32"},
      "output": {"name": "probabilities"},
-     "features": {"frame": [...20 names...], "window": [...83 names...]},
+     "features": {"frame": [...20 names...], "window": [...257 names...]},
      "internal_rate_hz": 2000, "stft_window": 64, "stft_hop": 16, "mel_bands": 16,
      "window_s": 4.0, "hop_s": 1.0,
      "verdict": {...VerdictRules...},
      "session": {"file": "<name>_session.onnx", "onnx_sha256": "...",
-                 "input": {"name": "input", "n_features": 84}, "output": {"name": "probabilities"},
+                 "input": {"name": "input", "n_features": 258}, "output": {"name": "probabilities"},
                  "features": [...window names + "_mean"..., "session_quality_mean"]},
      "onnx_sha256": "...", "provenance": {...}}
 
@@ -98,13 +98,13 @@ class OnnxClassifier:
         None when the sidecar has none.
     """
 
-    def __init__(self, path: Path, session: Any, meta: dict[str, Any],
+    def __init__(self, path: Path, ort_session: Any, meta: dict[str, Any],
                  session_head: OnnxHead | None = None) -> None:
         self.path = path
         self.meta = meta
         self.labels: tuple[str, ...] = tuple(meta["labels"])
         self.rules = VerdictRules.from_json(meta["verdict"])
-        self.window = OnnxHead(path, session, meta)
+        self.window = OnnxHead(path, ort_session, meta)
         self.n_features = self.window.n_features
         self.session = session_head
         self._warmed = False  # warm_up() ran
@@ -148,12 +148,12 @@ class OnnxClassifier:
         if not isinstance(meta, dict):
             raise ModelError(f"{side}: sidecar is not a JSON object")
         _check_meta(side, meta, dsp, window_s, hop_s)
-        session = _open_graph(p, meta)
         head = _load_session_head(side, meta, dsp) if meta.get("session") is not None else None
-        clf = cls(p, session, meta, head)
+        clf = cls(p, _open_graph(p, meta), meta, head)
         for h in (clf.window, head):
             if h is not None:
                 h.probe()
+        clf._warmed = True  # the probes were each head's first run
         return clf
 
     # -------------------------------------------------------------------------------- inference
@@ -226,8 +226,9 @@ class OnnxHead:
         except ModelError:
             raise
         except Exception as exc:  # onnxruntime raises its own exception types
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{self.path}: the graph fails on a test input ({msg})") from None
+            raise ModelError(
+                f"{self.path}: the graph fails on a test input ({_first_line(exc)})"
+            ) from None
         if p.shape != (1, len(CLASS_LABELS)) or not np.isfinite(p).all() \
                 or abs(float(p.sum()) - 1.0) > 1e-3:
             raise ModelError(f"{self.path}: the graph does not return 3 class probabilities "
@@ -288,8 +289,13 @@ def onnx_session(p: Path) -> Any:
     try:
         return ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{p}: not a loadable ONNX model ({msg})") from None
+        raise ModelError(f"{p}: not a loadable ONNX model ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_meta(

@@ -2,9 +2,11 @@
 
 A 4 s window sees two to eight heart cycles; a murmur that is faint, or heard in some cycles only,
 is easier to tell from the whole session. :class:`SessionSummary` keeps, on the classifier worker
-thread, the mean of every classified window vector (per feature, over the windows where that
-feature is finite: cardiac-phase features are NaN in a window without a complete cycle) and the
-mean window quality. :meth:`SessionSummary.vector` is the input of the model's session head
+thread, the mean of every classified window vector and the mean window quality. Each feature's
+mean is over the windows where it is finite, so one non-finite value cannot poison the session
+(a guard: the window summary gives finite values, zeros for the cardiac-phase features of a window
+without a complete cycle; none of the 10 million values of the dev split's windows is
+non-finite). :meth:`SessionSummary.vector` is the input of the model's session head
 (:class:`~stetho_rt.classify.model.OnnxClassifier` ``session``), whose probabilities the verdict
 blends with the windows' own (:func:`~stetho_rt.classify.verdict.aggregate`).
 

@@ -86,8 +86,8 @@ class VerdictAccumulator:
     """Running sums of a session's windows, so the verdict costs the same after an hour as after
     a minute (a live session adds one window per hop; :func:`aggregate` is one batch of them).
 
-    Sums are sequential in window order (``np.cumsum``), so adding windows one at a time or all
-    at once gives the same floating-point result.
+    Sums are added one window at a time in window order, so adding windows one by one or all at
+    once gives the same floating-point result.
 
     Parameters
     ----------
@@ -120,9 +120,18 @@ class VerdictAccumulator:
         ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
         self.n += p.shape[0]
         self.n_clean += int(clean.sum())
-        self._art = _running_sum(self._art, np.maximum(p[:, _A], 1.0 - q))
-        self._ratio_clean = _running_sum(self._ratio_clean, ratio[clean])
-        self._ratio_all = _running_sum(self._ratio_all, ratio)
+        for a, r, c in zip(np.maximum(p[:, _A], 1.0 - q).tolist(), ratio.tolist(),
+                           clean.tolist(), strict=True):
+            self._art += a
+            self._ratio_all += r
+            if c:
+                self._ratio_clean += r
+
+    def add_windows(self, windows: Sequence[Window]) -> None:
+        """:meth:`add` of :class:`~stetho_rt.events.Window` events."""
+        p = np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], dtype=np.float64)
+        q = np.array([w.quality.index for w in windows], dtype=np.float64)
+        self.add(p.reshape(-1, len(CLASS_LABELS)), q)
 
     def result(self, session: np.ndarray | None = None) -> dict[str, Any]:
         """The verdict of the windows added so far (see :func:`aggregate`).
@@ -147,13 +156,6 @@ class VerdictAccumulator:
         else:
             label = "murmur" if m >= rules.murmur_threshold else "normal"
         return _result(label, m, art, n, n_clean, rules.murmur_threshold)
-
-
-def _running_sum(total: float, values: np.ndarray) -> float:
-    """``total + values[0] + values[1] + ...`` added left to right (chunking-invariant)."""
-    if values.size == 0:
-        return total
-    return float(np.cumsum(np.concatenate(([total], values)))[-1])
 
 
 def aggregate(
@@ -207,6 +209,6 @@ def aggregate_windows(
 ) -> dict[str, Any]:
     """:func:`aggregate` of :class:`~stetho_rt.events.Window` events (and the session head's
     probabilities for them, if any)."""
-    p = np.array([[w.probs[k] for k in CLASS_LABELS] for w in windows], dtype=np.float64)
-    q = np.array([w.quality.index for w in windows], dtype=np.float64)
-    return aggregate(p.reshape(-1, len(CLASS_LABELS)), q, rules, session)
+    acc = VerdictAccumulator(rules)
+    acc.add_windows(windows)
+    return acc.result(session)

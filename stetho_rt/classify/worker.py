@@ -10,8 +10,9 @@ The DSP thread hands each :class:`~stetho_rt.classify.windows.FeatureWindow` to
   and batch and live give the same numbers for the same audio when nothing is dropped.
 
 The worker runs the model one window at a time (same arithmetic whatever the queue depth) and
-appends :class:`~stetho_rt.events.Window` events to an output deque that the DSP thread drains
-with :meth:`ClassifierWorker.collect` (non-blocking). When the model has a session head, the
+appends ``(session number, Window, session head probabilities)`` to an output deque that the DSP
+thread drains with :meth:`ClassifierWorker.collect` (non-blocking; it returns the current
+session's :class:`~stetho_rt.events.Window` events). When the model has a session head, the
 worker also adds each window to the session summary (:mod:`stetho_rt.classify.session`) and runs
 the head on it; :attr:`ClassifierWorker.session_probs` holds the head's output for the windows
 collected so far. An exception in the worker is stored and
@@ -103,12 +104,12 @@ class ClassifierWorker:
         self.dropped = 0
         self.error: BaseException | None = None
         self.session_probs: np.ndarray | None = None
-        head = getattr(model, "session", None)
-        self._head: SessionHead | None = head
-        n_in = 0 if head is None else int(head.n_features) - 1
-        self._summary = SessionSummary(n_in) if head is not None else None
-        self._session = 0  # session number: bumped by reset_session (DSP thread, under the lock)
-        self._summary_session = 0  # the session the summary holds (worker thread only)
+        self._head: SessionHead | None = getattr(model, "session", None)
+        # the head reads the summary of n window features plus the mean quality
+        self._summary = (None if self._head is None
+                         else SessionSummary(int(self._head.n_features) - 1))
+        self._session_no = 0  # bumped by reset_session (DSP thread, under the lock)
+        self._summary_no = 0  # the session the summary holds (worker thread only)
         self._queue: deque[FeatureWindow] = deque()
         self._out: deque[tuple[int, Window, np.ndarray | None]] = deque()
         self._busy = False
@@ -139,14 +140,14 @@ class ClassifierWorker:
         """Windows classified since the last call (non-blocking), oldest first."""
         self._raise_error()
         out: list[Window] = []
-        current = self._session
+        current = self._session_no
         while self._out:
-            number, window, session = self._out.popleft()
+            number, window, head_probs = self._out.popleft()
             if number != current:  # classified for a session that has been reset since
                 continue
             out.append(window)
-            if session is not None:
-                self.session_probs = session
+            if head_probs is not None:
+                self.session_probs = head_probs
         return out
 
     def reset_session(self) -> None:
@@ -155,7 +156,7 @@ class ClassifierWorker:
         window. Safe while the worker is busy; call :meth:`drain` first to keep the old results."""
         with self._cond:
             self._queue.clear()
-            self._session += 1
+            self._session_no += 1
         self.session_probs = None
 
     def drain(self, timeout: float | None = None) -> list[Window]:
@@ -186,18 +187,18 @@ class ClassifierWorker:
                     if self._closed:
                         return
                     fw = self._queue.popleft()
-                    number = self._session
+                    number = self._session_no
                     self._busy = True
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
-                session = None
-                if self._head is not None and self._summary is not None:
-                    if number != self._summary_session:
+                head_probs = None
+                if self._summary is not None and self._head is not None:
+                    if number != self._summary_no:
                         self._summary.reset()
-                        self._summary_session = number
+                        self._summary_no = number
                     self._summary.add(fw.vector, fw.quality.index)
-                    session = np.asarray(self._head.run(self._summary.vector()[None, :]))[0]
-                self._out.append((number, make_window(fw, probs, labels), session))
+                    head_probs = np.asarray(self._head.run(self._summary.vector()[None, :]))[0]
+                self._out.append((number, make_window(fw, probs, labels), head_probs))
                 with self._cond:
                     self.processed += 1
                     self._busy = False

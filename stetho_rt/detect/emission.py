@@ -103,22 +103,26 @@ class EmissionModel:
         if fset not in FEATURE_SETS:
             raise ModelError(f"{p}: unknown feature_set {fset!r} (known: {sorted(FEATURE_SETS)})")
         nf = FEATURE_SETS[fset].N_FEATURES
-        if w1.shape[1] != offsets.size * nf:
-            raise ValueError(f"{p}: w1 has {w1.shape[1]} inputs, expected {offsets.size * nf}")
+        if w1.ndim != 2 or w1.shape[1] != offsets.size * nf:
+            raise ModelError(f"{p}: w1 has shape {w1.shape}, expected (H, {offsets.size * nf})")
         b1 = np.asarray(d["b1"], dtype=float)
         w2 = np.asarray(d["w2"], dtype=float)
         b2 = np.asarray(d["b2"], dtype=float)
-        # the kernel reads these unchecked (numba): one hidden layer of H units, 4 outputs
-        if b1.shape != (w1.shape[0],) or w2.shape != (4, w1.shape[0]) or b2.shape != (4,):
+        prior = np.asarray(d["prior"], dtype=float)
+        # the kernel reads these unchecked (numba): one hidden layer of H units, 4 outputs and
+        # 4 state priors
+        if b1.shape != (w1.shape[0],) or w2.shape != (4, w1.shape[0]) or b2.shape != (4,) \
+                or prior.shape != (4,):
             raise ModelError(f"{p}: layer shapes w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, "
-                             f"b2 {b2.shape} are not one hidden layer with 4 outputs")
+                             f"b2 {b2.shape}, prior {prior.shape} are not one hidden layer with "
+                             "4 outputs and 4 priors")
         return cls(
             offsets,
             w1,
             b1,
             w2,
             b2,
-            np.log(np.asarray(d["prior"], dtype=float)),
+            np.log(prior),
             np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float),
             fset,
         )

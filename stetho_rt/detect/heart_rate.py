@@ -17,8 +17,8 @@ left out) or when it ends a regular run of :data:`NEW_RHYTHM_N` intervals away f
 beat's rate is the median of the last :data:`BEAT_MEDIAN_N` accepted intervals. The running rate
 shown live is the autocorrelation's, or such a new rhythm until the 8 s autocorrelation catches up
 (:meth:`BeatTracker.display_period_s`): a step change shows within about 3 beats, where the
-autocorrelation alone took 5-13. It also keeps every plausible interval
-(:attr:`BeatTracker.raw_intervals`), from which
+autocorrelation alone took 5-13. It also keeps the plausible intervals, accepted or not
+(:attr:`BeatTracker.raw_intervals`, the last :data:`RAW_INTERVALS_KEPT`), from which
 :meth:`~stetho_rt.detect.s1s2.S1S2Detector.recording_heart_rate_bpm` refines the session rate.
 """
 
@@ -108,8 +108,6 @@ class BeatTracker:
         self._shown_run: float | None = None  # the new rhythm followed [s] (:meth:`_follow`)
         self.last_s1_decided_s = -np.inf
         """Decision time of the last S1 [s] (-inf before the first or after a break)."""
-        self.new_rhythm = False
-        """The last interval departed from the running period (accepted only as a new rhythm)."""
         self.raw_intervals: deque[float] = deque(maxlen=RAW_INTERVALS_KEPT)
         """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement;
         the last :data:`RAW_INTERVALS_KEPT`, so a live session's memory stays flat)."""
@@ -121,24 +119,17 @@ class BeatTracker:
         self._run.clear()
         self._shown_run = None
         self.last_s1_decided_s = -np.inf
-        self.new_rhythm = False
-
-    def regular_run(self) -> bool:
-        """True when the last :data:`NEW_RHYTHM_N` consecutive intervals agree with each other
-        within :data:`NEW_RHYTHM_TOL` of their median (a steady rhythm: not a missed or extra
-        sound, nor an S2 taken for an S1)."""
-        if len(self._run) < NEW_RHYTHM_N:
-            return False
-        m = statistics.median(self._run)
-        return all(abs(r - m) <= NEW_RHYTHM_TOL * m for r in self._run)
 
     def run_period_s(self, period_s: float | None = None) -> float | None:
-        """Median of the last :data:`NEW_RHYTHM_N` consecutive intervals [s] when they are a
-        :meth:`regular_run` (and, given the running period ``period_s`` [s], not twice or half
-        it), else None."""
-        if not self.regular_run():
+        """Median [s] of the last :data:`NEW_RHYTHM_N` consecutive intervals when they agree with
+        it within :data:`NEW_RHYTHM_TOL` (a steady rhythm: not a missed or extra sound, nor an S2
+        taken for an S1) and, given the running period ``period_s`` [s], are not twice or half
+        it; else None."""
+        if len(self._run) < NEW_RHYTHM_N:
             return None
         m = statistics.median(self._run)
+        if any(abs(r - m) > NEW_RHYTHM_TOL * m for r in self._run):
+            return None
         return None if period_s is not None and _harmonic(m, period_s) else m
 
     def display_period_s(self, period_s: float, now_s: float) -> float:
@@ -196,14 +187,12 @@ class BeatTracker:
         rr = s1_s - prev
         if not self.min_rr_s <= rr <= self.max_rr_s:
             self._run.clear()  # the run of consecutive intervals is broken
-            self.new_rhythm = False
             return None
         self.raw_intervals.append(rr)
         self._run.append(rr)
         del self._run[:-NEW_RHYTHM_N]
-        self.new_rhythm = period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s
-        if self.new_rhythm:
-            if not self.regular_run() or _harmonic(statistics.median(self._run), period_s):
+        if period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s:
+            if self.run_period_s(period_s) is None:  # off the period, and no new rhythm
                 return None
             self._recent[:] = self._run  # the rate changed: forget the old rhythm's intervals
         else:

@@ -33,8 +33,9 @@ STAMP_NAME = "numba-kernel-sources.sha256"
 
 
 def kernel_sources_hash(package: Path = PACKAGE_DIR) -> str:
-    """SHA-256 over the path and text of every package module that defines a kernel."""
-    h = hashlib.sha256()
+    """SHA-256 over :data:`JIT_OPTIONS` and the path and text of every package module that
+    defines a kernel (the options change every kernel's code without touching its module)."""
+    h = hashlib.sha256(repr(sorted(JIT_OPTIONS.items())).encode())
     for path in sorted(package.rglob("*.py")):
         text = path.read_bytes()
         if b"@kernel" in text:
@@ -61,7 +62,9 @@ def drop_stale_caches(package: Path = PACKAGE_DIR) -> int:
                 f.unlink(missing_ok=True)
                 dropped += 1
         stamp.parent.mkdir(exist_ok=True)
-        stamp.write_text(digest + "\n")
+        tmp = stamp.with_name(f"{STAMP_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(digest + "\n")
+        os.replace(tmp, stamp)  # atomic: a concurrent process reads the old or the new stamp
         return dropped
     except OSError:
         return 0

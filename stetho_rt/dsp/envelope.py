@@ -63,7 +63,7 @@ from stetho_rt.config import DspConfig
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.filters import sos_group_delay, sos_sample
-from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 from stetho_rt.errors import ConfigError
 
 __all__ = [
@@ -400,5 +400,5 @@ def envelopes(x: npt.ArrayLike, cfg: DspConfig = DspConfig()) -> Float32Array:
         input time ``(k - latency) / 100`` s, so ``out[latency:]`` is aligned with ``x[::20]``.
     """
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    stage = EnvelopeStage(cfg, max_block=max(x.shape[0], 1))
+    stage = EnvelopeStage(cfg, max_block=batch_max_block(x))
     return run_batch(stage, x)

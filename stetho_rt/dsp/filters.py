@@ -71,7 +71,7 @@ import numpy.typing as npt
 from stetho_rt.config import DspConfig
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.designs import cached_design
-from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 from stetho_rt.errors import ConfigError
 
 __all__ = [
@@ -723,5 +723,5 @@ def bandpass(
         ``k - latency``, so ``out[latency:]`` is aligned with ``x``.
     """
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
-    stage = BandpassStage(cfg, max_block=max(x.shape[0], 1), suppress_spikes=suppress_spikes)
+    stage = BandpassStage(cfg, max_block=batch_max_block(x), suppress_spikes=suppress_spikes)
     return run_batch(stage, x)

@@ -76,6 +76,17 @@ def test_new_session_applies_on_the_dsp_thread() -> None:
     assert [label for _, label in pipe.marks].count("new session") == 1
 
 
+def test_no_new_session_after_stop() -> None:
+    """A stopped pipeline refuses a new session: nothing would apply it."""
+    cfg = PipelineConfig()
+    src = ReplaySource.from_demo(DemoHeart(rate=4000, duration_s=40.0, seed=5), cfg.stream,
+                                 speed=1.0)
+    pipe = Pipeline(src, cfg, live=True, classifier=OnnxClassifier.load(default_model_path()))
+    pipe.start()
+    pipe.stop()
+    assert pipe.new_session() is None
+
+
 def test_every_graph_warms_its_own_model() -> None:
     """The DSP kernels warm once per process and input rate, but a second graph with another
     model instance still gives that model's ONNX sessions their first run before the stream."""

@@ -238,7 +238,9 @@ def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> Non
     bt = BeatTracker()
     beats = feed(bt, [0.8, 0.8, 0.8, 0.5, 0.51, 0.5, 0.5], period=0.8)
     assert [b is not None for b in beats] == [True, True, True, False, False, True, True]
-    assert bt.new_rhythm and bt.run_period_s(0.8) == pytest.approx(0.5, rel=0.02)
+    # the new rhythm replaced the old intervals: its beats show its own rate at once
+    assert beats[-1].hr_bpm == pytest.approx(120.0, rel=0.02)
+    assert bt.run_period_s(0.8) == pytest.approx(0.5, rel=0.02)
     # every other S1 missed: a steady run at twice the period is left to the autocorrelation
     bt = BeatTracker()
     beats = feed(bt, [0.4, 0.4, 0.8, 0.8, 0.8, 0.8], period=0.4)
