@@ -66,6 +66,21 @@ def test_eval_rate_tracking_scores_steps_and_real_recordings(capsys, monkeypatch
     assert all(float(r[1]) < 10.0 and float(r[2]) > 50.0 for r in rows), out
 
 
+def test_classifier_variants_score_every_variant(tmp_path: Path, capsys) -> None:
+    import classifier_variants
+
+    root = require_data()
+    argv = ["--data", str(root), "--subset", "12", "--cache", str(tmp_path / "cache")]
+    assert classifier_variants.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^  (.+?)\s+CirCor AUROC (\S+)  patient wacc (\S+)  PhysioNet MAcc (\S+)",
+                      out, re.M)
+    names = [r[0].strip() for r in rows]
+    assert names == [f"weight {w}" for w in ("0.0", "0.3", "0.5", "0.7", "1.0")] + list(
+        classifier_variants.POOLS), out
+    assert all(0.0 <= float(v) <= 1.0 for r in rows for v in r[2:]), out
+
+
 def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> None:
     import eval_classifier
     from train_classifier import list_recordings

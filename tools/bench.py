@@ -19,7 +19,8 @@ Sections:
 6. cold start: process start to the first processed block, warm numba cache.
 
 Sections 1-4 report minima over repeats (these machines are noisy); section 5 is one pass over
-the files, wall clock. Ratios compare runs made seconds apart in this same process.
+the files after one warm-up file, wall clock per file and CPU time. Ratios compare runs made
+seconds apart in this same process.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "tools"))
 from eval_segmentation import find_recordings, subset  # noqa: E402
 
 from stetho_rt.config import PipelineConfig  # noqa: E402
-from stetho_rt.detect.scoring import Annotation  # noqa: E402
+from stetho_rt.detect.scoring import Annotation, median_rate_bpm  # noqa: E402
 from stetho_rt.graph import DspGraph  # noqa: E402
 from stetho_rt.io.audiofile import open_audio  # noqa: E402
 from stetho_rt.io.demo import DemoHeart  # noqa: E402
@@ -51,15 +51,19 @@ SAMPLE_EVERY_S = 0.5
 
 
 def _settle(times: list[float], values: list[float | None], t0: float, target: float) -> float:
-    """Seconds after ``t0`` from which every value is within 5 bpm of ``target``."""
+    """Seconds after ``t0`` from which every value is within 5 bpm of ``target``; inf when no
+    value comes after ``t0`` or the last one is still off (it never settled)."""
+    after = [(t, v) for t, v in zip(times, values, strict=True) if t >= t0]
+    if not after or after[-1][1] is None or abs(after[-1][1] - target) > 5.0:
+        return float("inf")
     last_bad = t0
-    for t, v in zip(times, values, strict=True):
-        if t >= t0 and (v is None or abs(v - target) > 5.0):
+    for t, v in after:
+        if v is None or abs(v - target) > 5.0:
             last_bad = t
     return last_bad - t0
 
 
-def step_response(before: float, after: float, seed: int) -> tuple[float, int, float, int]:
+def step_response(before: float, after: float, seed: int) -> tuple[float, float, float, float]:
     """(shown settle [s], beats, Beat-event settle [s], beats) of one step."""
     demo = DemoHeart(rate=DEMO_RATE, hr_bpm=before, seed=seed)
     block = DEMO_RATE // 100
@@ -81,8 +85,8 @@ def step_response(before: float, after: float, seed: int) -> tuple[float, int, f
     d_shown = _settle(shown_t, shown, t0, after)
     d_beats = _settle(beat_t, beat_v, t0, after)
 
-    def beats_in(d: float) -> int:
-        return sum(1 for t in s1 if t0 < t <= t0 + d)
+    def beats_in(d: float) -> float:
+        return float("inf") if d == float("inf") else sum(1 for t in s1 if t0 < t <= t0 + d)
 
     return d_shown, beats_in(d_shown), d_beats, beats_in(d_beats)
 
@@ -102,12 +106,11 @@ def real_tracking(path: Path, ann: Annotation) -> list[tuple[float, float | None
         if t < next_t:
             continue
         next_t += SAMPLE_EVERY_S
-        intervals: list[float] = []
-        for group in ann.s1_groups:
-            g_in = group[(group >= t - REF_WINDOW_S) & (group <= t)]
-            intervals += list(np.diff(g_in))
-        if len(intervals) >= 3:
-            out.append((60.0 / float(np.median(intervals)), g.heart_rate_bpm()))
+        recent = [grp[(grp >= t - REF_WINDOW_S) & (grp <= t)] for grp in ann.s1_groups]
+        if sum(max(len(grp) - 1, 0) for grp in recent) >= 3:
+            ref = median_rate_bpm(recent, (0.0, np.inf))
+            if ref is not None:
+                out.append((ref, g.heart_rate_bpm()))
     return out
 
 

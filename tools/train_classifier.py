@@ -155,6 +155,14 @@ def list_recordings(data: Path) -> list[Rec]:
 
 
 # ------------------------------------------------------------------------------------ features
+def pick_subset(recs: list[Rec], n: int) -> list[Rec]:
+    """``n`` recordings per dataset, drawn with :data:`SEED` (quick iterations and tests)."""
+    rng = np.random.default_rng(SEED)
+    perm = [recs[i] for i in rng.permutation(len(recs))]
+    return [r for d in ("circor", "physionet", "pascal")
+            for r in [x for x in perm if x.dataset == d][:n]]
+
+
 def code_hash(paths: tuple[str, ...]) -> str:
     """Short hash of source files (missing files hash as absent)."""
     h = hashlib.sha256()
@@ -915,10 +923,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     recs = list_recordings(args.data)
     if args.subset:
-        rng = np.random.default_rng(SEED)
-        perm = [recs[i] for i in rng.permutation(len(recs))]
-        recs = [r for d in ("circor", "physionet", "pascal")
-                for r in [x for x in perm if x.dataset == d][: args.subset]]
+        recs = pick_subset(recs, args.subset)
     have = load_windows(recs, args.cache)
     t = build_table(recs, have)
     print(f"features ready: {len(recs)} recordings, {t.X.shape[0]} windows x {t.X.shape[1]} "

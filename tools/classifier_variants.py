@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Variants of the shipped classifier's verdict, scored on the same folds as its model card.
+
+Usage::
+
+    .venv/bin/python tools/classifier_variants.py [--data DIR] [--cache DIR] [--heads]
+
+Computes the out-of-fold window and session-head probabilities of the shipped recipe once
+(``tools/train_classifier.py``'s folds, weights and models; about 2.5 min with a warm window
+cache), then prints, per variant, CirCor recording AUROC, CirCor patient weighted accuracy and
+PhysioNet MAcc:
+
+- **blend weight** of the session head (0 = windows only, 1 = the head alone), the threshold
+  tuned in-sample on the objective of ``train_classifier.tune_threshold``;
+- **pooling** of the clean windows' murmur shares (mean = shipped, median, quality-weighted,
+  20 % trimmed mean, mean of logits, mean over all windows), nested like the shipped figures
+  (each fold at the threshold chosen on the other four);
+- with ``--heads``, the window head's size (300 rounds at learning rate 0.05; 100 rounds, 8 leaves,
+  80 windows per leaf), each a full cross-validation (about 2.5 min more each), nested.
+
+The shipped rows reproduce the model card's figures, which checks the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+import train_classifier as T  # noqa: E402
+from eval_classifier import score_all  # noqa: E402
+
+from stetho_rt.classify.verdict import VerdictRules  # noqa: E402
+
+Pool = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+"""(murmur shares, qualities, clean mask) of one recording's windows -> its pooled share."""
+
+
+def _pooled_rows(t: T.Table, P: np.ndarray, PS: np.ndarray, pool: Pool,
+                 threshold: float) -> list[dict]:
+    """Verdict rows as ``verdict.aggregate`` makes them, with the windows' share pooled by
+    ``pool`` instead of the mean (same artifact gate, probabilities and blend)."""
+    rules = VerdictRules(session_weight=T.SESSION_WEIGHT, murmur_threshold=threshold)
+    order = np.argsort(t.rec, kind="stable")
+    bounds = np.searchsorted(t.rec[order], np.arange(len(t.recs) + 1))
+    rows = []
+    for i, r in enumerate(t.recs):
+        idx = order[bounds[i] : bounds[i + 1]]
+        if idx.size == 0:
+            verdict = {"label": "artifact", "probs": {"normal": 0.0, "murmur": 0.0,
+                                                      "artifact": 1.0}}
+        else:
+            p, q = P[idx].astype(np.float64), t.q[idx].astype(np.float64)
+            clean = (q >= rules.min_quality) & (p[:, 2] < rules.artifact_threshold)
+            share = p[:, 1] / np.maximum(p[:, 1] + p[:, 0], 1e-12)
+            m = pool(share, q, clean)
+            if np.isfinite(PS[i, 0]):
+                m_s = PS[i, 1] / max(PS[i, 1] + PS[i, 0], 1e-12)
+                m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
+            art = float(np.mean(np.maximum(p[:, 2], 1.0 - q)))
+            n_clean = int(clean.sum())
+            gate = n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * len(idx)
+            label = "artifact" if gate else ("murmur" if m >= threshold else "normal")
+            verdict = {"label": label, "probs": {"normal": (1 - art) * (1 - m),
+                                                 "murmur": (1 - art) * m, "artifact": art}}
+        rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": verdict})
+    return rows
+
+
+def _nested(t: T.Table, fold: np.ndarray, rows_at: dict[float, list[dict]]) -> dict:
+    """Each fold scored at the threshold that maximises the objective on the other four."""
+    k = int(fold.max()) + 1
+
+    def best(mask: np.ndarray) -> float:
+        objs = [T.threshold_objective(score_all([r for r, m in zip(rows, mask, strict=True)
+                                                 if m])) for rows in rows_at.values()]
+        return list(rows_at)[int(np.argmax(objs))]
+
+    chosen = [best(fold != i) for i in range(k)]
+    return score_all([rows_at[chosen[fold[j]]][j] for j in range(len(t.recs))])
+
+
+def _line(name: str, s: dict, extra: str = "") -> str:
+    return (f"  {name:<28} CirCor AUROC {s['circor']['auroc']:.3f}  patient wacc "
+            f"{s['circor']['patient_wacc']:.3f}  PhysioNet MAcc {s['physionet']['macc']:.3f}"
+            f"{extra}")
+
+
+POOLS: dict[str, Pool] = {
+    "mean (shipped)": lambda s, q, c: s[c].mean() if c.any() else s.mean(),
+    "median": lambda s, q, c: float(np.median(s[c] if c.any() else s)),
+    "quality-weighted": lambda s, q, c: (float((q * c * s).sum() / (q * c).sum())
+                                         if (q * c).sum() > 0 else s.mean()),
+    "20 % trimmed mean": lambda s, q, c: _trimmed(s[c] if c.any() else s),
+    "mean of logits": lambda s, q, c: _logit_mean(s[c] if c.any() else s),
+    "mean over all windows": lambda s, q, c: s.mean(),
+}
+
+
+def _trimmed(x: np.ndarray) -> float:
+    x = np.sort(x)
+    k = len(x) // 5
+    return float(x[k : len(x) - k].mean()) if len(x) > 2 * k else float(x.mean())
+
+
+def _logit_mean(x: np.ndarray) -> float:
+    x = np.clip(x, 1e-4, 1 - 1e-4)
+    return float(1.0 / (1.0 + np.exp(-np.log(x / (1 - x)).mean())))
+
+
+HEAD_VARIANTS = {
+    "300 rounds, learning rate 0.05": {"max_iter": 300, "learning_rate": 0.05},
+    "100 rounds, 8 leaves, 80/leaf": {"max_iter": 100, "max_leaf_nodes": 8,
+                                      "min_samples_leaf": 80},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
+    ap.add_argument("--heads", action="store_true", help="also the window-head size variants")
+    ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")
+    args = ap.parse_args(argv)
+    recs = T.list_recordings(args.data)
+    if args.subset:
+        recs = T.pick_subset(recs, args.subset)
+    t = T.build_table(recs, T.load_windows(recs, args.cache))
+    fold = T.folds(t)
+    tests = [fold == i for i in range(int(fold.max()) + 1)]
+    P, PS = T.oof_probs(t, T.DEFAULT_KIND, tests), T.oof_session(t, tests)
+
+    print("blend weight of the session head (threshold tuned in-sample):")
+    for w in (0.0, 0.3, 0.5, 0.7, 1.0):
+        base = VerdictRules(session_weight=w)
+        scored = [score_all(T.verdict_rows(t, P, replace(base, murmur_threshold=float(thr)),
+                                           PS if w > 0 else None))
+                  for thr in T.THRESHOLD_GRID]
+        i = int(np.argmax([T.threshold_objective(s) for s in scored]))
+        print(_line(f"weight {w:.1f}", scored[i], f"  (threshold {T.THRESHOLD_GRID[i]:.2f})"),
+              flush=True)
+
+    print("pooling of the windows' murmur shares (nested threshold):")
+    for name, pool in POOLS.items():
+        rows_at = {float(thr): _pooled_rows(t, P, PS, pool, float(thr))
+                   for thr in T.THRESHOLD_GRID}
+        print(_line(name, _nested(t, fold, rows_at)), flush=True)
+
+    if args.heads:
+        print("window head size (full CV each, nested threshold):")
+        make = T.make_model
+        for name, params in HEAD_VARIANTS.items():
+            def sized(kind: str, params: dict = params):  # type: ignore[no-untyped-def]
+                model = make(kind)
+                model.steps[-1][1].set_params(**params)
+                return model
+
+            T.make_model = sized
+            try:
+                Pv = T.oof_probs(t, T.DEFAULT_KIND, tests)
+            finally:
+                T.make_model = make
+            print(_line(name, T.tune_threshold(t, Pv, fold, PS)["nested"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
