@@ -42,6 +42,9 @@ class Snapshot:
     level: Level = field(default_factory=Level)
     dropped_samples: int = 0
     input_overflows: int = 0
+    input_underflows: int = 0
+    """Device callbacks PortAudio flagged ``input_underflow``: it padded their input with zeros
+    because no data was available (the zeros are in the stream; this says how often)."""
     gaps: int = 0
     nonfinite_samples: int = 0
     latency_s: float = 0.0

@@ -106,3 +106,19 @@ def test_toggle_recording_and_mark(tmp_path, monkeypatch) -> None:  # type: igno
     lines = Path(path + ".events.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
     assert any(e.get("label") == "murmur heard" for e in events)
+
+
+def test_snapshot_carries_the_sources_underflow_count() -> None:
+    """A device's zero-padded callbacks (``input_underflows``) reach the snapshot; sources
+    without the counter report 0."""
+    cfg = PipelineConfig()
+    demo = DemoHeart(rate=4000, seed=5, duration_s=1.0)
+    src = ReplaySource.from_demo(demo, cfg.stream, free_run=True)
+    pipe = Pipeline(src, cfg, live=False)
+    pipe.start()
+    assert pipe.wait(timeout=60)
+    pipe.stop()
+    assert pipe.snapshot.input_underflows == 0
+    src.input_underflows = 3  # type: ignore[attr-defined]  # as DeviceSource counts them
+    pipe._publish(finished=True)
+    assert pipe.snapshot.input_underflows == 3

@@ -28,7 +28,8 @@ PANELS = (
     "50 dB range below the visible maximum. Heart rate: bpm, its trend, and beat-to-beat "
     "variability (SDNN, RMSSD of recent RR intervals). Classifier: verdict, class "
     "probabilities and the window's signal quality. Status bar: state, heart rate, position, "
-    "dropped samples, input overflows, end-to-end latency, DSP load, input rate, source."
+    "dropped samples, input overflows (and underflows, once any), end-to-end latency, DSP "
+    "load, input rate, source."
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -205,13 +205,6 @@ def with_level(snap: Snapshot, peak_dbfs: float, rms_dbfs: float, clipped: int =
     return replace(snap, level=Level(peak_dbfs, rms_dbfs, clipped, clipped > 0))
 
 
-@dataclass(frozen=True)
-class StatusSnapshot(Snapshot):
-    """A snapshot with the ``source_status`` field the pipeline is to gain ("running", ...)."""
-
-    source_status: str = "running"
-
-
 class SyntheticPipeline:
     """A pipeline stand-in that publishes :func:`synthetic_snapshot` s.
 
@@ -244,9 +237,7 @@ class SyntheticPipeline:
             self._t_wall = now
         snap = self._snap
         if snap is None or abs(snap.stream_time_s - self.t) >= 0.008:
-            base = synthetic_snapshot(self.t, **self.kwargs)
-            snap = StatusSnapshot(**{f.name: getattr(base, f.name) for f in fields(base)})
-            self._snap = snap = self._decorate(snap)
+            self._snap = snap = self._decorate(synthetic_snapshot(self.t, **self.kwargs))
         return snap
 
     def _decorate(self, snap: Snapshot) -> Snapshot:

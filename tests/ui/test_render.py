@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -133,6 +134,14 @@ def test_status_text_fits_and_keeps_the_heart_rate(width: int) -> None:
     assert text.plain.startswith("▶ LIVE │ 71 bpm")
     if width >= 100:
         assert "dropped 0" in text.plain and "latency 46 ms" in text.plain
+
+
+def test_status_text_shows_underflows_only_once_there_were_any() -> None:
+    snap = synthetic_snapshot(12.0)
+    assert "underflows" not in status_text(StatusState(snap, lifecycle="running"), 200).plain
+    snap = replace(snap, input_underflows=2)
+    assert "underflows 2" in status_text(StatusState(snap, lifecycle="running"), 200).plain
+    assert "udf 2" in status_text(StatusState(snap, lifecycle="running"), 100).plain
 
 
 def test_lifecycle_of() -> None:

@@ -42,7 +42,7 @@ def lifecycle_of(snap: Snapshot) -> str:
         return f"failed: {snap.error}"
     if snap.finished:
         return "ended"
-    return str(getattr(snap, "source_status", "running") or "running")
+    return snap.source_status or "running"
 
 
 def hr_status(snap: Snapshot) -> str:
@@ -94,6 +94,9 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     ovf = f"{'ovf' if short else 'overflows'} {snap.input_overflows}"
     items.append((drops, f"bold {BAD_COLOR}" if snap.dropped_samples else ""))
     items.append((ovf, f"bold {BAD_COLOR}" if snap.input_overflows else ""))
+    if snap.input_underflows:  # zero-padded device input: rare, shown only when it happened
+        udf = f"{'udf' if short else 'underflows'} {snap.input_underflows}"
+        items.append((udf, f"bold {BAD_COLOR}"))
     latency_ms = (snap.latency_s + state.age_s) * 1000
     items.append((f"{'lat' if short else 'latency'} {latency_ms:.0f} ms", ""))
     load_style = f"bold {BAD_COLOR}" if snap.dsp_load > 0.8 else ""
