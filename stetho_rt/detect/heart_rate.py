@@ -191,7 +191,10 @@ class BeatTracker:
         self.raw_intervals.append(rr)
         self._run.append(rr)
         del self._run[:-NEW_RHYTHM_N]
-        if period_s is not None and abs(rr - period_s) > RR_TOLERANCE * period_s:
+        # judged against the new rhythm while one is followed: the 8 s autocorrelation then
+        # holds both rates and passes through multiples of the new period
+        ref = self._shown_run if self._shown_run is not None else period_s
+        if ref is not None and abs(rr - ref) > RR_TOLERANCE * ref:
             if self.run_period_s(period_s) is None:  # off the period, and no new rhythm
                 return None
             self._recent[:] = self._run  # the rate changed: forget the old rhythm's intervals

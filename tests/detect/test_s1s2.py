@@ -252,6 +252,30 @@ def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> Non
     assert bt.run_period_s(0.8) is None  # the last intervals are not a regular run
 
 
+def test_beats_of_a_followed_rhythm_survive_the_autocorrelation_passing_a_multiple() -> None:
+    """After a 100 -> 140 bpm step the 8 s autocorrelation held both rates and read 1.76, 1.26,
+    then 0.86 s (twice the new period) before it settled: the beat at 0.86 was dropped as 'off
+    the period' although it continued the rhythm being followed (eval_rate_tracking, seed 0)."""
+    from stetho_rt.detect.heart_rate import BeatTracker
+
+    bt = BeatTracker()
+    t = 0.0
+    bt.add_s1(t, t, 0.6)
+    for rr in (0.6, 0.6, 0.43, 0.43, 0.43):
+        t += rr
+        bt.add_s1(t, t, 0.6)
+    assert bt.display_period_s(0.6, t + 0.1) == pytest.approx(0.43)  # the new rhythm followed
+    beats = []
+    for period in (1.76, 1.26, 0.86, 0.43):
+        t += 0.43
+        beats.append(bt.add_s1(t, t, period))
+    assert all(b is not None for b in beats)
+    assert all(b.hr_bpm == pytest.approx(60 / 0.43) for b in beats)
+    # a missed S1 within the followed rhythm is still no beat
+    t += 0.86
+    assert bt.add_s1(t, t, 0.43) is None
+
+
 def test_shown_period_follows_a_new_rhythm_until_the_autocorrelation_agrees() -> None:
     from stetho_rt.detect.heart_rate import BeatTracker
 
