@@ -81,9 +81,8 @@ class DspGraph:
         self.in_rate = in_rate
         self.max_block = max_block
         self.resampler = ResampleStage(in_rate, dsp, max_block=max_block)
+        # the largest block at 2 kHz any stage after the resampler is fed [samples]
         max_2k = math.ceil(max_block * dsp.internal_rate / in_rate) + 64
-        self.max_block_2k = max_2k
-        """Largest block at 2 kHz any stage after the resampler is fed [samples]."""
         self.bandpass = BandpassStage(dsp, max_block=max_2k)
         self.spectral = SpectralStage(dsp, max_block=max_2k)
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
@@ -185,20 +184,13 @@ class DspGraph:
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
         self._split_spectral(spec, out)
-        envs = []
-        # in pieces of one block: the detector's last_envelope holds one block's frames
-        for i in range(0, bp.shape[0], self.max_block_2k):
-            det = self.detector.process(np.ascontiguousarray(bp[i : i + self.max_block_2k]))
-            out.sounds += det.sounds
-            out.beats += det.beats
-            envs.append(self.detector.last_envelope.copy())
-        det = self.detector.flush()
-        out.sounds += det.sounds
-        out.beats += det.beats
+        det = self.detector.process(bp)
+        out.envelope = self.detector.last_envelope.copy()
+        tail = self.detector.flush()
+        out.sounds += det.sounds + tail.sounds
+        out.beats += det.beats + tail.beats
         if self.classify is not None:  # every sound of the stream is known now
             out.windows = self.classify.process(out.features, out.sounds) + self.classify.flush()
-        if envs:
-            out.envelope = np.concatenate(envs)
         return out
 
     def _split_spectral(self, spec: Any, out: GraphOutput) -> None:

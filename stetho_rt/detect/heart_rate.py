@@ -206,6 +206,15 @@ class BeatTracker:
 
 
 @kernel
+def lag_range(fr, min_bpm, max_bpm):  # pragma: no cover - numba
+    """(kmin, kmax): the autocorrelation lags [frames at ``fr`` Hz] searched for a heart period
+    in ``min_bpm``-``max_bpm``, reaching :data:`LAG_MARGIN` past the slowest rate."""
+    kmin = int(np.floor(60.0 / max_bpm * fr))
+    kmax = int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN))
+    return kmin, kmax
+
+
+@kernel
 def _autocorr_period(
     xs, xd, n, start, ring_len, rate, min_bpm, max_bpm, work, r, rd, racc, out
 ):  # pragma: no cover
@@ -224,8 +233,7 @@ def _autocorr_period(
     if m < 8:
         return False
     fr = rate / 2.0
-    kmin = int(np.floor(60.0 / max_bpm * fr))
-    kmax = int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN))
+    kmin, kmax = lag_range(fr, min_bpm, max_bpm)
     if kmax > (2 * m) // 3:
         kmax = (2 * m) // 3
     if kmax > r.shape[0] - 2:
@@ -270,8 +278,8 @@ def period_from_acc(
         return None
     r = racc / cnt
     fr = rate / 2.0
-    kmin = max(int(np.floor(60.0 / max_bpm * fr)), 1)
-    kmax = min(int(np.ceil(60.0 / min_bpm * fr * LAG_MARGIN)), r.shape[0] - 2)
+    kmin, kmax = lag_range(fr, min_bpm, max_bpm)
+    kmin, kmax = max(kmin, 1), min(kmax, r.shape[0] - 2)
     out = np.zeros(2)
     if not _lag_peak(r, kmin, kmax, fr, 60.0 / min_bpm, out):
         return None

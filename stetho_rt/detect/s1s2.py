@@ -62,6 +62,7 @@ from stetho_rt.detect.heart_rate import (
     LAG_MARGIN,
     BeatTracker,
     _autocorr_period,
+    lag_range,
     period_from_acc,
 )
 from stetho_rt.dsp._jit import kernel
@@ -280,6 +281,10 @@ class S1S2Detector:
         self._feat = fmod.FrameFeatures(max_block=self.max_block)
         shift_frames = int(np.ceil(max(0.0, -float(m.time_shift_s.min())) * FRAME_RATE_HZ))
         self._lag = DECISION_FRAMES - 1 - self._feat_lookahead - m.lookahead - shift_frames
+        self._score_delay = self._feat_lookahead + m.lookahead + 1
+        """Frames from a frame to the frame whose arrival scores it [frames at 100 Hz] (the
+        features' and the emission model's look-ahead); a sound is decided :attr:`_lag` frames
+        after its frames are scored."""
         self._w = tuple(
             np.ascontiguousarray(a)
             for a in (m.offsets, m.w1.T, m.b1, m.w2, m.b2, m.log_prior)
@@ -301,7 +306,9 @@ class S1S2Detector:
         self._logsurv = np.full((4, hsmm.DMAX + 1), -np.inf)
         self._seg = np.zeros((256, 3), dtype=np.int64)
         self._ac_work = np.zeros(HR_WINDOW_FRAMES // 2 + 1)
-        self._ac_r = np.zeros(int(60.0 / MIN_HEART_RATE_BPM * FRAME_RATE_HZ / 2 * LAG_MARGIN) + 4)
+        # lags 0 .. kmax + 2 at half the frame rate (the autocorrelation's), as the kernel reads
+        kmax = lag_range(FRAME_RATE_HZ / 2.0, MIN_HEART_RATE_BPM, MAX_HEART_RATE_BPM)[1]
+        self._ac_r = np.zeros(kmax + 3)
         self._ac_rd = np.zeros_like(self._ac_r)
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(2)
@@ -319,7 +326,7 @@ class S1S2Detector:
     @property
     def latency_s(self) -> float:
         """Time from a sound's offset to its decision, excluding upstream latency [s]."""
-        return (self._lag + self._feat_lookahead + self._lookahead + 1) / FRAME_RATE_HZ
+        return (self._lag + self._score_delay) / FRAME_RATE_HZ
 
     @property
     def last_envelope(self) -> np.ndarray:
@@ -343,6 +350,7 @@ class S1S2Detector:
         bp = np.ascontiguousarray(bp)
         out = DetectorOutput()
         self._n_env = 0
+        self._env_room(bp.shape[0])
         for i in range(0, max(bp.shape[0], 1), self.max_block):
             self._process_block(bp[i : i + self.max_block], out)
         return out
@@ -351,7 +359,7 @@ class S1S2Detector:
         """End of stream: run the look-ahead out with silence and emit what remains."""
         out = DetectorOutput()
         self._n_env = 0
-        pad_frames = self._lag + self._feat_lookahead + self._lookahead + 2
+        pad_frames = self._lag + self._score_delay + 1
         pad = np.zeros(pad_frames * HOP_SAMPLES, dtype=np.float32)
         seen = self._seen
         self._process_block(pad, out, decide_at=seen)
@@ -509,10 +517,18 @@ class S1S2Detector:
             )
             self._emit(self._events[:n], out, decide_at)
 
+    def _env_room(self, n_samples: int) -> None:
+        """Make :attr:`last_envelope` able to hold the frames of a call of ``n_samples`` [2 kHz
+        samples]. Live blocks fit the buffer made at construction (``max_block``); only a batch
+        call longer than that (the graph's flush) grows it, once."""
+        need = n_samples // HOP_SAMPLES + 64
+        if need > self._env.shape[0]:
+            self._env = np.zeros((need, 2), dtype=np.float32)
+
     def _store_envelope(self, x: np.ndarray) -> None:
         env = self._envstage.process(np.ascontiguousarray(x, dtype=np.float32))
-        n = min(env.shape[0], self._env.shape[0] - self._n_env)
-        self._env[self._n_env : self._n_env + n] = env[:n]
+        n = env.shape[0]
+        self._env[self._n_env : self._n_env + n] = env
         self._n_env += n
 
     def _emit(self, ev: np.ndarray, out: DetectorOutput, decide_at: int) -> None:
@@ -525,9 +541,7 @@ class S1S2Detector:
             sh = shift[0] if kind == "S1" else shift[1]
             onset = (self._base + HOP_SAMPLES * a) / rate - self.time_offset_s + sh
             offset = (self._base + HOP_SAMPLES * (b + 1)) / rate - self.time_offset_s + sh
-            dec_samples = self._base + HOP_SAMPLES * (
-                int(t) + self._feat_lookahead + self._lookahead + 1
-            )
+            dec_samples = self._base + HOP_SAMPLES * (int(t) + self._score_delay)
             if decide_at >= 0:
                 dec_samples = min(dec_samples, decide_at)
             decided = dec_samples / rate

@@ -140,6 +140,22 @@ def test_last_envelope_shape(demo72: tuple[np.ndarray, DemoHeart]) -> None:
     assert env.shape[0] == 100
 
 
+def test_last_envelope_holds_a_call_longer_than_max_block(
+        demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    """A batch call of many blocks returns every envelope frame (it used to keep only what fit a
+    buffer of ``max_block`` samples, and the graph's flush had to feed it block by block)."""
+    x, _ = demo72
+    whole = S1S2Detector(PipelineConfig(), max_block=200)
+    whole.process(x[:12000])
+    pieces = S1S2Detector(PipelineConfig(), max_block=200)
+    envs = []
+    for i in range(0, 12000, 200):
+        pieces.process(x[i : i + 200])
+        envs.append(pieces.last_envelope.copy())
+    np.testing.assert_array_equal(whole.last_envelope, np.concatenate(envs))
+    assert whole.last_envelope.shape[0] == 600
+
+
 def test_rejects_bad_input() -> None:
     det = S1S2Detector(PipelineConfig())
     with pytest.raises(TypeError):
