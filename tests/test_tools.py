@@ -40,8 +40,8 @@ def test_eval_segmentation_live_run_equals_analyze_jsonl(tmp_path: Path, capsys)
     live = capsys.readouterr().out
     f1 = _f1_all_60(live)
     assert len(f1) == 2 and min(f1) > 0.85, live
-    files = [p for d in ("circor2022", "physionet2016")
-             for p in eval_segmentation.subset(sorted((root / d).glob("*.flac")), 3)]
+    found = eval_segmentation.find_recordings([root], ("circor2022", "physionet2016"))
+    files = [path for items in found.values() for path, _ in eval_segmentation.subset(items, 3)]
     out = tmp_path / "a.jsonl"
     _analyze(files, out)
     capsys.readouterr()
@@ -59,11 +59,33 @@ def test_eval_rate_tracking_scores_steps_and_real_recordings(capsys, monkeypatch
     monkeypatch.setattr(eval_rate_tracking, "STEPS", ((75, 95),))
     assert eval_rate_tracking.main([str(root), "--limit", "2", "--seeds", "1"]) == 0
     out = capsys.readouterr().out
-    step = re.search(r"75 ->  95 bpm: shown after (\S+) s \((\d+) beats\)", out)
+    step = re.search(r"75 ->  95 bpm: shown after (\S+) s \((\d+) beats\).*, (\d+) % of the S1s "
+                     r"of the 10 s after it with a beat event$", out, re.M)
     assert step and int(step.group(2)) <= 5, out  # pinned in tests/detect: within a few beats
+    assert 50 < int(step.group(3)) <= 100, out  # most true S1s after the step got a Beat event
     rows = re.findall(r"^(\w+): shown rate .* MAE (\S+) bpm, within 5 bpm (\S+) %", out, re.M)
     assert [r[0] for r in rows] == ["circor2022", "physionet2016"], out
     assert all(float(r[1]) < 10.0 and float(r[2]) > 50.0 for r in rows), out
+
+
+def test_bench_trees_reads_and_summarises_section5(monkeypatch) -> None:
+    import bench_trees
+
+    root = require_data()
+    monkeypatch.setenv("STETHO_RT_DATA", str(root))
+    lines = bench_trees.run_section5(REPO, limit=1)  # this tree, 1 file per dataset, new process
+    rtf = bench_trees.real_time_factors(lines)
+    datasets = [d for d in ("physionet2016", "circor2022", "pascal_a")
+                if any((root / d).glob("*.flac"))]
+    assert list(rtf) == datasets and len(lines.splitlines()) == len(datasets), lines  # all read
+    assert all(x > 10.0 for x in rtf.values()), lines  # batch analyze: far faster than real time
+    half = {d: x / 2 for d, x in rtf.items()}
+    summary = bench_trees.summarise({"REV": [half, half, rtf], "this tree": [rtf, rtf, half]})
+    assert len(summary) == len(datasets), summary
+    for d, line in zip(datasets, summary, strict=True):
+        x, h = f"{rtf[d]:.0f}", f"{half[d]:.0f}"
+        assert line.split() == [d, "REV", f"{h}/{h}/{x}", "(median", f"{h})", "this", "tree",
+                                f"{x}/{x}/{h}", "(median", f"{x})", "ratio", "2.000"], line
 
 
 def test_classifier_variants_score_every_variant(tmp_path: Path, capsys) -> None:

@@ -172,8 +172,9 @@ class ReplaySource:
         speed: float = 1.0,
         free_run: bool = False,
         loop: bool = False,
+        ring: RingBuffer | None = None,
     ) -> ReplaySource:
-        """Replay a validated file (see :func:`open_audio`); the ring comes with :meth:`start`.
+        """Replay a validated file (see :func:`open_audio`) into ``ring`` or :meth:`start`'s.
 
         Parameters
         ----------
@@ -187,6 +188,9 @@ class ReplaySource:
             Free-running (no pacing, no drops) instead of paced.
         loop : bool
             Restart the file at its end.
+        ring : RingBuffer or None
+            Ring to feed (its capacity must hold one block) [samples at ``audio.rate``]; None to
+            give it to :meth:`start` instead.
         """
         cfg = stream_cfg or StreamConfig()
         bs = cfg.block_size(audio.rate)
@@ -194,7 +198,7 @@ class ReplaySource:
         return cls(
             audio.blocks(bs),
             audio.rate,
-            None,
+            ring,
             bs,
             speed=speed,
             free_run=free_run,
@@ -212,8 +216,9 @@ class ReplaySource:
         *,
         speed: float = 1.0,
         free_run: bool = False,
+        ring: RingBuffer | None = None,
     ) -> ReplaySource:
-        """Replay the synthetic heart (default ``DemoHeart()``); the ring comes with :meth:`start`.
+        """Replay the synthetic heart (default ``DemoHeart()``) into ``ring`` or :meth:`start`'s.
 
         Parameters
         ----------
@@ -225,6 +230,9 @@ class ReplaySource:
             Replay speed factor in paced mode.
         free_run : bool
             Free-running instead of paced (use a ``duration_s``-limited demo, or stop it).
+        ring : RingBuffer or None
+            Ring to feed (its capacity must hold one block) [samples at the demo's rate]; None to
+            give it to :meth:`start` instead.
         """
         cfg = stream_cfg or StreamConfig()
         d = demo if demo is not None else DemoHeart()
@@ -232,7 +240,7 @@ class ReplaySource:
         return cls(
             d.read,
             d.rate,
-            None,
+            ring,
             cfg.block_size(d.rate),
             speed=speed,
             free_run=free_run,

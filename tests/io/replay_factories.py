@@ -24,12 +24,13 @@ def make_file_replay(
     loop: bool = False,
     stream_cfg: StreamConfig | None = None,
 ) -> tuple[ReplaySource, RingBuffer]:
-    """``open_audio(path, channel)`` replayed by :meth:`ReplaySource.from_file` (same options),
-    with a ring of ``stream_cfg.ring_capacity(rate)`` samples attached."""
+    """``open_audio(path, channel)`` replayed by :meth:`ReplaySource.from_file` (same options)
+    into a ring of ``stream_cfg.ring_capacity(rate)`` samples at the file's rate."""
     cfg = stream_cfg or StreamConfig()
     af = open_audio(path, channel)
-    return _with_ring(ReplaySource.from_file(af, cfg, speed=speed, free_run=free_run, loop=loop),
-                      cfg)
+    ring = RingBuffer(cfg.ring_capacity(af.rate))
+    src = ReplaySource.from_file(af, cfg, speed=speed, free_run=free_run, loop=loop, ring=ring)
+    return src, ring
 
 
 def make_demo_replay(
@@ -40,13 +41,9 @@ def make_demo_replay(
     stream_cfg: StreamConfig | None = None,
 ) -> tuple[ReplaySource, RingBuffer]:
     """The demo heart (default ``DemoHeart()``: 4000 Hz, 72 bpm, endless) replayed by
-    :meth:`ReplaySource.from_demo`, with a ring attached."""
+    :meth:`ReplaySource.from_demo` into a ring of ``stream_cfg.ring_capacity(rate)`` samples at
+    the demo's rate."""
     cfg = stream_cfg or StreamConfig()
-    return _with_ring(ReplaySource.from_demo(demo, cfg, speed=speed, free_run=free_run), cfg)
-
-
-def _with_ring(src: ReplaySource, cfg: StreamConfig) -> tuple[ReplaySource, RingBuffer]:
-    ring = RingBuffer(cfg.ring_capacity(src.rate))
-    src._check_ring(ring)
-    src.ring = ring
-    return src, ring
+    d = demo if demo is not None else DemoHeart()
+    ring = RingBuffer(cfg.ring_capacity(d.rate))
+    return ReplaySource.from_demo(d, cfg, speed=speed, free_run=free_run, ring=ring), ring
