@@ -199,7 +199,12 @@ class FrameFeatures:
         self._out = np.zeros((self.max_block // HOP_SAMPLES + 2, N_FEATURES))
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed ``x`` (1-D float32, at most ``max_block`` samples); return new rows (a view)."""
+        """Feed ``x`` (1-D float32, at most ``max_block`` samples); return new rows (a view).
+
+        A longer block is refused (ValueError): the kernel writes its rows into a buffer sized
+        for ``max_block`` and would write past it."""
+        if x.shape[0] > self.max_block:
+            raise ValueError(f"block of {x.shape[0]} samples exceeds max_block={self.max_block}")
         n = _features_kernel(
             x, self._sos, self._zi, self._acc, self._ring, self._ist, self._fst, self._wide,
             self._short, self._out,

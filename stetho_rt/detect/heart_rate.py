@@ -145,18 +145,34 @@ class BeatTracker:
     def _follow(self, period_s: float | None) -> None:
         """At each S1, with the period its decision saw: follow a regular run of recent intervals
         that departs from ``period_s`` by more than :data:`NEW_RHYTHM_DEPART` (a step change of
-        the rate) until the two agree within :data:`RUN_HANDBACK` again or the run ends. A run
-        twice or half the period is not taken up (every other S1 missed looks like that), but one
-        already followed is kept when the autocorrelation passes through a multiple of it (its
-        8 s window then holds both rates)."""
-        following = self._shown_run is not None
-        run = None if period_s is None else self.run_period_s(None if following else period_s)
-        if run is None:
+        the rate) until the two agree within :data:`RUN_HANDBACK` again. A run twice or half the
+        period is not taken up (every other S1 missed looks like that), but one already followed
+        is kept when the autocorrelation passes through a multiple of it (its 8 s window then
+        holds both rates). While followed, the rhythm survives a missed S1 (an interval of about
+        twice its period) and the intervals after it; any other departure from it (an extra
+        sound, an irregular rhythm) ends it."""
+        if period_s is None:
             self._shown_run = None
             return
-        departure = abs(run / period_s - 1.0)
-        keep = departure > (RUN_HANDBACK if following else NEW_RHYTHM_DEPART)
+        shown = self._shown_run
+        if shown is None:
+            run = self.run_period_s(period_s)
+            if run is not None and abs(run / period_s - 1.0) > NEW_RHYTHM_DEPART:
+                self._shown_run = run
+            return
+        run = self.run_period_s(None)
+        if run is None:
+            run = shown if self._continues(shown) else None
+        keep = run is not None and abs(run / period_s - 1.0) > RUN_HANDBACK
         self._shown_run = run if keep else None
+
+    def _continues(self, rhythm_s: float) -> bool:
+        """Whether the last interval fits the rhythm of period ``rhythm_s`` [s]: about one
+        period, or two (a missed S1)."""
+        if not self._run:
+            return False
+        last = self._run[-1]
+        return any(abs(last - k * rhythm_s) <= NEW_RHYTHM_TOL * k * rhythm_s for k in (1.0, 2.0))
 
     def reset(self) -> None:
         """Forget everything."""

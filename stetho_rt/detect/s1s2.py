@@ -361,8 +361,10 @@ class S1S2Detector:
         self._n_env = 0
         pad_frames = self._lag + self._score_delay + 1
         pad = np.zeros(pad_frames * HOP_SAMPLES, dtype=np.float32)
+        self._env_room(pad.shape[0])
         seen = self._seen
-        self._process_block(pad, out, decide_at=seen)
+        for i in range(0, pad.shape[0], self.max_block):  # in blocks, as the features need
+            self._process_block(pad[i : i + self.max_block], out, decide_at=seen)
         self._seen = seen
         self._n_env = 0
         return out
@@ -519,8 +521,9 @@ class S1S2Detector:
 
     def _env_room(self, n_samples: int) -> None:
         """Make :attr:`last_envelope` able to hold the frames of a call of ``n_samples`` [2 kHz
-        samples]. Live blocks fit the buffer made at construction (``max_block``); only a batch
-        call longer than that (the graph's flush) grows it, once."""
+        samples]. Every block the graph feeds fits the buffer made at construction
+        (``max_block``); only a direct call longer than that (the detector used alone, in batch)
+        grows it."""
         need = n_samples // HOP_SAMPLES + 64
         if need > self._env.shape[0]:
             self._env = np.zeros((need, 2), dtype=np.float32)

@@ -154,6 +154,19 @@ def test_last_envelope_holds_a_call_longer_than_max_block(
         envs.append(pieces.last_envelope.copy())
     np.testing.assert_array_equal(whole.last_envelope, np.concatenate(envs))
     assert whole.last_envelope.shape[0] == 600
+    # the end-of-stream padding (29 frames) is fed in max_block pieces too: it used to go in one
+    # block and the frame features wrote past their buffer (heap corruption at max_block=200)
+    assert whole.flush().sounds == pieces.flush().sounds
+    assert whole.flush().sounds == []  # nothing left after the first flush
+
+
+def test_frame_features_refuse_a_block_longer_than_max_block() -> None:
+    from stetho_rt.detect.features_v2 import FrameFeatures
+
+    fe = FrameFeatures(max_block=200)
+    assert 0 < fe.process(np.zeros(200, np.float32)).shape[0] <= 200 // 20
+    with pytest.raises(ValueError, match="exceeds max_block=200"):
+        fe.process(np.zeros(201, np.float32))
 
 
 def test_rejects_bad_input() -> None:
@@ -271,7 +284,8 @@ def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> Non
 def test_beats_of_a_followed_rhythm_survive_the_autocorrelation_passing_a_multiple() -> None:
     """After a 100 -> 140 bpm step the 8 s autocorrelation held both rates and read 1.76, 1.26,
     then 0.86 s (twice the new period) before it settled: the beat at 0.86 was dropped as 'off
-    the period' although it continued the rhythm being followed (eval_rate_tracking, seed 0)."""
+    the period' although it continued the rhythm being followed (the demo heart, seed 0, in the
+    step of tools/eval_rate_tracking.py)."""
     from stetho_rt.detect.heart_rate import BeatTracker
 
     bt = BeatTracker()
@@ -287,9 +301,37 @@ def test_beats_of_a_followed_rhythm_survive_the_autocorrelation_passing_a_multip
         beats.append(bt.add_s1(t, t, period))
     assert all(b is not None for b in beats)
     assert all(b.hr_bpm == pytest.approx(60 / 0.43) for b in beats)
-    # a missed S1 within the followed rhythm is still no beat
+    # a missed S1 after the autocorrelation caught up is no beat
     t += 0.86
     assert bt.add_s1(t, t, 0.43) is None
+
+
+def test_a_followed_rhythm_survives_a_missed_s1() -> None:
+    """A missed S1 while the autocorrelation reads twice the new period: no beat for the double
+    interval (it used to be taken as one, at the autocorrelation's period), and the rhythm stays
+    followed, so the beats after it count (it used to end the following, and with the
+    autocorrelation at a multiple no new run could start it again)."""
+    from stetho_rt.detect.heart_rate import BeatTracker
+
+    bt = BeatTracker()
+    t = 0.0
+    bt.add_s1(t, t, 0.6)
+    for rr in (0.6, 0.6, 0.43, 0.43, 0.43):
+        t += rr
+        bt.add_s1(t, t, 0.6)
+    t += 0.86
+    assert bt.add_s1(t, t, 0.86) is None  # the missed S1
+    assert bt.display_period_s(0.86, t + 0.1) == pytest.approx(0.43)
+    beats = []
+    for _ in range(3):
+        t += 0.43
+        beats.append(bt.add_s1(t, t, 0.86))
+    assert all(b is not None and b.hr_bpm == pytest.approx(60 / 0.43) for b in beats)
+    assert bt.display_period_s(0.86, t + 0.1) == pytest.approx(0.43)
+    # an irregular interval ends the following: judged against the autocorrelation again
+    t += 0.55
+    bt.add_s1(t, t, 0.86)
+    assert bt.display_period_s(0.86, t + 0.1) == pytest.approx(0.86)
 
 
 def test_shown_period_follows_a_new_rhythm_until_the_autocorrelation_agrees() -> None:
