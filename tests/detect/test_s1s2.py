@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig
+from stetho_rt.detect.heart_rate import BeatTracker
 from stetho_rt.detect.s1s2 import DetectorOutput, S1S2Detector
 from stetho_rt.detect.scoring import Annotation, score_recording
 from stetho_rt.dsp.filters import bandpass
@@ -254,8 +255,6 @@ def test_running_rate_follows_a_step_within_a_few_beats(before: float, after: fl
 
 
 def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> None:
-    from stetho_rt.detect.heart_rate import BeatTracker
-
     def feed(bt: BeatTracker, intervals: list[float], period: float, t0: float = 0.0) -> list:
         t, beats = t0, []
         bt.add_s1(t, t, period)
@@ -281,19 +280,24 @@ def test_beat_tracker_takes_a_regular_new_rhythm_but_not_a_harmonic_one() -> Non
     assert bt.run_period_s(0.8) is None  # the last intervals are not a regular run
 
 
-def test_beats_of_a_followed_rhythm_survive_the_autocorrelation_passing_a_multiple() -> None:
-    """After a 100 -> 140 bpm step the 8 s autocorrelation held both rates and read 1.76, 1.26,
-    then 0.86 s (twice the new period) before it settled: the beat at 0.86 was dropped as 'off
-    the period' although it continued the rhythm being followed (the demo heart, seed 0, in the
-    step of tools/eval_rate_tracking.py)."""
-    from stetho_rt.detect.heart_rate import BeatTracker
-
+def _following_a_step_to_140_bpm() -> tuple[BeatTracker, float]:
+    """A tracker that saw S1s at 100 then 140 bpm (0.6 -> 0.43 s) with the autocorrelation
+    still at 0.6 s, so it follows the new rhythm; and the time of the last S1 [s]."""
     bt = BeatTracker()
     t = 0.0
     bt.add_s1(t, t, 0.6)
     for rr in (0.6, 0.6, 0.43, 0.43, 0.43):
         t += rr
         bt.add_s1(t, t, 0.6)
+    return bt, t
+
+
+def test_beats_of_a_followed_rhythm_survive_the_autocorrelation_passing_a_multiple() -> None:
+    """After a 100 -> 140 bpm step the 8 s autocorrelation held both rates and read 1.76, 1.26,
+    then 0.86 s (twice the new period) before it settled: the beat at 0.86 was dropped as 'off
+    the period' although it continued the rhythm being followed (the demo heart, seed 0, in the
+    step of tools/eval_rate_tracking.py)."""
+    bt, t = _following_a_step_to_140_bpm()
     assert bt.display_period_s(0.6, t + 0.1) == pytest.approx(0.43)  # the new rhythm followed
     beats = []
     for period in (1.76, 1.26, 0.86, 0.43):
@@ -311,14 +315,7 @@ def test_a_followed_rhythm_survives_a_missed_s1() -> None:
     interval (it used to be taken as one, at the autocorrelation's period), and the rhythm stays
     followed, so the beats after it count (it used to end the following, and with the
     autocorrelation at a multiple no new run could start it again)."""
-    from stetho_rt.detect.heart_rate import BeatTracker
-
-    bt = BeatTracker()
-    t = 0.0
-    bt.add_s1(t, t, 0.6)
-    for rr in (0.6, 0.6, 0.43, 0.43, 0.43):
-        t += rr
-        bt.add_s1(t, t, 0.6)
+    bt, t = _following_a_step_to_140_bpm()
     t += 0.86
     assert bt.add_s1(t, t, 0.86) is None  # the missed S1
     assert bt.display_period_s(0.86, t + 0.1) == pytest.approx(0.43)
@@ -335,8 +332,6 @@ def test_a_followed_rhythm_survives_a_missed_s1() -> None:
 
 
 def test_shown_period_follows_a_new_rhythm_until_the_autocorrelation_agrees() -> None:
-    from stetho_rt.detect.heart_rate import BeatTracker
-
     bt = BeatTracker()
     t = 0.0
     bt.add_s1(t, t, 0.55)
@@ -385,7 +380,7 @@ def test_running_rate_does_not_depend_on_when_it_is_read() -> None:
 
 
 def test_beat_tracker_memory_is_bounded() -> None:
-    from stetho_rt.detect.heart_rate import RAW_INTERVALS_KEPT, BeatTracker
+    from stetho_rt.detect.heart_rate import RAW_INTERVALS_KEPT
 
     bt = BeatTracker()
     for k in range(RAW_INTERVALS_KEPT + 500):
