@@ -25,7 +25,8 @@ class DeviceError(StethoError):
 
 
 class ModelError(StethoError):
-    """A classifier model or its sidecar is missing or does not match what the pipeline feeds."""
+    """A model (the classifier and its sidecar, or the detector's emission model) is missing,
+    malformed or does not match what the pipeline feeds."""
 
 
 class PipelineError(StethoError):

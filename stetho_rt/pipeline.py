@@ -204,9 +204,12 @@ class Pipeline:
 
         The DSP thread applies it before its next block: the verdict, the session summary and
         the window log start afresh from the current stream time, which is marked (and written to
-        the recording, if one runs). Returns that stream time [s], or None when the stream has
-        ended (or failed): nothing would apply it.
+        the recording, if one runs). Returns that stream time [s], or None when there is no
+        classifier (no verdict to restart, nothing is marked) or the stream has ended (or
+        failed): nothing would apply it.
         """
+        if not self.graph.has_classifier:
+            return None
         with self._session_lock:
             if not self._accepting_sessions:
                 return None
@@ -218,21 +221,15 @@ class Pipeline:
         """DSP thread: start the requested session at the stream time the request marked."""
         if self._pending_session_s is None:  # the per-block check: no lock
             return
-        with self._session_lock:
+        with self._session_lock:  # only this thread clears it: still set
             at_s, self._pending_session_s = self._pending_session_s, None
-        if at_s is not None:
-            self.graph.new_session(at_s)
-            self.events.windows.clear()
+        self.graph.new_session(at_s)
+        self.events.windows.clear()
 
     def _refuse_sessions(self) -> None:
         """From now on :meth:`new_session` returns None (the stream ends, failed or stops)."""
         with self._session_lock:
             self._accepting_sessions = False
-
-    def _stop_sessions(self) -> None:
-        """DSP thread, stream ending: refuse later requests, apply a pending one."""
-        self._refuse_sessions()
-        self._apply_session_request()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -325,7 +322,8 @@ class Pipeline:
         self.events.prune(self.samples_in / self.rate)
 
     def _finish(self) -> None:
-        self._stop_sessions()
+        self._refuse_sessions()  # later requests refused, a pending one still applied
+        self._apply_session_request()
         self._absorb(self.graph.flush())
         self._publish(finished=True)
         self.finished.set()

@@ -114,11 +114,24 @@ def test_snapshot_carries_the_sources_underflow_count() -> None:
     cfg = PipelineConfig()
     demo = DemoHeart(rate=4000, seed=5, duration_s=1.0)
     src = ReplaySource.from_demo(demo, cfg.stream, free_run=True)
+    pipe = Pipeline(src, cfg, live=False)  # not started: _publish builds the snapshot
+    try:
+        pipe._publish()
+        assert pipe.snapshot.input_underflows == 0
+        src.input_underflows = 3  # type: ignore[attr-defined]  # as DeviceSource counts them
+        pipe._publish(finished=True)
+        assert pipe.snapshot.input_underflows == 3
+    finally:
+        pipe.graph.close()
+
+
+def test_no_new_session_without_a_classifier() -> None:
+    """Without a classifier there is no verdict to restart: refused, and nothing is marked."""
+    cfg = PipelineConfig()
+    src = ReplaySource.from_demo(DemoHeart(rate=4000, seed=5, duration_s=1.0), cfg.stream)
     pipe = Pipeline(src, cfg, live=False)
-    pipe.start()
-    assert pipe.wait(timeout=60)
-    pipe.stop()
-    assert pipe.snapshot.input_underflows == 0
-    src.input_underflows = 3  # type: ignore[attr-defined]  # as DeviceSource counts them
-    pipe._publish(finished=True)
-    assert pipe.snapshot.input_underflows == 3
+    try:
+        assert pipe.new_session() is None
+        assert not pipe.marks
+    finally:
+        pipe.graph.close()

@@ -27,7 +27,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 import train_classifier as T  # noqa: E402
-from eval_classifier import score_all  # noqa: E402
 
 from stetho_rt.classify.verdict import VerdictRules  # noqa: E402
 
@@ -74,19 +72,6 @@ def _pooled_rows(t: T.Table, P: np.ndarray, PS: np.ndarray, pool: Pool,
                                                  "murmur": (1 - art) * m, "artifact": art}}
         rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": verdict})
     return rows
-
-
-def _nested(t: T.Table, fold: np.ndarray, rows_at: dict[float, list[dict]]) -> dict:
-    """Each fold scored at the threshold that maximises the objective on the other four."""
-    k = int(fold.max()) + 1
-
-    def best(mask: np.ndarray) -> float:
-        objs = [T.threshold_objective(score_all([r for r, m in zip(rows, mask, strict=True)
-                                                 if m])) for rows in rows_at.values()]
-        return list(rows_at)[int(np.argmax(objs))]
-
-    chosen = [best(fold != i) for i in range(k)]
-    return score_all([rows_at[chosen[fold[j]]][j] for j in range(len(t.recs))])
 
 
 def _line(name: str, s: dict, extra: str = "") -> str:
@@ -143,19 +128,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print("blend weight of the session head (threshold tuned in-sample):")
     for w in (0.0, 0.3, 0.5, 0.7, 1.0):
-        base = VerdictRules(session_weight=w)
-        scored = [score_all(T.verdict_rows(t, P, replace(base, murmur_threshold=float(thr)),
-                                           PS if w > 0 else None))
-                  for thr in T.THRESHOLD_GRID]
-        i = int(np.argmax([T.threshold_objective(s) for s in scored]))
-        print(_line(f"weight {w:.1f}", scored[i], f"  (threshold {T.THRESHOLD_GRID[i]:.2f})"),
+        tune = T.tune_threshold(t, P, fold, PS if w > 0 else None, session_weight=w)
+        print(_line(f"weight {w:.1f}", tune["chosen"], f"  (threshold {tune['threshold']:.2f})"),
               flush=True)
 
     print("pooling of the windows' murmur shares (nested threshold):")
     for name, pool in POOLS.items():
         rows_at = {float(thr): _pooled_rows(t, P, PS, pool, float(thr))
                    for thr in T.THRESHOLD_GRID}
-        print(_line(name, _nested(t, fold, rows_at)), flush=True)
+        print(_line(name, T.nested_scores(rows_at, fold)[0]), flush=True)
 
     if args.heads:
         print("window head size (full CV each, nested threshold):")

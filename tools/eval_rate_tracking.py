@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from eval_segmentation import find_recordings, subset  # noqa: E402
 
-from stetho_rt.config import PipelineConfig  # noqa: E402
+from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig  # noqa: E402
 from stetho_rt.detect.scoring import Annotation, median_rate_bpm  # noqa: E402
 from stetho_rt.graph import DspGraph  # noqa: E402
 from stetho_rt.io.audiofile import open_audio  # noqa: E402
@@ -48,7 +48,6 @@ DEMO_RATE = 4000
 STEP_AT_S = 30.0
 STEP_TOTAL_S = 60.0
 REF_WINDOW_S = 6.0
-DECISION_LAG_S = 0.3
 SAMPLE_EVERY_S = 0.5
 COVER_S = 10.0
 """Span after a step over which Beat coverage is counted [s]."""
@@ -115,7 +114,7 @@ def real_tracking(path: Path, ann: Annotation) -> list[tuple[float, float | None
     next_t = 3.0
     for i in range(0, x.shape[0], block):
         g.process(x[i : i + block])
-        t = (i + block) / rate - DECISION_LAG_S
+        t = (i + block) / rate - DETECTOR_LOOKAHEAD_S  # the decision delay
         if t < next_t:
             continue
         next_t += SAMPLE_EVERY_S

@@ -505,8 +505,23 @@ def threshold_objective(scores: dict[str, dict[str, float]]) -> float:
     return 0.5 * (scores["circor"]["patient_wacc"] + scores["physionet"]["macc"])
 
 
+def nested_scores(rows_at: dict[float, list[dict]], fold: np.ndarray) -> tuple[dict, list]:
+    """(scores, chosen thresholds): each fold scored at the threshold of ``rows_at`` (threshold
+    -> verdict rows of every recording) that maximises :func:`threshold_objective` on the other
+    folds."""
+    from eval_classifier import score_all
+
+    def best(mask: np.ndarray) -> float:
+        objs = [threshold_objective(score_all([r for r, m in zip(rows, mask, strict=True) if m]))
+                for rows in rows_at.values()]
+        return list(rows_at)[int(np.argmax(objs))]
+
+    per_fold = [best(fold != i) for i in range(int(fold.max()) + 1)]
+    return score_all([rows_at[per_fold[f]][j] for j, f in enumerate(fold)]), per_fold
+
+
 def tune_threshold(t: Table, P: np.ndarray, fold: np.ndarray,
-                   PS: np.ndarray | None = None) -> dict:
+                   PS: np.ndarray | None = None, session_weight: float = SESSION_WEIGHT) -> dict:
     """Choose the verdict's ``murmur_threshold`` on out-of-fold window probabilities only.
 
     ``P`` holds out-of-fold probabilities (:func:`cv_report`). Each threshold of
@@ -521,21 +536,12 @@ def tune_threshold(t: Table, P: np.ndarray, fold: np.ndarray,
 
     from stetho_rt.classify.verdict import VerdictRules
 
-    base = VerdictRules(session_weight=SESSION_WEIGHT if PS is not None else 0.0)
-    rows_at = {thr: verdict_rows(t, P, replace(base, murmur_threshold=float(thr)), PS)
+    base = VerdictRules(session_weight=session_weight if PS is not None else 0.0)
+    rows_at = {float(thr): verdict_rows(t, P, replace(base, murmur_threshold=float(thr)), PS)
                for thr in THRESHOLD_GRID}
-    k = int(fold.max()) + 1
-
-    def best(mask: np.ndarray) -> float:
-        objs = [threshold_objective(score_all([r for r, m in zip(rows, mask, strict=True) if m]))
-                for rows in rows_at.values()]
-        return float(THRESHOLD_GRID[int(np.argmax(objs))])
-
-    chosen = best(np.ones(len(t.recs), bool))
-    per_fold = [best(fold != i) for i in range(k)]
-    nested_rows = [rows_at[per_fold[fold[j]]][j] for j in range(len(t.recs))]
-    nested = score_all(nested_rows)
-    curve = {float(thr): score_all(rows) for thr, rows in rows_at.items()}
+    curve = {thr: score_all(rows) for thr, rows in rows_at.items()}
+    chosen = list(curve)[int(np.argmax([threshold_objective(c) for c in curve.values()]))]
+    nested, per_fold = nested_scores(rows_at, fold)
     return {"threshold": chosen, "per_fold": per_fold, "nested": nested,
             "chosen": curve[chosen], "curve": curve}
 

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_segmentation import band_passed
 
-from stetho_rt.config import DspConfig
+from stetho_rt.config import INTERNAL_RATE_HZ, DspConfig
 from stetho_rt.detect.emission import FEATURE_SETS
 from stetho_rt.detect.features_v2 import HOP_SAMPLES
-from stetho_rt.detect.s1s2 import S1S2Detector
+from stetho_rt.detect.s1s2 import detect
 from stetho_rt.detect.scoring import (
     TOLERANCES_S,
     Counts,
@@ -49,7 +49,7 @@ from stetho_rt.detect.scoring import (
 )
 from stetho_rt.io.audiofile import open_audio
 
-RATE = float(DspConfig().internal_rate)  # the detector runs at the internal rate
+RATE = float(INTERNAL_RATE_HZ)  # the detector runs at the internal rate
 
 
 def recordings(root: Path) -> list[tuple[str, Path, str]]:
@@ -155,14 +155,6 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
     return out
 
 
-def run_detector(model_file: Path, d: dict[str, np.ndarray]) -> tuple[list[Any], float | None]:
-    """Online detector over a cached band-passed recording."""
-    det = S1S2Detector(max_block=4096, time_offset_s=float(d["offset"]), model_path=model_file)
-    out = det.process(np.ascontiguousarray(d["bp"], dtype=np.float32))
-    tail = det.flush()
-    return out.sounds + tail.sounds, det.recording_heart_rate_bpm()
-
-
 def centre_shift(pairs: list[tuple[float, float]]) -> float:
     """Median signed (annotation - detection) centre difference [s] of near pairs."""
     return float(np.median([a - b for a, b in pairs])) if pairs else 0.0
@@ -247,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.score_only:
             tmp.write_text(json.dumps(fit(*stack(tr), seed=args.seed + k)))
         for i in te:
-            sounds, hr = run_detector(tmp, data[i])
+            out, hr = detect(data[i]["bp"], float(data[i]["offset"]), tmp)
+            sounds = out.sounds
             ds = recs[i][0]
             sc = score_recording([(s.kind, s.centre_s) for s in sounds], anns[i])
             for tol in TOLERANCES_S:

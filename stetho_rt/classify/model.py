@@ -107,7 +107,6 @@ class OnnxClassifier:
         self.window = OnnxHead(path, ort_session, meta)
         self.n_features = self.window.n_features
         self.session = session_head
-        self._warmed = False  # warm_up() ran
 
     # -------------------------------------------------------------------------------- loading
     @classmethod
@@ -150,10 +149,7 @@ class OnnxClassifier:
         _check_meta(side, meta, dsp, window_s, hop_s)
         head = _load_session_head(side, meta, dsp) if meta.get("session") is not None else None
         clf = cls(p, _open_graph(p, meta), meta, head)
-        for h in (clf.window, head):
-            if h is not None:
-                h.probe()
-        clf._warmed = True  # the probes were each head's first run
+        clf.warm_up()  # validates each head's output, and is its first run
         return clf
 
     # -------------------------------------------------------------------------------- inference
@@ -162,14 +158,12 @@ class OnnxClassifier:
         return self.window.run(x)
 
     def warm_up(self) -> None:
-        """One inference per head on zeros (allocates ONNX Runtime's buffers before a stream
-        opens); once per model object."""
-        if self._warmed:
-            return
-        self.run(np.zeros((1, self.n_features), np.float32))
-        if self.session is not None:
-            self.session.run(np.zeros((1, self.session.n_features), np.float32))
-        self._warmed = True
+        """One inference per head on zeros (:meth:`OnnxHead.probe`: ONNX Runtime's buffers are
+        allocated, and the output is checked). :meth:`load` runs it; running it again before a
+        stream opens costs a few microseconds."""
+        for head in (self.window, self.session):
+            if head is not None:
+                head.probe()
 
 
 class OnnxHead:
@@ -223,8 +217,6 @@ class OnnxHead:
         to 1 (raises :class:`~stetho_rt.errors.ModelError` otherwise)."""
         try:
             p = self.run(np.zeros((1, self.n_features), np.float32))
-        except ModelError:
-            raise
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(
                 f"{self.path}: the graph fails on a test input ({_first_line(exc)})"
@@ -232,7 +224,7 @@ class OnnxHead:
         if p.shape != (1, len(CLASS_LABELS)) or not np.isfinite(p).all() \
                 or abs(float(p.sum()) - 1.0) > 1e-3:
             raise ModelError(f"{self.path}: the graph does not return 3 class probabilities "
-                             f"(got shape {p.shape})")
+                             f"(got {np.array2string(p, precision=3)}, shape {p.shape})")
 
 
 def _load_session_head(side: Path, meta: dict[str, Any], dsp: DspConfig) -> OnnxHead:

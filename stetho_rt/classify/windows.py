@@ -315,7 +315,8 @@ class FeatureWindower:
         Hop between window starts [s] (:data:`~stetho_rt.config.CLASSIFIER_HOP_S`).
     time_offset_s : float
         Delay of the 2 kHz signal behind the input (resampler latency) [s], subtracted from
-        every time stamp so windows are in the input's time base.
+        ``start_s`` and ``end_s`` so windows are in the input's time base (``decided_s`` is
+        not shifted: it is when the window was available, as for the sounds).
     sound_wait_s : float
         How long after a window's end it is cut [s]
         (:data:`~stetho_rt.config.CLASSIFIER_SOUND_WAIT_S`): by then the detector has decided the

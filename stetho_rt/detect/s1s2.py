@@ -22,8 +22,9 @@ Design
 4. An explicit-duration Viterbi recursion runs forward frame by frame
    (:mod:`~stetho_rt.detect.hsmm`); a segment is committed, and an S1/S2 emitted, once it ended
    ``lag`` frames ago on the best current path (``lag`` = :data:`DECISION_FRAMES` minus the
-   feature and context look-ahead, 22 frames); the path is then clamped through it, so sounds are
-   never revised or duplicated.
+   feature and context look-ahead and the frame the model's time shift may take: 21 frames with
+   the shipped model); the path is then clamped through it, so sounds are never revised or
+   duplicated.
 5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats; the session heart rate
    is the summed autocorrelation's period (or half/double it when clearly more S1-S1 intervals
    agree, unless the summed S1/S2 contrast autocorrelation shows S1 recurring at the period: at
@@ -31,9 +32,10 @@ Design
    it (at 40 bpm and slower, pairs split by an S2 taken for an S1 merged).
    The running rate is shown once the window spans the 30 bpm lag range (3.3 s).
 
-Latency: a sound is decided :data:`DECISION_FRAMES` frames (0.29 s) after the end of its last
-frame, plus the upstream latency, within the 0.3 s look-ahead bound. CPU: about 10 k multiply-adds
-per frame (about 1 ms per second of audio in large blocks, 2 ms in 10 ms blocks).
+Latency: a sound is decided at most :data:`DECISION_FRAMES` frames (0.29 s) after the end of its
+last frame, plus the upstream latency, within the 0.3 s look-ahead bound (:attr:`latency_s`:
+0.28 s with the shipped model, whose S1 time shift takes one frame of the budget). CPU: about
+10 k multiply-adds per frame (``tools/bench.py`` section 1 times it in 10 ms blocks).
 
 Times: the detector counts input samples at 2 kHz from the stream start; ``time_offset_s`` (the
 upstream latency) is subtracted from event times so they refer to the input. ``decided_s`` is the
@@ -361,12 +363,10 @@ class S1S2Detector:
         self._n_env = 0
         pad_frames = self._lag + self._score_delay + 1
         pad = np.zeros(pad_frames * HOP_SAMPLES, dtype=np.float32)
-        self._env_room(pad.shape[0])
         seen = self._seen
         for i in range(0, pad.shape[0], self.max_block):  # in blocks, as the features need
             self._process_block(pad[i : i + self.max_block], out, decide_at=seen)
         self._seen = seen
-        self._n_env = 0
         return out
 
     def skip(self, n_samples: int) -> None:
@@ -399,13 +399,16 @@ class S1S2Detector:
         rhythm's, until the autocorrelation catches up (:meth:`BeatTracker.display_period_s`).
 
         None during the first :data:`HR_SHOW_FRAMES` frames after the start or a gap, until the
-        autocorrelation window spans the slowest period's lag range.
+        autocorrelation window spans the slowest period's lag range, and while no S1-S1 interval
+        was heard within that window (:meth:`BeatTracker.heard_since`).
         """
         if self._fst[F_HAVE_HR] == 0.0 or self._fst[F_QUALITY] < QUALITY_MIN:
             return None
         if self._ist[hsmm.I_T] < HR_SHOW_FRAMES:
             return None
         now_s = self._seen / float(INTERNAL_RATE_HZ)
+        if not self.beats.heard_since(now_s - HR_WINDOW_FRAMES / FRAME_RATE_HZ):
+            return None
         return 60.0 / self.beats.display_period_s(float(self._fst[F_PERIOD]), now_s)
 
     def recording_heart_rate_bpm(self) -> float | None:
@@ -423,9 +426,9 @@ class S1S2Detector:
         if pk is None or pk[1] < REC_QUALITY_MIN:
             return None
         period = pk[0]
-        rr = np.asarray(self.beats.raw_intervals, dtype=float)
-        if rr.size == 0:  # periodic, but not one S1-S1 interval was heard: no heart rate
+        if not self.beats.heard_since(-np.inf):  # periodic, but no S1-S1 interval was heard
             return None
+        rr = np.asarray(self.beats.raw_intervals, dtype=float)
 
         def support(h: float) -> int:
             return int(np.count_nonzero(np.abs(rr - h) <= HR_REFINE_TOL * h))
@@ -484,7 +487,8 @@ class S1S2Detector:
     def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
         feats = self._feat.process(x)
         self._seen += x.shape[0]
-        self._store_envelope(x)
+        if decide_at < 0:  # the end-of-stream padding (flush) has no envelope to show
+            self._store_envelope(x)
         if feats.shape[0] == 0:
             return
         # at most MAX_EVENTS per kernel call: feed rows in slices of a few seconds
@@ -529,7 +533,7 @@ class S1S2Detector:
             self._env = np.zeros((need, 2), dtype=np.float32)
 
     def _store_envelope(self, x: np.ndarray) -> None:
-        env = self._envstage.process(np.ascontiguousarray(x, dtype=np.float32))
+        env = self._envstage.process(x)
         n = env.shape[0]
         self._env[self._n_env : self._n_env + n] = env
         self._n_env += n

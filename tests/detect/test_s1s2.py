@@ -111,6 +111,25 @@ def test_no_estimate_on_noise_or_silence(kind: str, rng: np.random.Generator) ->
     assert len(out.beats) < 3
 
 
+def test_no_running_rate_without_a_heard_interval() -> None:
+    """A 50 Hz hum with a zeroed burst: no heart sound, yet the burst leaves the autocorrelation
+    a peak. The running rate showed 145 bpm in half the blocks from 3.3 s on (the session rate
+    already said None); neither may report a rate without an S1-S1 interval heard."""
+    from stetho_rt.graph import DspGraph
+
+    t = np.arange(40000) / 4000
+    x = (0.1 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+    x[1000:1100] = 0.0  # what the pipeline makes of a NaN burst
+    g = DspGraph(4000, PipelineConfig(), max_block=400, classifier=None, live=False)
+    shown, sounds = [], 0
+    for i in range(0, x.shape[0], 400):
+        sounds += len(g.process(x[i : i + 400]).sounds)
+        shown.append(g.heart_rate_bpm())
+    assert sounds == 0
+    assert shown == [None] * len(shown)
+    assert g.recording_heart_rate_bpm() is None
+
+
 def test_gap_resets_context_keeps_time(demo72: tuple[np.ndarray, DemoHeart]) -> None:
     x, _ = demo72
     det = S1S2Detector(PipelineConfig())

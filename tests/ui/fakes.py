@@ -45,7 +45,7 @@ class FakePipeline(SyntheticPipeline):
 
 
 class BarePipeline(SyntheticPipeline):
-    """A pipeline without recording or marking support."""
+    """A pipeline without recording, marking or new-session support."""
 
 
 class FailingStartPipeline(SyntheticPipeline):

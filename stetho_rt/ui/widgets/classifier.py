@@ -29,9 +29,10 @@ def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     return None
 
 
-def _share_text(verdict: dict | None, label: str) -> Text:
+def _share_text(verdict: dict | None) -> Text:
     """`` 34%≥22%``: the murmur share that decided a normal/murmur verdict, and the threshold
     (the bars are probabilities; the label is the share against the model's operating point)."""
+    label = verdict.get("label") if verdict else None
     if not verdict or label not in ("normal", "murmur") or "murmur_share" not in verdict:
         return Text("")
     share, thr = float(verdict["murmur_share"]), float(verdict["murmur_threshold"])
@@ -86,7 +87,7 @@ class ClassifierPanel(Widget):
         window = snap.windows[-1] if snap.windows else None
         label, probs = found if found is not None else ("--", {})  # no window yet
         out = Text("verdict  ").append(label, style=f"bold {CLASS_STYLES.get(label, '')}".strip())
-        share = _share_text(snap.verdict, label)
+        share = _share_text(snap.verdict)
         if out.cell_len + share.cell_len <= self.size.width:  # never wraps the panel's lines
             out.append_text(share)
         bar_w = max(self.size.width - 14, 3)
