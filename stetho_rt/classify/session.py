@@ -5,8 +5,9 @@ is easier to tell from the whole session. :class:`SessionSummary` keeps, on the 
 thread, the mean of every classified window vector and the mean window quality. Each feature's
 mean is over the windows where it is finite, so one non-finite value cannot poison the session
 (a guard: the window summary gives finite values, zeros for the cardiac-phase features of a window
-without a complete cycle; none of the 10 million values of the dev split's windows is
-non-finite). :meth:`SessionSummary.vector` is the input of the model's session head
+without a complete cycle; none of the 10.25 million values of the dev split's 39891 windows
+is non-finite, a one-off count over the training tool's window cache).
+:meth:`SessionSummary.vector` is the input of the model's session head
 (:class:`~stetho_rt.classify.model.OnnxClassifier` ``session``), whose probabilities the verdict
 blends with the windows' own (:func:`~stetho_rt.classify.verdict.aggregate`).
 
