@@ -37,6 +37,12 @@ def _args(**kw: object) -> argparse.Namespace:
     return argparse.Namespace(**base)
 
 
+DELIVERY_WAIT_S = 15.0
+"""How long a test waits for fed audio to come out of the device [s]: a second of audio arrives
+well within 1 s on an idle machine, but a CI run with another job on both cores once missed a
+5 s deadline; waiting returns as soon as the audio is there."""
+
+
 def _wait(cond: Callable[[], bool], timeout: float, poll: float = 0.01) -> float | None:
     """Seconds until ``cond()`` held, or None on timeout."""
     t0 = time.monotonic()
@@ -110,7 +116,7 @@ def test_known_signal_arrives_sample_exact(vdev: VirtualDevice, channel: int | N
         # PulseAudio holds back the last fragment until more data comes: pad the end.
         vdev.feed(np.concatenate([sig, np.full(RATE // 5, 0.01, np.float32)]), paced=True)
         assert vdev.wait_fed(10)
-        assert _wait(lambda: src.frames_delivered >= sig.shape[0], 5) is not None
+        assert _wait(lambda: src.frames_delivered >= sig.shape[0], DELIVERY_WAIT_S) is not None
     finally:
         src.stop()
     x = _drain(ring)
@@ -127,7 +133,7 @@ def test_feeder_stops_device_lost_within_2s_and_stop_is_fast(vdev: VirtualDevice
     src.start(ring)
     try:
         vdev.feed(np.full(RATE // 2, 0.1, np.float32), paced=True)
-        assert _wait(lambda: src.frames_delivered >= RATE // 4, 5) is not None
+        assert _wait(lambda: src.frames_delivered >= RATE // 4, DELIVERY_WAIT_S) is not None
         assert src.status == "running"
         last_cb = float(src._hb_t[0])
         assert _wait(lambda: src.status == "lost", 4) is not None
@@ -171,7 +177,7 @@ def test_daemon_killed_then_restarted_reopens(vdev: VirtualDevice) -> None:
     ring = RingBuffer(RATE * 30)
     src.start(ring)
     try:
-        assert _wait(lambda: src.frames_delivered > RATE // 4, 5) is not None
+        assert _wait(lambda: src.frames_delivered > RATE // 4, DELIVERY_WAIT_S) is not None
         t_kill = time.monotonic()
         vdev.kill_daemon()
         detect = _wait(lambda: src.status in ("lost", "reopening"), 3, poll=0.005)
@@ -211,7 +217,9 @@ def test_feed_file_resamples_to_the_device_rate(vdev: VirtualDevice, tmp_path: P
         n = vdev.feed_file(tmp_path / "heart.wav")
         assert n == RATE
         assert vdev.wait_fed(10)
-        assert _wait(lambda: src.frames_delivered >= RATE - 2 * src.block_size, 5) is not None
+        delivered = _wait(lambda: src.frames_delivered >= RATE - 2 * src.block_size,
+                          DELIVERY_WAIT_S)
+        assert delivered is not None
     finally:
         src.stop()
     expect = resample_poly(x, 12, 1).astype(np.float32)
@@ -225,7 +233,7 @@ def test_starved_consumer_ring_drops_are_counted(vdev: VirtualDevice) -> None:
     src.start(ring)
     try:
         vdev.feed(np.full(RATE, 0.25, np.float32), paced=False)
-        assert _wait(lambda: src.frames_delivered >= RATE, 5) is not None
+        assert _wait(lambda: src.frames_delivered >= RATE, DELIVERY_WAIT_S) is not None
     finally:
         src.stop()
     assert ring.available == ring.capacity - ring.capacity % src.block_size
