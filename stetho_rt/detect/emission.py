@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stetho_rt.detect import features_v2
+from stetho_rt.detect import features_v2, hsmm
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.errors import ModelError
 
@@ -30,6 +30,10 @@ FEATURE_SETS = {"v2": features_v2}
 MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
 """Default emission-model file."""
 
+
+CONTEXT_FRAMES_MAX = hsmm.RING // 2
+"""Bound on |frame offset| of the context [frames at 100 Hz]: half the decoder's feature ring
+(``hsmm.RING``), so past context is never overwritten before it is read."""
 
 _LOADED: dict[tuple[str, int], EmissionModel] = {}
 """Parsed models by (path, mtime): see :meth:`EmissionModel.load`."""
@@ -96,19 +100,35 @@ class EmissionModel:
 
     @classmethod
     def _parse(cls, p: Path) -> EmissionModel:
-        d = json.loads(p.read_text())
-        offsets = np.asarray(d["offsets"], dtype=np.int64)
-        w1 = np.asarray(d["w1"], dtype=float)
-        fset = str(d.get("feature_set"))
+        """Read and check a model file; anything malformed is a :class:`ModelError`."""
+        try:
+            d = json.loads(p.read_text())
+            if not isinstance(d, dict):
+                raise TypeError("top level is not an object")
+            fset = str(d.get("feature_set"))
+            arrays = {k: np.asarray(d[k], dtype=float)
+                      for k in ("offsets", "w1", "b1", "w2", "b2", "prior")}
+            shift = np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
+            raise ModelError(f"{p}: not a detector model ({e})") from None
+        except KeyError as e:
+            raise ModelError(f"{p}: not a detector model (no {e.args[0]!r})") from None
         if fset not in FEATURE_SETS:
             raise ModelError(f"{p}: unknown feature_set {fset!r} (known: {sorted(FEATURE_SETS)})")
+        for name, a in (*arrays.items(), ("time_shift_s", shift)):
+            if not np.all(np.isfinite(a)):
+                raise ModelError(f"{p}: {name} has non-finite values")
+        off, w1, b1, w2, b2, prior = arrays.values()
+        if off.ndim != 1 or off.size == 0 or np.any(off != np.round(off)):
+            raise ModelError(f"{p}: offsets must be a non-empty list of whole frame offsets")
+        offsets = off.astype(np.int64)
+        # the decoder keeps the last hsmm.RING frames of features: the context must fit in them
+        if offsets.min() <= -CONTEXT_FRAMES_MAX or offsets.max() >= CONTEXT_FRAMES_MAX:
+            raise ModelError(f"{p}: offsets {offsets.min()}..{offsets.max()} reach beyond "
+                             f"±{CONTEXT_FRAMES_MAX - 1} frames")
         nf = FEATURE_SETS[fset].N_FEATURES
         if w1.ndim != 2 or w1.shape[1] != offsets.size * nf:
             raise ModelError(f"{p}: w1 has shape {w1.shape}, expected (H, {offsets.size * nf})")
-        b1 = np.asarray(d["b1"], dtype=float)
-        w2 = np.asarray(d["w2"], dtype=float)
-        b2 = np.asarray(d["b2"], dtype=float)
-        prior = np.asarray(d["prior"], dtype=float)
         # the kernel reads these unchecked (numba): one hidden layer of H units, 4 outputs and
         # 4 state priors
         if b1.shape != (w1.shape[0],) or w2.shape != (4, w1.shape[0]) or b2.shape != (4,) \
@@ -116,16 +136,11 @@ class EmissionModel:
             raise ModelError(f"{p}: layer shapes w1 {w1.shape}, b1 {b1.shape}, w2 {w2.shape}, "
                              f"b2 {b2.shape}, prior {prior.shape} are not one hidden layer with "
                              "4 outputs and 4 priors")
-        return cls(
-            offsets,
-            w1,
-            b1,
-            w2,
-            b2,
-            np.log(prior),
-            np.asarray(d.get("time_shift_s", [0.0, 0.0]), dtype=float),
-            fset,
-        )
+        if np.any(prior <= 0.0):
+            raise ModelError(f"{p}: state priors {prior.tolist()} must be positive")
+        if shift.shape != (2,):
+            raise ModelError(f"{p}: time_shift_s has shape {shift.shape}, expected (2,)")
+        return cls(offsets, w1, b1, w2, b2, np.log(prior), shift, fset)
 
 
 @kernel

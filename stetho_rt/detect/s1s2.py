@@ -69,7 +69,7 @@ from stetho_rt.detect.heart_rate import (
 )
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.envelope import EnvelopeStage
-from stetho_rt.errors import ConfigError
+from stetho_rt.errors import ConfigError, ModelError
 from stetho_rt.events import Beat, HeartSound
 
 DECISION_FRAMES = 29
@@ -283,6 +283,10 @@ class S1S2Detector:
         self._feat = fmod.FrameFeatures(max_block=self.max_block)
         shift_frames = int(np.ceil(max(0.0, -float(m.time_shift_s.min())) * FRAME_RATE_HZ))
         self._lag = DECISION_FRAMES - 1 - self._feat_lookahead - m.lookahead - shift_frames
+        if self._lag < 0:
+            raise ModelError(f"detector model: look-ahead of {m.lookahead} frames and time shift "
+                             f"of {shift_frames} frames leave no room for a decision within "
+                             f"{DECISION_FRAMES} frames")
         self._score_delay = self._feat_lookahead + m.lookahead + 1
         """Frames from a frame to the frame whose arrival scores it [frames at 100 Hz] (the
         features' and the emission model's look-ahead); a sound is decided :attr:`_lag` frames

@@ -405,3 +405,63 @@ def test_beat_tracker_memory_is_bounded() -> None:
     for k in range(RAW_INTERVALS_KEPT + 500):
         bt.add_s1(0.8 * k, 0.8 * k + 0.3, 0.8)
     assert len(bt.raw_intervals) == RAW_INTERVALS_KEPT
+
+
+def _model_file(tmp_path, **changes):  # type: ignore[no-untyped-def]
+    """The shipped detector model with ``changes`` applied (None deletes a key), as a file."""
+    import json
+
+    from stetho_rt.detect.emission import MODEL_PATH
+
+    d = json.loads(MODEL_PATH.read_text())
+    for k, v in changes.items():
+        if v is None:
+            del d[k]
+        else:
+            d[k] = v
+    p = tmp_path / "detector.json"
+    p.write_text(json.dumps(d))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"w2": None}, "no 'w2'"),
+        ({"b2": [0.0, 0.0, 0.0]}, "not one hidden layer"),
+        ({"prior": [0.5, 0.5, 0.0, 0.0]}, "priors .* must be positive"),
+        ({"b2": [0.0, float("nan"), 0.0, 0.0]}, "b2 has non-finite values"),
+        ({"offsets": [-40, 0.5]}, "whole frame offsets"),
+        ({"offsets": []}, "non-empty"),
+        ({"feature_set": "v9"}, "unknown feature_set"),
+        ({"time_shift_s": [0.0]}, "time_shift_s has shape"),
+        ({"w1": "abc"}, "not a detector model"),
+    ],
+)
+def test_malformed_detector_model_is_a_clear_error(tmp_path, changes, message) -> None:  # type: ignore[no-untyped-def]
+    """A damaged or mismatched model file is a ModelError naming the fault, never a KeyError or
+    a kernel reading past its arrays."""
+    from stetho_rt.detect.emission import EmissionModel
+    from stetho_rt.errors import ModelError
+
+    with pytest.raises(ModelError, match=message):
+        EmissionModel.load(_model_file(tmp_path, **changes))
+
+
+def test_detector_model_with_too_long_context_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Offsets beyond the decoder's feature ring, or a look-ahead that leaves no time for the
+    decision within the 300 ms bound, are refused when the model is loaded / the detector built."""
+    import json
+
+    from stetho_rt.detect.emission import MODEL_PATH, EmissionModel
+    from stetho_rt.errors import ModelError
+
+    d = json.loads(MODEL_PATH.read_text())
+    far = _model_file(tmp_path, offsets=[*d["offsets"][:-1], -600])
+    with pytest.raises(ModelError, match="reach beyond"):
+        EmissionModel.load(far)
+    # the last offset moved 40 frames ahead (400 ms): same shapes, no decision in time
+    ahead = tmp_path / "ahead.json"
+    ahead.write_text(json.dumps({**d, "offsets": [*d["offsets"][:-1], 40]}))
+    with pytest.raises(ModelError, match="no room for a decision"):
+        S1S2Detector(PipelineConfig(), model_path=ahead)
