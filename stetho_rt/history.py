@@ -47,7 +47,3 @@ class History:
         if n <= end:  # contiguous
             return self._buf[end - n : end].copy()
         return np.concatenate((self._buf[self.capacity - (n - end) :], self._buf[:end]))
-
-    def clear(self) -> None:
-        """Forget everything (no reallocation)."""
-        self.total = 0

@@ -26,7 +26,6 @@ seconds apart in this same process.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
+
+from _paths import data_dir  # noqa: E402
 
 from stetho_rt.benchmark import format_costs, measure_chain, measure_cold_start  # noqa: E402
 
@@ -54,7 +55,7 @@ def _analyze_real(limit: int = 20) -> None:
     cfg = analysis_config()
     clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
 
-    data = Path(os.environ.get("STETHO_RT_DATA", ROOT.parent / "shared" / "data"))
+    data = data_dir()
     if not data.exists():
         print(f"  (skipped: no data at {data})")
         return

@@ -26,6 +26,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+
+from _paths import data_dir  # noqa: E402
 
 SNIPPET = """
 import sys
@@ -43,8 +46,7 @@ def run_section5(tree: Path, limit: int = 20) -> str:
     """Section 5's lines for the first ``limit`` files per dataset, run from ``tree``'s
     ``tools/bench.py`` in a new process."""
     code = SNIPPET.format(tools=str(tree / "tools"), limit=int(limit))
-    env = {**os.environ, "STETHO_RT_DATA": os.environ.get(
-        "STETHO_RT_DATA", str(REPO.parent / "shared" / "data"))}  # not beside the temporary tree
+    env = {**os.environ, "STETHO_RT_DATA": str(data_dir())}  # not beside the temporary tree
     out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True,
                          text=True, check=True, env=env)
     return out.stdout.rstrip()

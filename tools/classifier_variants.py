@@ -24,7 +24,6 @@ The shipped rows reproduce the model card's figures, which checks the harness.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 import train_classifier as T  # noqa: E402
+from _paths import data_dir  # noqa: E402
 
 from stetho_rt.classify.verdict import VerdictRules  # noqa: E402
 
@@ -112,8 +112,7 @@ HEAD_VARIANTS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
-        "STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path, default=data_dir())
     ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
     ap.add_argument("--heads", action="store_true", help="also the window-head size variants")
     ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")

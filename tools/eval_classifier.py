@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from _paths import data_dir  # noqa: E402
+
 from stetho_rt.classify.labels import circor_label, pascal_label  # noqa: E402
 
 
@@ -190,15 +192,12 @@ def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
-    import os
-
     ap = argparse.ArgumentParser(description="score the murmur/artifact classifier (§7)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--jsonl", type=Path, help="analyze JSON Lines output to score")
     src.add_argument("--run", action="store_true", help="run the pipeline on the data")
     ap.add_argument("--model", type=Path, default=REPO / "models" / "classifier.onnx")
-    ap.add_argument("--data", type=Path,
-                    default=Path(os.environ.get("STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path, default=data_dir())
     ap.add_argument("--subset", type=int, default=0, help="score N random recordings only")
     ap.add_argument("--datasets", nargs="+", default=["circor", "physionet", "pascal"])
     args = ap.parse_args(argv)

@@ -24,7 +24,6 @@ Two measurements, both through :class:`stetho_rt.graph.DspGraph` in 10 ms blocks
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+from _paths import data_dir  # noqa: E402
 from eval_segmentation import find_recordings, subset  # noqa: E402
 
 from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig  # noqa: E402
@@ -129,8 +129,7 @@ def real_tracking(path: Path, ann: Annotation) -> list[tuple[float, float | None
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("data", nargs="?", type=Path, default=Path(os.environ.get(
-        "STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("data", nargs="?", type=Path, default=data_dir())
     ap.add_argument("--limit", type=int, default=120, help="recordings per dataset (spread)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--no-steps", action="store_true")

@@ -54,6 +54,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import _paths  # noqa: E402
 
 CONSOLE = ROOT / ".venv" / "bin" / "stetho-rt"
 RECORDING = "physionet2016/a0405.flac"
@@ -70,7 +73,7 @@ LOUD_AMP = 10 ** (LOUD_DBFS / 20)
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("STETHO_RT_DATA", ROOT.parent / "shared" / "data")).resolve()
+    return _paths.data_dir().resolve()
 
 
 def pct(values: list[float], q: float) -> float | None:

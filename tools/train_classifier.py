@@ -50,6 +50,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from _paths import data_dir  # noqa: E402
 
 from stetho_rt.classify import labels as L  # noqa: E402
 from stetho_rt.classify.extract import RecordingStream, recording_stream  # noqa: E402
@@ -915,8 +918,7 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description="train the stetho-rt window classifier")
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
-        "STETHO_RT_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path, default=data_dir())
     ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
     ap.add_argument("--out", type=Path, default=REPO / "models")
     ap.add_argument("--name", default="classifier")

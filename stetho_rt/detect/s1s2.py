@@ -118,6 +118,10 @@ period, whose sum fits it are merged before the refinement: the systole (0.5 s a
 exceeds the emission context, the S2 after it passes for an S1 and the intervals alternate between
 0.25 and 0.75 periods. No change on the dev recordings (CV)."""
 MAX_EVENTS = 64
+"""Most events one kernel call writes (it is fed at most 200 frames, 2 s, at a time)."""
+EVENT_COLUMNS = 7
+"""Columns of a kernel event row: kind (0 = S1, 1 = S2), first and last frame, confidence, decoded
+frame, quality, period_s (see :func:`_detect_kernel`)."""
 
 # float state layout
 F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR = 0, 1, 2, 3
@@ -318,7 +322,7 @@ class S1S2Detector:
         self._ac_rd = np.zeros_like(self._ac_r)
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(2)
-        self._events = np.zeros((MAX_EVENTS, 7))
+        self._events = np.zeros((MAX_EVENTS, EVENT_COLUMNS))
         self._envstage = EnvelopeStage(dsp, max_block=self.max_block)
         n_env = self.max_block // HOP_SAMPLES + 64
         self._env = np.zeros((n_env, 2), dtype=np.float32)
