@@ -92,15 +92,25 @@ def test_classifier_variants_score_every_variant(tmp_path: Path, capsys) -> None
     import classifier_variants
 
     root = require_data()
-    argv = ["--data", str(root), "--subset", "12", "--cache", str(tmp_path / "cache")]
+    argv = ["--data", str(root), "--subset", "12", "--cache", str(tmp_path / "cache"), "--heads"]
     assert classifier_variants.main(argv) == 0
     out = capsys.readouterr().out
     rows = re.findall(r"^  (.+?)\s+CirCor AUROC (\S+)  patient wacc (\S+)  PhysioNet MAcc (\S+)",
                       out, re.M)
     names = [r[0].strip() for r in rows]
     assert names == [f"weight {w}" for w in ("0.0", "0.3", "0.5", "0.7", "1.0")] + list(
-        classifier_variants.POOLS), out
+        classifier_variants.POOLS) + list(classifier_variants.HEAD_VARIANTS), out
     assert all(0.0 <= float(v) <= 1.0 for r in rows for v in r[2:]), out
+    # AUROC needs both classes: defined exactly when the 12 CirCor recordings drawn have both
+    import train_classifier
+
+    drawn = train_classifier.pick_subset(train_classifier.list_recordings(root), 12)
+    classes = {r.target for r in drawn if r.dataset == "circor"}
+    aurocs = [float(r[1]) for r in rows]
+    if {"murmur", "normal"} <= classes:
+        assert all(0.0 <= a <= 1.0 for a in aurocs), out
+    else:
+        assert all(np.isnan(a) for a in aurocs), out
 
 
 def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> None:
@@ -108,9 +118,8 @@ def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> Non
     from train_classifier import list_recordings
 
     root = require_data()
-    recs = list_recordings(root)
-    rng = np.random.default_rng(0)  # the subset eval_classifier --run picks
-    picked = [recs[i] for i in sorted(rng.permutation(len(recs))[:8])]
+    picked = eval_classifier.run_subset(list_recordings(root), 8)
+    assert len(picked) == 8
     assert eval_classifier.main(["--run", "--subset", "8", "--data", str(root)]) == 0
     run = capsys.readouterr().out
     out = tmp_path / "c.jsonl"
@@ -129,7 +138,7 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     from stetho_rt.classify.session import session_vector
 
     root = require_data()
-    argv = ["--data", str(root), "--subset", "12", "--no-lodo", "--out", str(tmp_path / "m"),
+    argv = ["--data", str(root), "--subset", "12", "--out", str(tmp_path / "m"),
             "--cache", str(tmp_path / "cache"), "--name", "tiny"]
     assert train_classifier.main(argv) == 0
     log = capsys.readouterr().out
@@ -138,6 +147,15 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     assert clf.session is not None and clf.rules.session_weight == train_classifier.SESSION_WEIGHT
     card = (tmp_path / "m" / "tiny_MODEL_CARD.md").read_text()
     assert "Session head" in card and "baseline" in card
+    # one held-out-database row per PhysioNet database drawn, scoring all its recordings
+    drawn = train_classifier.pick_subset(train_classifier.list_recordings(root), 12)
+    per_db: dict[str, int] = {}
+    for r in drawn:
+        if r.dataset == "physionet":
+            per_db[r.meta["database"]] = per_db.get(r.meta["database"], 0) + 1
+    held_out = card.split("### PhysioNet, one database held out")[1].split("\n\n")[2]
+    cells = [line.split("|")[1:3] for line in held_out.splitlines()[2:]]
+    assert {db.strip(): int(n) for db, n in cells} == per_db, held_out
     meta = json.loads((tmp_path / "m" / "tiny.json").read_text())
     counts = meta["provenance"]["training_recordings"]  # recordings with a training class
     assert set(counts) == {"circor", "physionet", "pascal"} and all(0 < n <= 12

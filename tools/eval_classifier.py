@@ -172,6 +172,15 @@ def _rows_from_jsonl(path: Path, data: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def run_subset(recs: list[Any], n: int) -> list[Any]:
+    """The ``n`` recordings ``--run --subset N`` scores: drawn with seed 0, in their listed
+    order (all of them when ``n`` is 0)."""
+    if not n:
+        return recs
+    rng = np.random.default_rng(0)
+    return [recs[i] for i in sorted(rng.permutation(len(recs))[:n])]
+
+
 def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) -> list[dict]:
     from train_classifier import list_recordings
 
@@ -179,10 +188,7 @@ def _rows_from_run(model: Path, data: Path, subset: int, datasets: list[str]) ->
     from stetho_rt.classify.model import OnnxClassifier
 
     clf = OnnxClassifier.load(model)
-    recs = [r for r in list_recordings(data) if r.dataset in datasets]
-    if subset:
-        rng = np.random.default_rng(0)
-        recs = [recs[i] for i in sorted(rng.permutation(len(recs))[:subset])]
+    recs = run_subset([r for r in list_recordings(data) if r.dataset in datasets], subset)
     rows = []
     for r in recs:
         verdict = recording_verdict(clf, recording_windows(r.path))
