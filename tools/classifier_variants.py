@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "tools"))
 import train_classifier as T  # noqa: E402
 from _paths import data_dir  # noqa: E402
 
-from stetho_rt.classify.verdict import VerdictRules  # noqa: E402
+from stetho_rt.classify.verdict import VerdictRules, aggregate, decide  # noqa: E402
 
 Pool = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 """(murmur shares, qualities, clean mask) of one recording's windows -> its pooled share."""
@@ -46,7 +46,8 @@ Pool = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 def _pooled_rows(t: T.Table, P: np.ndarray, PS: np.ndarray, pool: Pool,
                  threshold: float) -> list[dict]:
     """Verdict rows as ``verdict.aggregate`` makes them, with the windows' share pooled by
-    ``pool`` instead of the mean (same artifact gate, probabilities and blend)."""
+    ``pool`` instead of the mean (the same :func:`~stetho_rt.classify.verdict.decide`: artifact
+    gate, probabilities, blend and rounding)."""
     rules = VerdictRules(session_weight=T.SESSION_WEIGHT, murmur_threshold=threshold)
     order = np.argsort(t.rec, kind="stable")
     bounds = np.searchsorted(t.rec[order], np.arange(len(t.recs) + 1))
@@ -54,22 +55,15 @@ def _pooled_rows(t: T.Table, P: np.ndarray, PS: np.ndarray, pool: Pool,
     for i, r in enumerate(t.recs):
         idx = order[bounds[i] : bounds[i + 1]]
         if idx.size == 0:
-            verdict = {"label": "artifact", "probs": {"normal": 0.0, "murmur": 0.0,
-                                                      "artifact": 1.0}}
+            verdict = aggregate(P[idx], t.q[idx], rules)  # no window: artifact
         else:
             p, q = P[idx].astype(np.float64), t.q[idx].astype(np.float64)
             clean = (q >= rules.min_quality) & (p[:, 2] < rules.artifact_threshold)
             share = p[:, 1] / np.maximum(p[:, 1] + p[:, 0], 1e-12)
-            m = pool(share, q, clean)
-            if np.isfinite(PS[i, 0]):
-                m_s = PS[i, 1] / max(PS[i, 1] + PS[i, 0], 1e-12)
-                m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
             art = float(np.mean(np.maximum(p[:, 2], 1.0 - q)))
-            n_clean = int(clean.sum())
-            gate = n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * len(idx)
-            label = "artifact" if gate else ("murmur" if m >= threshold else "normal")
-            verdict = {"label": label, "probs": {"normal": (1 - art) * (1 - m),
-                                                 "murmur": (1 - art) * m, "artifact": art}}
+            session = PS[i] if np.isfinite(PS[i, 0]) else None
+            verdict = decide(pool(share, q, clean), art, len(idx), int(clean.sum()), rules,
+                             session)
         rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": verdict})
     return rows
 

@@ -98,12 +98,12 @@ class OnnxClassifier:
         None when the sidecar has none.
     """
 
-    def __init__(self, path: Path, ort_session: Any, meta: dict[str, Any],
+    def __init__(self, path: Path, ort_session: Any, meta: dict[str, Any], rules: VerdictRules,
                  session_head: OnnxHead | None = None) -> None:
         self.path = path
         self.meta = meta
         self.labels: tuple[str, ...] = tuple(meta["labels"])
-        self.rules = VerdictRules.from_json(meta["verdict"])
+        self.rules = rules
         self.window = OnnxHead(path, ort_session, meta)
         self.n_features = self.window.n_features
         self.session = session_head
@@ -146,9 +146,9 @@ class OnnxClassifier:
             raise ModelError(f"{side}: unreadable sidecar ({exc})") from None
         if not isinstance(meta, dict):
             raise ModelError(f"{side}: sidecar is not a JSON object")
-        _check_meta(side, meta, dsp, window_s, hop_s)
+        rules = _check_meta(side, meta, dsp, window_s, hop_s)
         head = _load_session_head(side, meta, dsp) if meta.get("session") is not None else None
-        clf = cls(p, _open_graph(p, meta), meta, head)
+        clf = cls(p, _open_graph(p, meta), meta, rules, head)
         clf.warm_up()  # validates each head's output, and is its first run
         return clf
 
@@ -292,7 +292,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_meta(
     side: Path, meta: dict[str, Any], dsp: DspConfig, window_s: float, hop_s: float
-) -> None:
+) -> VerdictRules:
+    """Check the sidecar against the pipeline's configuration; return its verdict rules."""
     missing = [k for k in SIDECAR_REQUIRED if k not in meta]
     if missing:
         raise ModelError(f"{side}: sidecar lacks {', '.join(missing)}")
@@ -328,6 +329,7 @@ def _check_meta(
             f"{side}: verdict blends a session head (session_weight={rules.session_weight}) "
             "but the sidecar names none"
         )
+    return rules
 
 
 def _check_graph(p: Path, session: Any, meta: dict[str, Any]) -> None:

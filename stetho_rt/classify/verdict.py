@@ -141,21 +141,36 @@ class VerdictAccumulator:
         session : ndarray, shape (3,), optional
             The session head's probabilities for the same windows (CLASS_LABELS order).
         """
-        rules = self.rules
         n, n_clean = self.n, self.n_clean
         if n == 0:
-            return _result("artifact", 0.0, 1.0, 0, 0, rules.murmur_threshold)
-        art = self._art / n
-        m = self._ratio_clean / n_clean if n_clean else self._ratio_all / n
-        if session is not None and rules.session_weight > 0.0:
-            s = np.asarray(session, dtype=np.float64).reshape(-1)
-            m_s = float(s[_M] / max(s[_M] + s[_N], 1e-12))
-            m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
-        if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
-            label = "artifact"
-        else:
-            label = "murmur" if m >= rules.murmur_threshold else "normal"
-        return _result(label, m, art, n, n_clean, rules.murmur_threshold)
+            return _result("artifact", 0.0, 1.0, 0, 0, self.rules.murmur_threshold)
+        window_share = self._ratio_clean / n_clean if n_clean else self._ratio_all / n
+        return decide(window_share, self._art / n, n, n_clean, self.rules, session)
+
+
+def decide(
+    window_share: float,
+    artifact: float,
+    n: int,
+    n_clean: int,
+    rules: VerdictRules,
+    session: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The verdict of ``n >= 1`` windows, ``n_clean`` of them clean, from their pooled murmur
+    share ``window_share`` (p_murmur / (p_murmur + p_normal), 0-1) and mean artifact probability
+    ``artifact`` (0-1): blended with the session head's share (``session``, shape (3,), if
+    given), then the artifact gate and the murmur threshold of ``rules``. Returns the dict of
+    :func:`aggregate`."""
+    m = window_share
+    if session is not None and rules.session_weight > 0.0:
+        s = np.asarray(session, dtype=np.float64).reshape(-1)
+        m_s = float(s[_M] / max(s[_M] + s[_N], 1e-12))
+        m = (1.0 - rules.session_weight) * m + rules.session_weight * m_s
+    if n_clean < rules.min_clean_windows or n_clean < rules.min_clean_share * n:
+        label = "artifact"
+    else:
+        label = "murmur" if m >= rules.murmur_threshold else "normal"
+    return _result(label, m, artifact, n, n_clean, rules.murmur_threshold)
 
 
 def aggregate(

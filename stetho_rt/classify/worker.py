@@ -104,10 +104,10 @@ class ClassifierWorker:
         self.dropped = 0
         self.error: BaseException | None = None
         self.session_probs: np.ndarray | None = None
-        self._head: SessionHead | None = getattr(model, "session", None)
-        # the head reads the summary of n window features plus the mean quality
-        self._summary = (None if self._head is None
-                         else SessionSummary(int(self._head.n_features) - 1))
+        head: SessionHead | None = getattr(model, "session", None)
+        # the session head with the summary it reads (worker thread only), or None; the head
+        # reads the summary's n window-feature means plus the mean quality
+        self._session = None if head is None else (head, SessionSummary(int(head.n_features) - 1))
         self._session_no = 0  # bumped by reset_session (DSP thread, under the lock)
         self._summary_no = 0  # the session the summary holds (worker thread only)
         self._queue: deque[FeatureWindow] = deque()
@@ -192,12 +192,13 @@ class ClassifierWorker:
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
                 head_probs = None
-                if self._summary is not None and self._head is not None:
+                if self._session is not None:
+                    head, summary = self._session
                     if number != self._summary_no:
-                        self._summary.reset()
+                        summary.reset()
                         self._summary_no = number
-                    self._summary.add(fw.vector, fw.quality.index)
-                    head_probs = np.asarray(self._head.run(self._summary.vector()[None, :]))[0]
+                    summary.add(fw.vector, fw.quality.index)
+                    head_probs = np.asarray(head.run(summary.vector()[None, :]))[0]
                 self._out.append((number, make_window(fw, probs, labels), head_probs))
                 with self._cond:
                     self.processed += 1
