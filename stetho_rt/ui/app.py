@@ -355,8 +355,8 @@ class StethoApp(App[int]):
 def snapshot_age_s(snap: Snapshot) -> float:
     """Seconds since ``snap`` was published, from its ``published_monotonic`` stamp (0 when the
     snapshot carries no stamp, e.g. one built by a test)."""
-    stamp = getattr(snap, "published_monotonic", None)
-    return max(time.monotonic() - float(stamp), 0.0) if stamp else 0.0
+    stamp = snap.published_monotonic
+    return max(time.monotonic() - stamp, 0.0) if stamp else 0.0
 
 
 def ui_fps() -> float:

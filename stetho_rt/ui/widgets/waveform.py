@@ -27,12 +27,9 @@ from stetho_rt.ui.widgets.plot import PlotWidget
 
 
 def end_time(snap: Snapshot, name: str) -> float:
-    """Stream time just after the last row of ``snap.<name>`` [s].
-
-    Uses ``<name>_end_s`` when the snapshot provides it (the displayed signals lag the input by
-    the stage latencies), else the snapshot's stream time.
-    """
-    return float(getattr(snap, f"{name}_end_s", snap.stream_time_s))
+    """Stream time just after the last row of ``snap.<name>`` [s]: ``snap.<name>_end_s`` (the
+    displayed signals lag the input by their stage latencies, so not ``stream_time_s``)."""
+    return float(getattr(snap, f"{name}_end_s"))
 
 
 def shared_axis(snap: Snapshot, view: ViewState, width: int) -> TimeAxis:
