@@ -117,18 +117,22 @@ class BeatTracker:
         """Decision time of the last S1 [s] (-inf before the first or after a break)."""
         self.last_interval_decided_s = -np.inf
         """Decision time of the last S1 that closed a plausible S1-S1 interval [s] (-inf before
-        any): no heart rate is reported unless one was heard (:meth:`heard_since`)."""
+        any, and after a break): no running rate is shown unless one was heard
+        (:meth:`heard_since`)."""
         self.raw_intervals: deque[float] = deque(maxlen=RAW_INTERVALS_KEPT)
         """Every S1-S1 interval in 30-220 bpm, accepted or not (the session rate's refinement;
         the last :data:`RAW_INTERVALS_KEPT`, so a live session's memory stays flat)."""
 
     def break_sequence(self) -> None:
-        """Forget the last S1 (after a gap or reset of the detector's context)."""
+        """Forget the last S1 and the last interval heard (after a gap or reset of the detector's
+        context: the autocorrelation starts over, and an interval from before the gap must not
+        vouch for it); :attr:`raw_intervals` stay for the session rate."""
         self._last_s1 = None
         self._recent.clear()
         self._run.clear()
         self._shown_run = None
         self.last_s1_decided_s = -np.inf
+        self.last_interval_decided_s = -np.inf
 
     def run_period_s(self, period_s: float | None = None) -> float | None:
         """Median [s] of the last :data:`NEW_RHYTHM_N` consecutive intervals when they agree with
@@ -183,16 +187,14 @@ class BeatTracker:
 
     def heard_since(self, since_s: float) -> bool:
         """Whether an S1-S1 interval was heard (its closing S1 decided) at or after ``since_s``
-        [s]: both the running and the session rate need one, whatever the autocorrelation says
-        (a zeroed burst in a hum leaves it a peak with no heart sound)."""
-        heard = self.last_interval_decided_s
-        return bool(np.isfinite(heard)) and heard >= since_s
+        [s, finite] since the last break: the running rate needs one, whatever the
+        autocorrelation says (a zeroed burst in a hum leaves it a peak with no heart sound)."""
+        return self.last_interval_decided_s >= since_s
 
     def reset(self) -> None:
         """Forget everything."""
         self.break_sequence()
         self.raw_intervals.clear()
-        self.last_interval_decided_s = -np.inf
 
     def add_s1(self, s1_s: float, decided_s: float, period_s: float | None) -> Beat | None:
         """Register an S1 [s]; return its Beat when the interval before it is accepted.

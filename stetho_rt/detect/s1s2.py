@@ -434,7 +434,7 @@ class S1S2Detector:
         if pk is None or pk[1] < REC_QUALITY_MIN:
             return None
         period = pk[0]
-        if not self.beats.heard_since(-np.inf):  # periodic, but no S1-S1 interval was heard
+        if not self.beats.raw_intervals:  # periodic, but no S1-S1 interval was heard
             return None
         rr = np.asarray(self.beats.raw_intervals, dtype=float)
 

@@ -130,6 +130,31 @@ def test_no_running_rate_without_a_heard_interval() -> None:
     assert g.recording_heart_rate_bpm() is None
 
 
+def test_no_running_rate_after_a_gap_from_intervals_heard_before_it() -> None:
+    """10 s of heart sounds, a gap, then the hum of the test above: the autocorrelation starts
+    over after the gap, and an S1-S1 interval heard before it must not vouch for the hum's peak
+    (it showed 145 bpm in 27 of 60 blocks). The session rate still has the heart's intervals."""
+    from stetho_rt.graph import DspGraph
+
+    heart = DemoHeart(rate=4000, hr_bpm=72.0, seed=1, duration_s=10.0).read(40000)
+    t = np.arange(24000) / 4000
+    hum = (0.1 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+    hum[1000:1100] = 0.0
+    g = DspGraph(4000, PipelineConfig(), max_block=400, classifier=None, live=False)
+    for i in range(0, heart.shape[0], 400):
+        g.process(np.ascontiguousarray(heart[i : i + 400], dtype=np.float32))
+    assert g.heart_rate_bpm() is not None  # the heart's rate before the gap
+    g.process(np.zeros(400, np.float32), gap=True)
+    shown, sounds = [], 0
+    for i in range(0, hum.shape[0], 400):
+        sounds += len(g.process(hum[i : i + 400]).sounds)
+        shown.append(g.heart_rate_bpm())
+    assert sounds == 0
+    assert shown == [None] * len(shown)
+    rate = g.recording_heart_rate_bpm()
+    assert rate is not None and abs(rate - 72.0) < 5.0
+
+
 def test_gap_resets_context_keeps_time(demo72: tuple[np.ndarray, DemoHeart]) -> None:
     x, _ = demo72
     det = S1S2Detector(PipelineConfig())
