@@ -31,10 +31,6 @@ MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "detector.json"
 """Default emission-model file."""
 
 
-CONTEXT_FRAMES_MAX = hsmm.RING // 2
-"""Bound on |frame offset| of the context [frames at 100 Hz]: half the decoder's feature ring
-(``hsmm.RING``), so past context is never overwritten before it is read."""
-
 _LOADED: dict[tuple[str, int], EmissionModel] = {}
 """Parsed models by (path, mtime): see :meth:`EmissionModel.load`."""
 
@@ -55,6 +51,10 @@ class EmissionModel:
         Log state priors of the training frames.
     time_shift_s : ndarray, shape (2,)
         Constant shift added to detected S1 and S2 times [s] (annotation convention).
+    feature_set : str
+        Name of the frame-feature module (:data:`FEATURE_SETS`).
+    path : Path or None
+        The file it was read from (named in errors).
     """
 
     offsets: np.ndarray
@@ -65,6 +65,7 @@ class EmissionModel:
     log_prior: np.ndarray
     time_shift_s: np.ndarray
     feature_set: str = "v2"
+    path: Path | None = None
 
     @property
     def n_features(self) -> int:
@@ -113,6 +114,9 @@ class EmissionModel:
             raise ModelError(f"{p}: not a detector model ({e})") from None
         except KeyError as e:
             raise ModelError(f"{p}: not a detector model (no {e.args[0]!r})") from None
+        if "w3" in d or "b3" in d:
+            raise ModelError(f"{p}: a second hidden layer (w3/b3) is not supported; retrain "
+                             "with tools/train_detector.py")
         if fset not in FEATURE_SETS:
             raise ModelError(f"{p}: unknown feature_set {fset!r} (known: {sorted(FEATURE_SETS)})")
         for name, a in (*arrays.items(), ("time_shift_s", shift)):
@@ -122,10 +126,11 @@ class EmissionModel:
         if off.ndim != 1 or off.size == 0 or np.any(off != np.round(off)):
             raise ModelError(f"{p}: offsets must be a non-empty list of whole frame offsets")
         offsets = off.astype(np.int64)
-        # the decoder keeps the last hsmm.RING frames of features: the context must fit in them
-        if offsets.min() <= -CONTEXT_FRAMES_MAX or offsets.max() >= CONTEXT_FRAMES_MAX:
-            raise ModelError(f"{p}: offsets {offsets.min()}..{offsets.max()} reach beyond "
-                             f"±{CONTEXT_FRAMES_MAX - 1} frames")
+        # the decoder scores frame t = newest - look-ahead from its last hsmm.RING feature rows
+        span = max(int(offsets.max()), 0) - int(offsets.min())
+        if span >= hsmm.RING:
+            raise ModelError(f"{p}: offsets {offsets.min()}..{offsets.max()} span {span} frames "
+                             f"back from the newest; the decoder keeps {hsmm.RING}")
         nf = FEATURE_SETS[fset].N_FEATURES
         if w1.ndim != 2 or w1.shape[1] != offsets.size * nf:
             raise ModelError(f"{p}: w1 has shape {w1.shape}, expected (H, {offsets.size * nf})")
@@ -140,7 +145,7 @@ class EmissionModel:
             raise ModelError(f"{p}: state priors {prior.tolist()} must be positive")
         if shift.shape != (2,):
             raise ModelError(f"{p}: time_shift_s has shape {shift.shape}, expected (2,)")
-        return cls(offsets, w1, b1, w2, b2, np.log(prior), shift, fset)
+        return cls(offsets, w1, b1, w2, b2, np.log(prior), shift, fset, p)
 
 
 @kernel

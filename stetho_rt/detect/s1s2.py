@@ -288,9 +288,11 @@ class S1S2Detector:
         shift_frames = int(np.ceil(max(0.0, -float(m.time_shift_s.min())) * FRAME_RATE_HZ))
         self._lag = DECISION_FRAMES - 1 - self._feat_lookahead - m.lookahead - shift_frames
         if self._lag < 0:
-            raise ModelError(f"detector model: look-ahead of {m.lookahead} frames and time shift "
-                             f"of {shift_frames} frames leave no room for a decision within "
-                             f"{DECISION_FRAMES} frames")
+            raise ModelError(
+                f"{m.path}: the emission look-ahead ({m.lookahead}), the features' "
+                f"({self._feat_lookahead}) and the time shift ({shift_frames}) [frames] leave no "
+                f"room for a decision within {DECISION_FRAMES} frames"
+            )
         self._score_delay = self._feat_lookahead + m.lookahead + 1
         """Frames from a frame to the frame whose arrival scores it [frames at 100 Hz] (the
         features' and the emission model's look-ahead); a sound is decided :attr:`_lag` frames

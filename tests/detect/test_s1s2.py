@@ -461,6 +461,7 @@ def _model_file(tmp_path, **changes):  # type: ignore[no-untyped-def]
         ({"feature_set": "v9"}, "unknown feature_set"),
         ({"time_shift_s": [0.0]}, "time_shift_s has shape"),
         ({"w1": "abc"}, "not a detector model"),
+        ({"w3": [[0.0] * 4] * 4, "b3": [0.0] * 4}, "second hidden layer"),
     ],
 )
 def test_malformed_detector_model_is_a_clear_error(tmp_path, changes, message) -> None:  # type: ignore[no-untyped-def]
@@ -474,19 +475,25 @@ def test_malformed_detector_model_is_a_clear_error(tmp_path, changes, message) -
 
 
 def test_detector_model_with_too_long_context_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Offsets beyond the decoder's feature ring, or a look-ahead that leaves no time for the
-    decision within the 300 ms bound, are refused when the model is loaded / the detector built."""
+    """A context reaching further back than the decoder's feature ring holds (hsmm.RING rows
+    back from the newest frame), or a look-ahead that leaves no time for the decision within
+    the 300 ms bound, is refused when the model is loaded / the detector built."""
     import json
 
+    from stetho_rt.detect import hsmm
     from stetho_rt.detect.emission import MODEL_PATH, EmissionModel
     from stetho_rt.errors import ModelError
 
     d = json.loads(MODEL_PATH.read_text())
-    far = _model_file(tmp_path, offsets=[*d["offsets"][:-1], -600])
-    with pytest.raises(ModelError, match="reach beyond"):
+    newest = max(d["offsets"])  # the look-ahead [frames]
+    fits = _model_file(tmp_path, offsets=[newest - (hsmm.RING - 1), *d["offsets"][1:]])
+    assert EmissionModel.load(fits).offsets[0] == newest - (hsmm.RING - 1)
+    far = tmp_path / "far.json"
+    far.write_text(json.dumps({**d, "offsets": [newest - hsmm.RING, *d["offsets"][1:]]}))
+    with pytest.raises(ModelError, match="the decoder keeps 1024"):
         EmissionModel.load(far)
     # the last offset moved 40 frames ahead (400 ms): same shapes, no decision in time
     ahead = tmp_path / "ahead.json"
     ahead.write_text(json.dumps({**d, "offsets": [*d["offsets"][:-1], 40]}))
-    with pytest.raises(ModelError, match="no room for a decision"):
+    with pytest.raises(ModelError, match=r"ahead\.json: .* no room for a decision"):
         S1S2Detector(PipelineConfig(), model_path=ahead)
