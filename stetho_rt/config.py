@@ -48,7 +48,8 @@ CLASSIFIER_WINDOW_S = 4.0
 CLASSIFIER_HOP_S = 1.0
 CLASSIFIER_QUEUE = 8
 #: Wait after a classifier window's end before it is cut [s], so the detector has decided every
-#: sound that starts inside it (longest sound 0.22 s + decision 0.29 s + upstream latency).
+#: sound that starts inside it (longest sound 0.22 s + decision at most 0.30 s + upstream
+#: latency, about 0.01 s).
 CLASSIFIER_SOUND_WAIT_S = 0.6
 #: Heart-rate range reported [bpm].
 MIN_HEART_RATE_BPM = 30.0
