@@ -131,9 +131,8 @@ class DspGraph:
         Numba compiles a kernel once per process and argument types, so the DSP stages and the
         detector warm up in the first graph of a process per input rate (the resampler's path
         depends on it); the stages of a new graph start in their initial state anyway. The
-        classifier branch warms up every time: each graph may hold a different model (whose
-        heads already ran once when it was loaded) and the window-summary kernels are compiled
-        once per process and DSP configuration."""
+        classifier branch's window-summary kernels are compiled once per process and DSP
+        configuration; its model's heads ran once when it was loaded."""
         if self.in_rate not in _WARMED:
             for stage in (self.resampler, self.bandpass, self.spectral):
                 stage.warm_up()

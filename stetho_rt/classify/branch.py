@@ -74,10 +74,9 @@ class ClassifierBranch:
         return self.worker.dropped
 
     def warm_up(self) -> None:
-        """Before the stream opens: the window-summary kernels compiled (or loaded), one
-        inference per head."""
+        """Before the stream opens: the window-summary kernels compiled (or loaded); the model's
+        heads had their first run when it was loaded (:meth:`OnnxClassifier.load`)."""
         warm_up_summary(self._dsp)
-        self.model.warm_up()
 
     def process(self, features: np.ndarray, sounds: Sequence[HeartSound] = ()) -> list[Window]:
         """Feed per-frame features and the sounds the detector emitted for the same samples (DSP
