@@ -352,7 +352,7 @@ class Pipeline:
             ),
             dropped_samples=self.ring.dropped_samples,
             input_overflows=self.ring.input_overflows,
-            input_underflows=int(getattr(self.source, "input_underflows", 0)),
+            input_underflows=self.ring.input_underflows,
             gaps=self.gaps,
             nonfinite_samples=self.meter.nonfinite_samples,
             latency_s=(float(getattr(self.source, "input_latency_s", 0.0)) + backlog_s

@@ -42,8 +42,9 @@ class RingBuffer:
         self._data = np.zeros(self.capacity, dtype=np.float32)
         # NB: slot 0 = samples stored (producer writes), 1 = samples consumed (consumer writes),
         # 2 = dropped samples total (producer), 3 = gaps published (producer),
-        # 4 = gaps consumed (consumer), 5 = input overflow flags seen (producer).
-        self._ctr = np.zeros(6, dtype=np.int64)
+        # 4 = gaps consumed (consumer), 5 = input overflow flags seen (producer),
+        # 6 = input underflow flags seen (producer).
+        self._ctr = np.zeros(7, dtype=np.int64)
         # Gap log, written by the producer only: stored index at which the gap sits, and length.
         self._gap_at = np.zeros(_GAP_SLOTS, dtype=np.int64)
         self._gap_len = np.zeros(_GAP_SLOTS, dtype=np.int64)
@@ -89,6 +90,11 @@ class RingBuffer:
     def count_overflow(self) -> None:
         """Count one input-overflow flag reported by the device. Producer only."""
         self._ctr[5] += 1
+
+    def count_underflow(self) -> None:
+        """Count one input-underflow flag reported by the device (it padded the block with
+        zeros). Producer only."""
+        self._ctr[6] += 1
 
     # ----------------------------------------------------------------- consumer side
     def read_into(self, out: npt.NDArray[np.float32]) -> tuple[int, int]:
@@ -159,6 +165,11 @@ class RingBuffer:
     def input_overflows(self) -> int:
         """Input-overflow flags the device reported (total)."""
         return int(self._ctr[5])
+
+    @property
+    def input_underflows(self) -> int:
+        """Input-underflow flags the device reported (total)."""
+        return int(self._ctr[6])
 
     @property
     def written_samples(self) -> int:

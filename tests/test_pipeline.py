@@ -108,9 +108,9 @@ def test_toggle_recording_and_mark(tmp_path, monkeypatch) -> None:  # type: igno
     assert any(e.get("label") == "murmur heard" for e in events)
 
 
-def test_snapshot_carries_the_sources_underflow_count() -> None:
-    """A device's zero-padded callbacks (``input_underflows``) reach the snapshot; sources
-    without the counter report 0."""
+def test_snapshot_carries_the_rings_underflow_count() -> None:
+    """A device's zero-padded callbacks (counted on the ring, like overflows) reach the
+    snapshot; a replay never flags one."""
     cfg = PipelineConfig()
     demo = DemoHeart(rate=4000, seed=5, duration_s=1.0)
     src = ReplaySource.from_demo(demo, cfg.stream, free_run=True)
@@ -118,7 +118,8 @@ def test_snapshot_carries_the_sources_underflow_count() -> None:
     try:
         pipe._publish()
         assert pipe.snapshot.input_underflows == 0
-        src.input_underflows = 3  # type: ignore[attr-defined]  # as DeviceSource counts them
+        for _ in range(3):
+            pipe.ring.count_underflow()  # as the device callback counts them
         pipe._publish(finished=True)
         assert pipe.snapshot.input_underflows == 3
     finally:

@@ -180,7 +180,6 @@ class DeviceSource:
         self._hb_t = np.zeros(1, dtype=np.float64)  # time.monotonic() of the last callback [s]
         self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
         self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
-        self._flags = np.zeros(1, dtype=np.int64)  # callbacks flagged input underflow
         self._ended = threading.Event()  # finished_callback of the current stream
         self._stream: Any = None
         self._stop = threading.Event()
@@ -258,11 +257,6 @@ class DeviceSource:
         """Frames the device delivered so far (all streams) [samples]."""
         return int(self._hb[1])
 
-    @property
-    def input_underflows(self) -> int:
-        """Callbacks flagged ``input_underflow``."""
-        return int(self._flags[0])
-
     # ------------------------------------------------------------------ PortAudio thread
     def _make_callback(self, gen: int) -> tuple[Callable[..., None], Callable[[], None]]:
         """Build the stream callback and finished-callback for stream generation ``gen``."""
@@ -271,9 +265,9 @@ class DeviceSource:
         assert ring is not None
         write = ring.write
         count_overflow = ring.count_overflow
+        count_underflow = ring.count_underflow
         skip = ring.skip  # counted as dropped, published as a gap (producer-side)
-        mix, hb, hb_t, resync, gen_now, flags = (
-            self._mix, self._hb, self._hb_t, self._resync, self._gen, self._flags)
+        mix, hb, hb_t, resync, gen_now = self._mix, self._hb, self._hb_t, self._resync, self._gen
         cap = mix.shape[0]
         channel = self.channel
         nch = self.open_channels
@@ -291,7 +285,7 @@ class DeviceSource:
                 if status.input_overflow:
                     count_overflow()
                 if status.input_underflow:
-                    flags[0] += 1
+                    count_underflow()
             if resync[0]:
                 resync[0] = 0
                 lost = int((now - hb_t[0]) * rate) - frames

@@ -86,7 +86,7 @@ def test_status_flags_are_counted() -> None:
         cb(x, BLOCK, None, sd.CallbackFlags(sd._lib.paInputOverflow))
     cb(x, BLOCK, None, sd.CallbackFlags(sd._lib.paInputUnderflow))
     cb(x, BLOCK, None, NO_FLAGS)
-    assert ring.input_overflows == 3 and src.input_underflows == 1
+    assert ring.input_overflows == 3 and ring.input_underflows == 1
     assert src.callbacks == 5 and src.frames_delivered == 5 * BLOCK
     assert ring.written_samples == 5 * BLOCK  # flagged blocks are still delivered
 
