@@ -32,7 +32,6 @@ from _paths import data_dir  # noqa: E402
 
 SNIPPET = """
 import sys
-sys.argv = ["bench"]
 sys.path.insert(0, {tools!r})
 import bench
 bench._analyze_real({limit})

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=data_dir())
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
+    ap.add_argument("--cache", type=Path, default=T.DEFAULT_CACHE)
     ap.add_argument("--heads", action="store_true", help="also the window-head size variants")
     ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")
     args = ap.parse_args(argv)

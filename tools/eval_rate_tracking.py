@@ -88,9 +88,10 @@ def step_response(before: float, after: float, seed: int
         beat_t += [b.decided_s for b in out.beats]
         beat_v += [b.hr_bpm for b in out.beats]
         beat_s1 += [b.s1_s for b in out.beats]
-    s1 = [s.onset_s for s in demo.truth("S1") if s.onset_s >= STEP_AT_S]
+    truth = demo.truth("S1")
+    s1 = [s.onset_s for s in truth if s.onset_s >= STEP_AT_S]
     t0 = s1[0]
-    centres = np.array([(s.onset_s + s.offset_s) / 2 for s in demo.truth("S1")
+    centres = np.array([(s.onset_s + s.offset_s) / 2 for s in truth
                         if t0 <= s.onset_s < t0 + COVER_S])
     got = np.array(beat_s1)
     covered = np.mean([np.any(np.abs(got - c) <= BEAT_MATCH_S) for c in centres])
@@ -120,7 +121,7 @@ def real_tracking(path: Path, ann: Annotation) -> list[tuple[float, float | None
         next_t += SAMPLE_EVERY_S
         recent = [grp[(grp >= t - REF_WINDOW_S) & (grp <= t)] for grp in ann.s1_groups]
         if sum(max(len(grp) - 1, 0) for grp in recent) >= 3:
-            ref = median_rate_bpm(recent, (0.0, np.inf))
+            ref = median_rate_bpm(recent)
             if ref is not None:
                 out.append((ref, g.heart_rate_bpm()))
     return out

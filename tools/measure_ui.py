@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import _paths  # noqa: E402
+from _paths import data_dir  # noqa: E402
 
 CONSOLE = ROOT / ".venv" / "bin" / "stetho-rt"
 RECORDING = "physionet2016/a0405.flac"
@@ -72,8 +72,6 @@ LOUD_DBFS = -20.0
 LOUD_AMP = 10 ** (LOUD_DBFS / 20)
 
 
-def data_dir() -> Path:
-    return _paths.data_dir().resolve()
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -540,7 +538,7 @@ def main() -> int:
     ap.add_argument("--skip", action="append", default=[], choices=["frames", "cpu", "latency"])
     ap.add_argument("--_feeder", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    recording = Path(args.recording) if args.recording else data_dir() / RECORDING
+    recording = Path(args.recording) if args.recording else data_dir().resolve() / RECORDING
     if args._feeder:
         return feeder_main(recording, args.bursts)
     if not recording.exists():

@@ -61,6 +61,8 @@ from stetho_rt.classify.windows import windows_of  # noqa: E402
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
 
 SEED = 20260101
+DEFAULT_CACHE = Path("/tmp/stetho_cls")
+"""Where frames and windows are cached between runs (keyed by the code that makes them)."""
 DEFAULT_KIND = "hgb"
 TRAIN_STRIDE = 2
 """Train on every 2nd window of a recording (hop 2 s: neighbours overlap 75 %, little is lost)."""
@@ -899,7 +901,7 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "```",
         "pip install -e '.[train]'",
         f".venv/bin/python tools/train_classifier.py --name {name}   # features cached in "
-        "/tmp/stetho_cls",
+        f"{DEFAULT_CACHE}",
         ".venv/bin/python tools/eval_classifier.py --run --subset 200",
         "```",
         "",
@@ -919,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description="train the stetho-rt window classifier")
     ap.add_argument("--data", type=Path, default=data_dir())
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/stetho_cls"))
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=REPO / "models")
     ap.add_argument("--name", default="classifier")
     ap.add_argument("--model", default=DEFAULT_KIND, choices=["lr", "hgb", "hgb_all", "rf", "mlp"])
