@@ -37,7 +37,12 @@ sys.path.insert(0, str(REPO / "tools"))
 import train_classifier as T  # noqa: E402
 from _paths import data_dir  # noqa: E402
 
-from stetho_rt.classify.verdict import VerdictRules, aggregate, decide  # noqa: E402
+from stetho_rt.classify.verdict import (  # noqa: E402
+    VerdictRules,
+    aggregate,
+    decide,
+    window_terms,
+)
 
 Pool = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 """(murmur shares, qualities, clean mask) of one recording's windows -> its pooled share."""
@@ -57,13 +62,11 @@ def _pooled_rows(t: T.Table, P: np.ndarray, PS: np.ndarray, pool: Pool,
         if idx.size == 0:
             verdict = aggregate(P[idx], t.q[idx], rules)  # no window: artifact
         else:
-            p, q = P[idx].astype(np.float64), t.q[idx].astype(np.float64)
-            clean = (q >= rules.min_quality) & (p[:, 2] < rules.artifact_threshold)
-            share = p[:, 1] / np.maximum(p[:, 1] + p[:, 0], 1e-12)
-            art = float(np.mean(np.maximum(p[:, 2], 1.0 - q)))
+            q = t.q[idx].astype(np.float64)
+            clean, share, art = window_terms(P[idx].astype(np.float64), q, rules)
             session = PS[i] if np.isfinite(PS[i, 0]) else None
-            verdict = decide(pool(share, q, clean), art, len(idx), int(clean.sum()), rules,
-                             session)
+            verdict = decide(pool(share, q, clean), float(art.mean()), len(idx),
+                             int(clean.sum()), rules, session)
         rows.append({"dataset": r.dataset, "meta": r.meta, "verdict": verdict})
     return rows
 

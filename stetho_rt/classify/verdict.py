@@ -116,12 +116,10 @@ class VerdictAccumulator:
             raise ValueError(f"{p.shape[0]} probability rows for {q.shape[0]} qualities")
         if p.shape[0] == 0:
             return
-        clean = (q >= self.rules.min_quality) & (p[:, _A] < self.rules.artifact_threshold)
-        ratio = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
+        clean, ratio, art = window_terms(p, q, self.rules)
         self.n += p.shape[0]
         self.n_clean += int(clean.sum())
-        for a, r, c in zip(np.maximum(p[:, _A], 1.0 - q).tolist(), ratio.tolist(),
-                           clean.tolist(), strict=True):
+        for a, r, c in zip(art.tolist(), ratio.tolist(), clean.tolist(), strict=True):
             self._art += a
             self._ratio_all += r
             if c:
@@ -146,6 +144,17 @@ class VerdictAccumulator:
             return _result("artifact", 0.0, 1.0, 0, 0, self.rules.murmur_threshold)
         window_share = self._ratio_clean / n_clean if n_clean else self._ratio_all / n
         return decide(window_share, self._art / n, n, n_clean, self.rules, session)
+
+
+def window_terms(
+    p: np.ndarray, q: np.ndarray, rules: VerdictRules
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-window terms of the verdict from probabilities ``p`` (n, 3) and qualities ``q`` (n,):
+    (clean mask, murmur share p_murmur / (p_murmur + p_normal), artifact term
+    max(p_artifact, 1 - quality)), each shape (n,)."""
+    clean = (q >= rules.min_quality) & (p[:, _A] < rules.artifact_threshold)
+    share = p[:, _M] / np.maximum(p[:, _M] + p[:, _N], 1e-12)
+    return clean, share, np.maximum(p[:, _A], 1.0 - q)
 
 
 def decide(
