@@ -88,6 +88,7 @@ def _record(
         "dropped_samples": pipe.ring.dropped_samples,
         "nonfinite_samples": pipe.meter.nonfinite_samples,
         "clipped_samples": pipe.meter.clipped_samples,
+        "late_sounds": pipe.graph.detector.late_sounds,
         "sounds": [s.to_json() for s in ev.sounds],
         "beats": [b.to_json() for b in ev.beats],
         "heart_rate_bpm": None if hr is None else round(hr, 1),

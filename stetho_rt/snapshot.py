@@ -47,6 +47,9 @@ class Snapshot:
     because no data was available (the zeros are in the stream; this says how often)."""
     gaps: int = 0
     nonfinite_samples: int = 0
+    late_sounds: int = 0
+    """Heart sounds the detector settled after its 0.3 s look-ahead bound and dropped instead of
+    reporting late (:attr:`~stetho_rt.detect.s1s2.S1S2Detector.late_sounds`)."""
     latency_s: float = 0.0
     """Estimated input-to-snapshot delay [s]: device input latency (as PortAudio reports it) +
     ring backlog + one block + stage latencies + half the publish interval. The dashboard adds

@@ -115,15 +115,16 @@ def test_monitor_headless_demo_prints_status_lines() -> None:
     lines = [x for x in proc.stdout.splitlines() if x.startswith("t=")]
     assert len(lines) >= 2
     assert "dropped=0" in lines[-1] and "dBFS" in lines[-1]
-    assert "overflows=0 underflows=0" in lines[-1]
+    assert "overflows=0 underflows=0 late_sounds=0" in lines[-1]
 
 
-def test_headless_status_line_counts_underflows() -> None:
+def test_headless_status_line_counts_underflows_and_late_sounds() -> None:
     from stetho_rt.commands.live import status_line
     from stetho_rt.snapshot import Snapshot
 
-    line = status_line(Snapshot(input_overflows=1, input_underflows=4, dropped_samples=80))
-    assert "dropped=80 overflows=1 underflows=4" in line
+    line = status_line(Snapshot(input_overflows=1, input_underflows=4, dropped_samples=80,
+                                late_sounds=2))
+    assert "dropped=80 overflows=1 underflows=4 late_sounds=2" in line
 
 
 def test_replay_headless_runs_to_the_end(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def status_line(s: Snapshot) -> str:
     return (f"t={s.stream_time_s:7.1f}s level={s.level.rms_dbfs:6.1f} dBFS "
             f"peak={s.level.peak_dbfs:6.1f} dBFS{clip} dropped={s.dropped_samples} "
             f"overflows={s.input_overflows} underflows={s.input_underflows} "
+            f"late_sounds={s.late_sounds} "
             f"hr={hr} verdict={verdict} "
             f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%"
             + (f" device={s.source_status}"

@@ -99,3 +99,13 @@ def test_no_sound_is_decided_after_the_look_ahead_bound() -> None:
         assert max(s.decided_s - s.offset_s for s in sounds) <= DETECTOR_LOOKAHEAD_S
         outputs.append(sounds)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.data
+def test_analyze_reports_the_late_sounds_it_dropped() -> None:
+    """``analyze`` (the pipeline, 250 ms blocks) drops the same 4 late sounds of 50007_TV and
+    says so in its record, so no sound goes missing silently."""
+    from stetho_rt.analysis import analyze_file
+
+    rec = analyze_file(require_data() / "circor2022" / "50007_TV.flac")
+    assert rec["late_sounds"] == 4 and len(rec["sounds"]) > 20

@@ -144,6 +144,14 @@ def test_status_text_shows_underflows_only_once_there_were_any() -> None:
     assert "udf 2" in status_text(StatusState(snap, lifecycle="running"), 100).plain
 
 
+def test_status_text_shows_late_sounds_only_once_there_were_any() -> None:
+    snap = synthetic_snapshot(12.0)
+    assert "late sounds" not in status_text(StatusState(snap, lifecycle="running"), 200).plain
+    snap = replace(snap, late_sounds=3)
+    assert "late sounds 3" in status_text(StatusState(snap, lifecycle="running"), 200).plain
+    assert "late 3" in status_text(StatusState(snap, lifecycle="running"), 100).plain
+
+
 def test_lifecycle_of() -> None:
     snap = synthetic_snapshot(3.0)
     assert lifecycle_of(snap) == "running"

@@ -97,6 +97,9 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     if snap.input_underflows:  # zero-padded device input: rare, shown only when it happened
         udf = f"{'udf' if short else 'underflows'} {snap.input_underflows}"
         items.append((udf, f"bold {BAD_COLOR}"))
+    if snap.late_sounds:  # sounds settled past the look-ahead bound, dropped: rare
+        late = f"{'late' if short else 'late sounds'} {snap.late_sounds}"
+        items.append((late, f"bold {WARN_COLOR}"))
     latency_ms = (snap.latency_s + state.age_s) * 1000
     items.append((f"{'lat' if short else 'latency'} {latency_ms:.0f} ms", ""))
     load_style = f"bold {BAD_COLOR}" if snap.dsp_load > 0.8 else ""
