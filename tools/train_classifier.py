@@ -671,7 +671,8 @@ def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dic
     """The JSON sidecar the runtime validates (see stetho_rt.classify.model)."""
     from stetho_rt.classify.model import file_sha256
     from stetho_rt.classify.session import session_feature_names
-    from stetho_rt.classify.windows import FRAME_FEATURES, window_feature_names
+    from stetho_rt.classify.windows import window_feature_names
+    from stetho_rt.dsp.features import FEATURE_NAMES
 
     names = window_feature_names(DSP.mel_bands)
     session = None
@@ -692,7 +693,7 @@ def write_sidecar(path: Path, onnx_path: Path, kind: str, rules, provenance: dic
         "input": {"name": "input", "n_features": len(names), "dtype": "float32",
                   "shape": [None, len(names)]},
         "output": {"name": "probabilities", "dtype": "float32", "shape": [None, 3]},
-        "features": {"frame": list(FRAME_FEATURES), "window": list(names)},
+        "features": {"frame": list(FEATURE_NAMES), "window": list(names)},
         "internal_rate_hz": DSP.internal_rate,
         "stft_window": DSP.stft_window,
         "stft_hop": DSP.stft_hop,

@@ -50,16 +50,12 @@ from stetho_rt.config import (
     MIN_HEART_RATE_BPM,
     DspConfig,
 )
-from stetho_rt.dsp.features import FEATURE_NAMES
 from stetho_rt.errors import ConfigError
 from stetho_rt.events import HeartSound, Quality
 
 _DEFAULT_DSP = DspConfig()
 _SUMMARY_WARMED: set[DspConfig] = set()
 """DSP configurations whose window-summary kernels ran in this process (:func:`warm_up_summary`)."""
-
-FRAME_FEATURES: tuple[str, ...] = FEATURE_NAMES
-"""Per-frame feature columns the windower expects (``dsp.features.FEATURE_NAMES``)."""
 
 ENVELOPE_BANDS = 4
 """Mel bands summed into the heart-sound envelope (0 - ~280 Hz with 16 bands at 2 kHz)."""
@@ -212,8 +208,8 @@ def window_vector(
     Parameters
     ----------
     frames : ndarray, shape (n_frames, 4 + n_mels)
-        Per-frame features in :data:`FRAME_FEATURES` order (rms [full scale], zcr [1], centroid and
-        bandwidth [Hz], log-mel [dB]).
+        Per-frame features in :data:`~stetho_rt.dsp.features.FEATURE_NAMES` order (rms [full
+        scale], zcr [1], centroid and bandwidth [Hz], log-mel [dB]).
     frame_rate : float
         Frames per second [Hz] (125 with the defaults).
     sounds : ndarray, shape (m, 3), optional

@@ -76,10 +76,13 @@ from stetho_rt.dsp.envelope import EnvelopeStage
 from stetho_rt.errors import ConfigError, ModelError
 from stetho_rt.events import Beat, HeartSound
 
-DECISION_FRAMES = 29
+BOUND_FRAMES = round(DETECTOR_LOOKAHEAD_S * FRAME_RATE_HZ)
+"""The look-ahead bound in frames (30 at 100 frames/s): no sound is emitted later than this after
+its reported offset."""
+DECISION_FRAMES = BOUND_FRAMES - 1
 """Frame budget of the usual decision, from the end of a sound's last frame (feature and emission
 look-ahead, the S1 time shift and the HSMM's fixed lag): the lag is what is left of it; a frame
-of the 300 ms bound is kept for paths that settle a frame late."""
+of the bound is kept for paths that settle a frame late."""
 HR_STEP_FRAMES = 25
 """Heart-period re-estimation interval [frames]."""
 HR_WINDOW_FRAMES = 800
@@ -122,8 +125,11 @@ MERGE_MIN_PERIOD_S = 1.5
 period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
 exceeds the emission context, the S2 after it passes for an S1 and the intervals alternate between
 0.25 and 0.75 periods. No change on the dev recordings (CV)."""
+KERNEL_FRAMES = 200
+"""Most feature rows [frames] one kernel call is fed (2 s): a block's rows go in slices of this."""
 MAX_EVENTS = 64
-"""Most events one kernel call writes (it is fed at most 200 frames, 2 s, at a time)."""
+"""Most events one kernel call writes: :data:`KERNEL_FRAMES` rows hold about 15 sounds at
+220 bpm, so the event buffer never fills."""
 EVENT_COLUMNS = 7
 """Columns of a kernel event row: kind (0 = S1, 1 = S2), first and last frame, confidence, decoded
 frame, quality, period_s (see :func:`_detect_kernel`)."""
@@ -302,8 +308,7 @@ class S1S2Detector:
         """Frames from a frame to the frame whose arrival scores it [frames at 100 Hz] (the
         features' and the emission model's look-ahead); a sound is decided :attr:`_lag` frames
         after its frames are scored."""
-        bound = round(DETECTOR_LOOKAHEAD_S * FRAME_RATE_HZ)
-        self._deadline = bound - self._score_delay + 1 - shift_frames
+        self._deadline = BOUND_FRAMES - self._score_delay + 1 - shift_frames
         """Latest frame, counted from a sound's last frame, at which it may be committed
         (decision at most :data:`~stetho_rt.config.DETECTOR_LOOKAHEAD_S` after its reported
         offset); a sound the best path settles later is dropped and counted in
@@ -353,7 +358,7 @@ class S1S2Detector:
         """Longest time from a sound's reported offset to its decision, excluding upstream
         latency [s]: the look-ahead bound (a sound settled later is dropped, :attr:`late_sounds`);
         most are decided 0.27-0.28 s after their offset."""
-        return round(DETECTOR_LOOKAHEAD_S * FRAME_RATE_HZ) / FRAME_RATE_HZ
+        return BOUND_FRAMES / FRAME_RATE_HZ
 
     @property
     def last_envelope(self) -> np.ndarray:
@@ -517,11 +522,10 @@ class S1S2Detector:
             self._store_envelope(x)
         if feats.shape[0] == 0:
             return
-        # at most MAX_EVENTS per kernel call: feed rows in slices of a few seconds
-        step = 200
-        for i in range(0, feats.shape[0], step):
+        # at most MAX_EVENTS per kernel call: feed rows in slices of KERNEL_FRAMES
+        for i in range(0, feats.shape[0], KERNEL_FRAMES):
             n = _detect_kernel(
-                feats[i : i + step],
+                feats[i : i + KERNEL_FRAMES],
                 self._fring,
                 *self._w,
                 self._hid,

@@ -124,8 +124,8 @@ def window_vector(frames: np.ndarray, frame_rate: float) -> tuple[npt.NDArray[np
     Parameters
     ----------
     frames : ndarray, shape (n_frames, 4 + n_mels)
-        Per-frame features in :data:`FRAME_FEATURES` order (rms [full scale], zcr [1], centroid and
-        bandwidth [Hz], log-mel [dB]).
+        Per-frame features in :data:`~stetho_rt.dsp.features.FEATURE_NAMES` order (rms [full
+        scale], zcr [1], centroid and bandwidth [Hz], log-mel [dB]).
     frame_rate : float
         Frames per second [Hz] (125 with the defaults).
 
