@@ -26,10 +26,12 @@ PANELS = (
     "Waveform: the last seconds, S1 and S2 coloured and labelled below the trace. "
     "Envelope: the detector's envelope. Spectrogram: 0-500 Hz, brighter is louder, "
     "50 dB range below the visible maximum. Heart rate: bpm, its trend, and beat-to-beat "
-    "variability (SDNN, RMSSD of recent RR intervals). Classifier: verdict, class "
+    "variability (SDNN, RMSSD of recent RR intervals). Classifier: the session's verdict "
+    "with the murmur share that decided it against the model's threshold (34%≥22%: murmur; "
+    "the bars are probabilities, so a murmur verdict can have the shorter murmur bar), class "
     "probabilities and the window's signal quality. Status bar: state, heart rate, position, "
-    "dropped samples, input overflows (and underflows, once any), end-to-end latency, DSP "
-    "load, input rate, source."
+    "dropped samples, input overflows (and underflows and late sounds, once any), end-to-end "
+    "latency, DSP load, input rate, source."
 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stetho_rt.classify.verdict import aggregate_windows
 from stetho_rt.config import CLIP_LEVEL
 from stetho_rt.events import Beat, HeartSound, Quality, Window
 from stetho_rt.snapshot import Level, Snapshot
@@ -162,9 +163,7 @@ def synthetic_snapshot(
     peak = float(np.abs(tail).max())
     rms = float(np.sqrt(np.mean(tail.astype(np.float64) ** 2)))
     clipped = int(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL))
-    verdict = None
-    if windows:
-        verdict = {"label": windows[-1].label, "probs": dict(windows[-1].probs)}
+    verdict = aggregate_windows(windows) if windows else None  # the runtime's aggregation
     return Snapshot(
         stream_time_s=t,
         source=source,

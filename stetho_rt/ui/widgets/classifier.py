@@ -17,11 +17,8 @@ CLASS_STYLES = dict(CLASS_COLORS)
 def verdict_of(snap: Snapshot) -> tuple[str, dict[str, float]] | None:
     """The label and probabilities to show: the session verdict, else the latest window's; None
     while there is neither (at the start, or after a new session)."""
-    if snap.verdict is not None and "label" in snap.verdict:
-        probs = snap.verdict.get("probs")
-        probs = dict(probs) if isinstance(probs, dict) else {}
-        if not probs and snap.windows:
-            probs = dict(snap.windows[-1].probs)
+    if snap.verdict is not None:  # verdict.aggregate's dict: always a label and probabilities
+        probs = snap.verdict["probs"]
         return str(snap.verdict["label"]), {str(k): float(v) for k, v in probs.items()}
     if snap.windows:
         w = snap.windows[-1]
@@ -33,7 +30,7 @@ def _share_text(verdict: dict | None) -> Text:
     """`` 34%≥22%``: the murmur share that decided a normal/murmur verdict, and the threshold
     (the bars are probabilities; the label is the share against the model's operating point)."""
     label = verdict.get("label") if verdict else None
-    if not verdict or label not in ("normal", "murmur") or "murmur_share" not in verdict:
+    if label not in ("normal", "murmur"):  # no verdict yet, or artifact (no share decided it)
         return Text("")
     share, thr = float(verdict["murmur_share"]), float(verdict["murmur_threshold"])
     sign = "≥" if label == "murmur" else "<"  # the label's own comparison (share unrounded)
