@@ -51,6 +51,7 @@ def analyze_file(
     name = str(path)
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
+    pipe: Pipeline | None = None
     try:
         audio = open_audio(path, channel=channel)
         cfg = cfg or analysis_config()
@@ -66,6 +67,10 @@ def analyze_file(
         _check_signal(name, pipe)
     except StethoError as exc:
         return {"file": name, "error": str(exc)}
+    except BaseException:  # an internal failure: leave no thread running behind it
+        if pipe is not None:
+            pipe.stop()
+        raise
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     return _record(name, audio.rate, audio.duration_s, pipe, wall, cpu)

@@ -136,6 +136,92 @@ def test_replay_headless_runs_to_the_end(tmp_path: Path) -> None:
     assert "t=    4.0s" in last
 
 
+def test_a_path_the_system_refuses_is_bad_input_and_the_batch_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A name too long for the file system raised OSError outside the per-file handling and
+    stopped the batch with an internal error."""
+    good = _demo_file(tmp_path / "good.wav", 4000, seconds=3.0)
+    long_name = str(tmp_path / ("x" * 300 + ".wav"))
+    assert main(["analyze", "--no-progress", long_name, str(good)]) == 2
+    cap = capsys.readouterr()
+    recs = [json.loads(line) for line in cap.out.strip().splitlines()]
+    assert "cannot read" in recs[0]["error"] and "error" not in recs[1]
+    assert len(cap.err.strip().splitlines()) == 1 and "Traceback" not in cap.err
+
+
+def test_an_internal_failure_of_one_file_does_not_stop_the_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """A bug hit by one file is that file's error record and exit code 1, not the end of the
+    run (a real failure cannot be provoked on purpose, so the analysis raises here)."""
+    import stetho_rt.analysis as analysis
+
+    files = [_demo_file(tmp_path / f"{n}.wav", 4000, seconds=3.0) for n in ("a", "b", "c")]
+    real = analysis.analyze_file
+
+    def flaky(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name == "b.wav":
+            raise ZeroDivisionError("a bug")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyze_file", flaky)
+    assert main(["analyze", "--no-progress", "--no-classifier", *map(str, files)]) == 1
+    cap = capsys.readouterr()
+    recs = [json.loads(line) for line in cap.out.strip().splitlines()]
+    assert [("error" in r) for r in recs] == [False, True, False]
+    assert recs[1]["error"].endswith("b.wav: internal error: ZeroDivisionError: a bug")
+    assert "Traceback" not in cap.err
+
+
+def test_out_is_checked_before_any_file_is_read(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out`` naming an input would have emptied that recording; an unwritable ``--out`` was
+    an internal error (exit 1)."""
+    victim = _demo_file(tmp_path / "victim.wav", 4000, seconds=3.0)
+    size = victim.stat().st_size
+    assert main(["analyze", "--no-progress", "-o", str(victim), str(victim)]) == 2
+    err = capsys.readouterr().err
+    assert "is also an input file" in err and len(err.strip().splitlines()) == 1
+    assert victim.stat().st_size == size
+    for bad in (tmp_path / "no" / "dir" / "out.jsonl", tmp_path):
+        assert main(["analyze", "--no-progress", "-o", str(bad), str(victim)]) == 2
+        err = capsys.readouterr().err
+        assert "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_found_mid_stream_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A FLAC whose header and end read fine but whose middle is damaged fails during the replay:
+    that is bad input (exit 2, one line), not an internal error."""
+    f = _demo_file(tmp_path / "damaged.flac", 4000, seconds=10.0)
+    data = bytearray(f.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 2000] = np.random.default_rng(0).bytes(2000)
+    f.write_bytes(bytes(data))
+    proc = _run("replay", "--headless", "--speed", "50", str(f))
+    assert proc.returncode == 2, proc.stderr
+    err = [x for x in proc.stderr.splitlines() if x.startswith("stetho-rt:")]
+    assert len(err) == 1 and "damaged.flac: corrupt audio data near" in err[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_damaged_mp3_is_bad_input_and_the_batch_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """soundfile raises ValueError (not LibsndfileError) on a damaged MP3: it stopped the batch."""
+    mp3 = tmp_path / "damaged.mp3"
+    x = DemoHeart(rate=8000, seed=3).read(80000)
+    sf.write(mp3, x, 8000, format="MP3")
+    data = bytearray(mp3.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 2000] = np.random.default_rng(4).bytes(2000)  # a seed that hits it
+    mp3.write_bytes(bytes(data))
+    good = _demo_file(tmp_path / "good.wav", 4000, seconds=3.0)
+    assert main(["analyze", "--no-progress", "--no-classifier", str(mp3), str(good)]) == 2
+    cap = capsys.readouterr()
+    recs = [json.loads(line) for line in cap.out.strip().splitlines()]
+    assert "truncated or corrupt" in recs[0]["error"] and "error" not in recs[1]
+    assert "Traceback" not in cap.err and "internal error" not in cap.err
+
+
 def test_replay_bad_file_one_line_exit_2(tmp_path: Path) -> None:
     proc = _run("replay", "--headless", str(tmp_path / "nope.wav"))
     assert proc.returncode == 2

@@ -2,7 +2,9 @@
 
 Files are analysed by :func:`stetho_rt.analysis.analyze_file` in this process (``--jobs 1``) or in
 a pool of worker processes. A bad file yields ``{"file", "error"}``, its one-line reason on stderr,
-and exit code 2 at the end; the other files are still analysed.
+and exit code 2 at the end; a file that fails internally (a bug) yields the same, with exit code
+1; the other files are still analysed. ``--out`` is checked before any file is read: it may not
+be one of the inputs, and a path that cannot be written is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -21,14 +25,21 @@ from stetho_rt.errors import ConfigError
 
 
 def _analyze_one(path: str, channel: int | None, model: str | None,
-                 no_classifier: bool) -> dict[str, Any]:
-    """One file, in this process or a worker (the model is loaded once per process)."""
+                 no_classifier: bool) -> tuple[dict[str, Any], bool]:
+    """One file, in this process or a worker (the model is loaded once per process): its record
+    and whether it failed internally (a bug, not bad input: the batch goes on, exit code 1)."""
     from stetho_rt.analysis import analyze_file
     from stetho_rt.commands import load_classifier
 
     cfg = analysis_config()
     opts = argparse.Namespace(model=model, no_classifier=no_classifier)
-    return analyze_file(path, cfg, channel=channel, classifier=load_classifier(opts, cfg))
+    try:
+        return analyze_file(path, cfg, channel=channel,
+                            classifier=load_classifier(opts, cfg)), False
+    except Exception as exc:
+        if os.environ.get("STETHO_RT_DEBUG"):
+            traceback.print_exc()
+        return {"file": path, "error": f"{path}: internal error: {type(exc).__name__}: {exc}"}, True
 
 
 class Progress:
@@ -62,30 +73,63 @@ class Progress:
         self.stream.flush()
 
 
+def _open_out(path: str, inputs: list[str]) -> IO[str]:
+    """``--out`` opened for writing, refused (ConfigError, exit 2) when it is one of the inputs
+    (opening it would empty that recording) or cannot be written."""
+    target = Path(path)
+    for f in inputs:
+        try:
+            same = target.exists() and Path(f).exists() and os.path.samefile(target, f)
+        except OSError:
+            same = False
+        if same:
+            raise ConfigError(f"--out {path}: is also an input file; it would be overwritten")
+    try:
+        return open(target, "w", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--out {path}: cannot write ({e.strerror or e})") from e
+
+
 def run_analyze(args: argparse.Namespace) -> int:
-    """Analyse ``args.files``; return 0, or 2 when any file failed."""
+    """Analyse ``args.files``; return 0, 2 when any file was bad input, 1 when one failed
+    internally (the other files are analysed either way)."""
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
-    if not args.no_classifier:  # a bad model is one error for the run, not one per file
-        from stetho_rt.commands import load_classifier
-
-        load_classifier(args, analysis_config())
-    out: IO[str] = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
-    progress = Progress(len(args.files), sys.stderr, not args.no_progress)
-    failed = 0
+    out: IO[str] = _open_out(args.out, args.files) if args.out else sys.stdout
     try:
-        for record in _records(args.files, args.jobs, args.channel, args.model,
-                               args.no_classifier):
+        if not args.no_classifier:  # a bad model is one error for the run, not one per file
+            from stetho_rt.commands import load_classifier
+
+            load_classifier(args, analysis_config())
+        progress = Progress(len(args.files), sys.stderr, not args.no_progress)
+        failed = internal = 0
+        for record, crashed in _records(args.files, args.jobs, args.channel, args.model,
+                                        args.no_classifier):
             if "error" in record:
                 failed += 1
+                internal += int(crashed)
                 print(f"stetho-rt: {record['error']}", file=sys.stderr)
-            out.write(json.dumps(record) + "\n")
-            out.flush()
+            try:
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+            except BrokenPipeError:  # `analyze ... | head`: the reader is gone, stop quietly
+                _silence_stdout()
+                return 0
+            except OSError as e:
+                raise ConfigError(f"{args.out or 'stdout'}: cannot write ({e.strerror or e})"
+                                  ) from e
             progress.update("error" in record)
     finally:
         if args.out:
             out.close()
-    return 2 if failed else 0
+    return 1 if internal else (2 if failed else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _records(files: list[str], jobs: int, channel: int | None, model: str | None,

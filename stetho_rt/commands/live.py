@@ -95,6 +95,8 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
         pipe.stop()
         for s, h in prev.items():
             signal.signal(s, h)
+    if isinstance(pipe.error, StethoError):  # bad input found mid-stream: one line, exit 2
+        raise pipe.error
     if pipe.error is not None:
         raise RuntimeError(f"pipeline failed: {type(pipe.error).__name__}: {pipe.error}")
     print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),

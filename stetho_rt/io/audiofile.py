@@ -152,7 +152,7 @@ class AudioFile:
                 want = min(bs, self.frames - done)
                 try:
                     n = _read_frames(f, buf[:want])
-                except sf.LibsndfileError as e:
+                except (sf.LibsndfileError, ValueError) as e:  # ValueError: a damaged MP3
                     raise InputError(
                         f"{self.name}: corrupt audio data near {done / self.rate:.3f} s "
                         f"({_lib_msg(e)})"
@@ -206,9 +206,13 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
     """
     p = Path(path)
     name = str(path)
-    if not p.exists():
+    try:  # a name too long or a permission problem is bad input too, not an internal error
+        exists, regular = p.exists(), p.is_file()
+    except OSError as e:
+        raise InputError(f"{name}: cannot read ({e.strerror or e})") from e
+    if not exists:
         raise InputError(f"{name}: no such file")
-    if not p.is_file():
+    if not regular:
         raise InputError(f"{name}: not a regular file")
     try:
         size = p.stat().st_size
@@ -365,7 +369,7 @@ def _tail_problem(p: Path, frames: int) -> str | None:
         with sf.SoundFile(p) as f:
             f.seek(frames - k)
             got = f.read(k, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as e:
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:  # ValueError: a damaged MP3
         return f"{msg} ({_lib_msg(e)})"
     if got.shape[0] < k:
         return msg

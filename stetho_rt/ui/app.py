@@ -28,6 +28,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from stetho_rt.config import UI_FPS
+from stetho_rt.errors import StethoError
 from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.help import HelpScreen
 from stetho_rt.ui.messages import LifecycleNews
@@ -392,6 +393,8 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
         app.stop_pipeline()
     if app.start_error is not None:
         raise app.start_error
+    if isinstance(pipe.error, StethoError):  # bad input found mid-stream: one line, exit 2
+        raise pipe.error
     if pipe.error is not None or (app.return_code or 0) != 0:
         return 1
     return 0
