@@ -118,13 +118,14 @@ def test_monitor_headless_demo_prints_status_lines() -> None:
     assert "overflows=0 underflows=0 late_sounds=0" in lines[-1]
 
 
-def test_headless_status_line_counts_underflows_and_late_sounds() -> None:
+def test_headless_status_line_counts_every_loss_and_repair() -> None:
     from stetho_rt.commands.live import status_line
-    from stetho_rt.snapshot import Snapshot
+    from stetho_rt.snapshot import Level, Snapshot
 
     line = status_line(Snapshot(input_overflows=1, input_underflows=4, dropped_samples=80,
-                                late_sounds=2))
-    assert "dropped=80 overflows=1 underflows=4 late_sounds=2" in line
+                                late_sounds=2, nonfinite_samples=7,
+                                level=Level(clipped_samples=3)))
+    assert "dropped=80 overflows=1 underflows=4 late_sounds=2 nonfinite=7 clipped=3" in line
 
 
 def test_replay_headless_runs_to_the_end(tmp_path: Path) -> None:

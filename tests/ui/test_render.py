@@ -144,12 +144,16 @@ def test_status_text_shows_underflows_only_once_there_were_any() -> None:
     assert "udf 2" in status_text(StatusState(snap, lifecycle="running"), 100).plain
 
 
-def test_status_text_shows_late_sounds_only_once_there_were_any() -> None:
+def test_status_text_shows_late_sounds_non_finite_and_clipped_once_there_were_any() -> None:
     snap = synthetic_snapshot(12.0)
-    assert "late sounds" not in status_text(StatusState(snap, lifecycle="running"), 200).plain
-    snap = replace(snap, late_sounds=3)
-    assert "late sounds 3" in status_text(StatusState(snap, lifecycle="running"), 200).plain
-    assert "late 3" in status_text(StatusState(snap, lifecycle="running"), 100).plain
+    plain = status_text(StatusState(snap, lifecycle="running"), 200).plain
+    assert "late sounds" not in plain and "non-finite" not in plain and "clipped" not in plain
+    snap = replace(snap, late_sounds=3, nonfinite_samples=9,
+                   level=replace(snap.level, clipped_samples=5))
+    plain = status_text(StatusState(snap, lifecycle="running"), 200).plain
+    assert "late sounds 3" in plain and "non-finite 9" in plain and "clipped 5" in plain
+    short = status_text(StatusState(snap, lifecycle="running"), 110).plain
+    assert "late 3" in short and "nan 9" in short and "clip 5" in short
 
 
 def test_lifecycle_of() -> None:

@@ -97,6 +97,12 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     if snap.input_underflows:  # zero-padded device input: rare, shown only when it happened
         udf = f"{'udf' if short else 'underflows'} {snap.input_underflows}"
         items.append((udf, f"bold {BAD_COLOR}"))
+    if snap.nonfinite_samples:  # NaN/inf input replaced by zeros: shown once it happened
+        nonf = f"{'nan' if short else 'non-finite'} {snap.nonfinite_samples}"
+        items.append((nonf, f"bold {BAD_COLOR}"))
+    if snap.level.clipped_samples:  # full-scale input samples so far (the level meter flags now)
+        clip = f"{'clip' if short else 'clipped'} {snap.level.clipped_samples}"
+        items.append((clip, f"bold {WARN_COLOR}"))
     if snap.late_sounds:  # sounds settled past the look-ahead bound, dropped: rare
         late = f"{'late' if short else 'late sounds'} {snap.late_sounds}"
         items.append((late, f"bold {WARN_COLOR}"))
