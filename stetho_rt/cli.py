@@ -35,7 +35,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", type=int, default=None, metavar="N",
-                   help="input channel to use (0-based); default: downmix all channels")
+                   help="input channel to use (0-based); default: downmix (a file: all "
+                        "channels; a device: its first two inputs)")
     p.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS, metavar="S",
                    help=f"source block length [s] (default {BLOCK_SECONDS})")
     p.add_argument("--ring-seconds", type=float, default=RING_SECONDS, metavar="S",
