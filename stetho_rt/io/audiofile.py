@@ -178,8 +178,22 @@ class AudioFile:
             return frames2d[:, 0].copy()
         if self.channel is None:
             with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: counted later
-                return np.ascontiguousarray(frames2d.mean(axis=1, dtype=np.float32))
+                mono = np.ascontiguousarray(frames2d.mean(axis=1, dtype=np.float32))
+                bad = ~np.isfinite(mono)
+                if bad.any():  # one non-finite channel must not wipe out the others' samples
+                    mono[bad] = _finite_mean(frames2d[bad])
+            return mono
         return frames2d[:, self.channel].copy()  # a copy: never a view into the read buffer
+
+
+def _finite_mean(frames2d: Float32Array) -> Float32Array:
+    """Mean of each row's finite samples, shape (n_frames,); NaN where none is finite (the
+    non-finite count and the zeroing happen downstream, :mod:`stetho_rt.dsp.level`)."""
+    finite = np.isfinite(frames2d)
+    n = finite.sum(axis=1)
+    total = np.where(finite, frames2d, 0.0).sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / n, np.nan).astype(np.float32)
 
 
 def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> AudioFile:
@@ -190,7 +204,8 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
     path : str or os.PathLike
         The file; messages name it as given.
     channel : int or None
-        Channel to deliver (from 0), or None to downmix all channels by their mean.
+        Channel to deliver (from 0), or None to downmix all channels by their mean (of the
+        finite ones, where a channel has NaN or inf).
 
     Returns
     -------

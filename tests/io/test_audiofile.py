@@ -310,7 +310,8 @@ def test_nan_only_in_the_chosen_channel(tmp_path: Path):
     sf.write(path, x, 4000, subtype="FLOAT")
     assert open_audio(path, channel=0).frames == 1000
     assert "no finite samples" in _input_error(path, channel=1)
-    assert "no finite samples" in _input_error(path)  # the mean of NaN and 0.1 is NaN
+    # the downmix leaves the NaN channel out (it was refused: the mean of NaN and 0.1 is NaN)
+    np.testing.assert_array_equal(open_audio(path).read_all(), np.full(1000, 0.1, np.float32))
 
 
 def test_partial_nan_and_silence_open_fine(tmp_path: Path, rng: np.random.Generator):
@@ -334,6 +335,28 @@ def test_zero_length(tmp_path: Path):
     path = tmp_path / "zero.wav"
     sf.write(path, np.zeros((0, 1), np.float32), 4000)
     assert "no samples (zero-length signal)" in _input_error(path)
+
+
+def test_downmix_leaves_a_non_finite_channel_out(tmp_path: Path, rng: np.random.Generator):
+    """A NaN or inf in one channel made the whole frame NaN (then zeroed), so a file whose first
+    channel was all NaN was refused as having no finite sample although the second was clean.
+    The downmix now averages each frame's finite channels; a frame with none stays NaN (counted
+    and zeroed downstream)."""
+    clean = (0.3 * rng.standard_normal(4000)).astype(np.float32)
+    other = (0.3 * rng.standard_normal(4000)).astype(np.float32)
+    x = np.stack([np.full(4000, np.nan, np.float32), clean, other], axis=1)
+    x[:1000, 0] = 0.1  # the first channel finite in the first quarter
+    x[2000, 1] = np.inf
+    x[3000, :] = np.nan  # no finite channel at all
+    path = tmp_path / "nan_channel.wav"
+    sf.write(path, x, 4000, subtype="FLOAT")
+    got = np.concatenate(list(open_audio(path).blocks(333)))
+    expect = (clean + other) / 2
+    expect[:1000] = (0.1 + clean[:1000] + other[:1000]) / 3
+    expect[2000] = other[2000]
+    assert np.isnan(got[3000]) and np.isfinite(np.delete(got, 3000)).all()
+    np.testing.assert_allclose(np.delete(got, 3000), np.delete(expect, 3000), rtol=1e-6,
+                               atol=1e-7)
 
 
 # ---------------------------------------------------------------------------- level meter
