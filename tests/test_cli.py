@@ -116,6 +116,17 @@ def test_monitor_headless_demo_prints_status_lines() -> None:
     assert len(lines) >= 2
     assert "dropped=0" in lines[-1] and "dBFS" in lines[-1]
     assert "overflows=0 underflows=0 late_sounds=0" in lines[-1]
+    # it stops at the duration, not at the next status line after it (it ran to 3.0 s)
+    assert 2.5 <= float(lines[-1].split("s ")[0][2:]) <= 2.8
+
+
+def test_replay_duration_is_stream_time_at_any_speed(tmp_path: Path) -> None:
+    """At 15x the stream outran the once-a-second check: a 2 s duration replayed 10 s."""
+    f = _demo_file(tmp_path / "long.wav", 4000, seconds=10.0)
+    proc = _run("replay", "--headless", "--speed", "15", "--duration", "2", str(f))
+    assert proc.returncode == 0, proc.stderr
+    last = [x for x in proc.stdout.splitlines() if x.startswith("t=")][-1]
+    assert 2.0 <= float(last.split("s ")[0][2:]) <= 4.0, last
 
 
 def test_headless_status_line_counts_every_loss_and_repair() -> None:

@@ -16,6 +16,9 @@ from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
 STATUS_INTERVAL_S = 1.0
+DURATION_POLL_S = 0.01
+"""Shortest wait [s] while ``--duration`` is due (the snapshot trails the stream by up to one
+publish interval)."""
 
 
 def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  # type: ignore[no-untyped-def]
@@ -84,14 +87,20 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
     try:
         pipe.start()
         next_t = time.monotonic() + STATUS_INTERVAL_S
+        speed = float(getattr(pipe.source, "speed", 1.0))  # replay's pace; devices run at 1
         while not stop.is_set():
-            if pipe.finished.wait(timeout=max(next_t - time.monotonic(), 0.0)):
+            wake = next_t
+            if duration is not None:  # wake when the duration is due, not at the next line
+                left_s = (duration - pipe.snapshot.stream_time_s) / speed
+                wake = min(wake, time.monotonic() + max(left_s, DURATION_POLL_S))
+            if pipe.finished.wait(timeout=max(wake - time.monotonic(), 0.0)):
                 break
             snap = pipe.snapshot
-            print(status_line(snap), file=out, flush=True)
-            next_t += STATUS_INTERVAL_S
             if duration is not None and snap.stream_time_s >= duration:
-                break
+                break  # the final line below reports it
+            if time.monotonic() >= next_t:
+                print(status_line(snap), file=out, flush=True)
+                next_t += STATUS_INTERVAL_S
     finally:
         pipe.stop()
         for s, h in prev.items():
