@@ -59,7 +59,6 @@ def analyze_file(
         pipe = Pipeline(source, cfg, live=False, classifier=classifier)
         pipe.start()
         done = pipe.wait(timeout=audio.duration_s * ANALYZE_TIMEOUT_FACTOR + 60.0)
-        pipe.stop()
         if pipe.error is not None:
             raise pipe.error
         if not done:
@@ -67,10 +66,9 @@ def analyze_file(
         _check_signal(name, pipe)
     except StethoError as exc:
         return {"file": name, "error": str(exc)}
-    except BaseException:  # an internal failure: leave no thread running behind it
+    finally:  # whatever failed (bad input or a bug), no thread runs on behind this file
         if pipe is not None:
             pipe.stop()
-        raise
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     return _record(name, audio.rate, audio.duration_s, pipe, wall, cpu)

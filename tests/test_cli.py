@@ -26,6 +26,15 @@ def _demo_file(path: Path, rate: int, seconds: float = 6.0, channels: int = 1) -
     return path
 
 
+def _damage_middle(path: Path, seed: int) -> Path:
+    """Overwrite 2000 bytes in the middle of ``path`` with seeded random bytes; return it."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 2000] = np.random.default_rng(seed).bytes(2000)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def test_analyze_writes_one_record_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                             ) -> None:
     files = [_demo_file(tmp_path / f"d{r}.wav", r) for r in (4000, 44100)]
@@ -204,11 +213,7 @@ def test_out_is_checked_before_any_file_is_read(tmp_path: Path,
 def test_bad_input_found_mid_stream_is_one_line_exit_2(tmp_path: Path) -> None:
     """A FLAC whose header and end read fine but whose middle is damaged fails during the replay:
     that is bad input (exit 2, one line), not an internal error."""
-    f = _demo_file(tmp_path / "damaged.flac", 4000, seconds=10.0)
-    data = bytearray(f.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 2000] = np.random.default_rng(0).bytes(2000)
-    f.write_bytes(bytes(data))
+    f = _damage_middle(_demo_file(tmp_path / "damaged.flac", 4000, seconds=10.0), seed=0)
     proc = _run("replay", "--headless", "--speed", "50", str(f))
     assert proc.returncode == 2, proc.stderr
     err = [x for x in proc.stderr.splitlines() if x.startswith("stetho-rt:")]
@@ -219,13 +224,8 @@ def test_bad_input_found_mid_stream_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_a_damaged_mp3_is_bad_input_and_the_batch_goes_on(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """soundfile raises ValueError (not LibsndfileError) on a damaged MP3: it stopped the batch."""
-    mp3 = tmp_path / "damaged.mp3"
-    x = DemoHeart(rate=8000, seed=3).read(80000)
-    sf.write(mp3, x, 8000, format="MP3")
-    data = bytearray(mp3.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 2000] = np.random.default_rng(4).bytes(2000)  # a seed that hits it
-    mp3.write_bytes(bytes(data))
+    # seed 4 damages frames that make soundfile raise ValueError
+    mp3 = _damage_middle(_demo_file(tmp_path / "damaged.mp3", 8000, seconds=10.0), seed=4)
     good = _demo_file(tmp_path / "good.wav", 4000, seconds=3.0)
     assert main(["analyze", "--no-progress", "--no-classifier", str(mp3), str(good)]) == 2
     cap = capsys.readouterr()

@@ -114,16 +114,17 @@ def test_snapshot_carries_the_rings_underflow_count() -> None:
     cfg = PipelineConfig()
     demo = DemoHeart(rate=4000, seed=5, duration_s=1.0)
     src = ReplaySource.from_demo(demo, cfg.stream, free_run=True)
-    pipe = Pipeline(src, cfg, live=False)  # not started: _publish builds the snapshot
+    pipe = Pipeline(src, cfg, live=False)
     try:
-        pipe._publish()
+        pipe.start()
+        assert pipe.wait(timeout=30.0)  # the whole replay ran
         assert pipe.snapshot.input_underflows == 0
         for _ in range(3):
             pipe.ring.count_underflow()  # as the device callback counts them
         pipe._publish(finished=True)
         assert pipe.snapshot.input_underflows == 3
     finally:
-        pipe.graph.close()
+        pipe.stop()
 
 
 def test_no_new_session_without_a_classifier() -> None:

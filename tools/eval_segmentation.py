@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
+from stetho_rt.config import DETECTOR_LOOKAHEAD_S, MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
 from stetho_rt.detect.scoring import (
     TOLERANCES_S,
     Annotation,
@@ -48,7 +48,7 @@ from stetho_rt.detect.scoring import (
 )
 
 DATASETS = ("physionet2016", "circor2022", "pascal_a")
-LATE_S = 0.31
+LATE_S = DETECTOR_LOOKAHEAD_S + 0.01
 """Decision latency counted as late [s]: the 300 ms look-ahead bound plus the upstream stages'
 latency (resampler and band-pass, about 10 ms)."""
 BLOCK_S = 0.01

@@ -72,8 +72,6 @@ LOUD_DBFS = -20.0
 LOUD_AMP = 10 ** (LOUD_DBFS / 20)
 
 
-
-
 def pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 

@@ -261,12 +261,12 @@ def main(argv: list[str] | None = None) -> int:
             + ")",
             flush=True,
         )
-    hr = {ds: hr_summary(hr_err[ds]) for ds in cv}
+    hr_scores = {ds: hr_summary(hr_err[ds]) for ds in cv}
     cv_fig = {
         ds: {
             **{f"f1_{int(float(t) * 1000)}ms": round(c.f1, 4) for t, c in d.items()},
-            "hr_mae_bpm": round(hr[ds]["mae"], 3),
-            "hr_within5": round(hr[ds]["within5"], 4),
+            "hr_mae_bpm": round(hr_scores[ds]["mae"], 3),
+            "hr_within5": round(hr_scores[ds]["within5"], 4),
             "f1_60ms_per_fold": per_fold[ds],
             "f1_60ms_fold_sd": round(float(np.std(per_fold[ds])), 4),
         }

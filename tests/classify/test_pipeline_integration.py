@@ -90,7 +90,7 @@ def test_no_new_session_after_stop() -> None:
     assert pipe.new_session() is None
 
 
-def test_every_graph_warms_its_own_model(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_heads_run_once_at_load_not_per_graph(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Each model's ONNX heads have their first run when it is loaded (a check of their output,
     :meth:`OnnxHead.probe`), so no graph holding it runs them again before its stream, whether
     or not the graph's DSP kernels were already warm in this process."""

@@ -12,6 +12,7 @@ from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.detect.scoring import Counts, read_tsv, score_recording
 from stetho_rt.dsp.filters import BandpassStage
 from stetho_rt.dsp.resample import ResampleStage
+from stetho_rt.events import HeartSound
 from stetho_rt.io.audiofile import open_audio
 from tests.conftest import require_data
 
@@ -21,19 +22,30 @@ CASES = {"physionet2016": 0.94, "circor2022": 0.94}  # measured 0.958, 0.959
 N_FILES = 6
 
 
-def _run(path: Path) -> list[tuple[str, float]]:
+def _bandpassed(path: Path) -> tuple[np.ndarray, float]:
+    """The recording resampled to 2 kHz and band-passed, as the detector's input (float32), and
+    the two stages' latency [s]."""
     audio = open_audio(path)
     cfg = DspConfig()
     rs = ResampleStage(audio.rate, cfg, max_block=1 << 20)
     bp = BandpassStage(cfg, max_block=1 << 20)
     y = np.concatenate([rs.process(audio.read_all()).copy(), rs.flush().copy()])
     z = np.concatenate([bp.process(y).copy(), bp.flush().copy()]).astype(np.float32)
-    det = S1S2Detector(cfg, max_block=4096, time_offset_s=rs.latency_s + bp.latency_s)
+    return z, rs.latency_s + bp.latency_s
+
+
+def _feed(det: S1S2Detector, z: np.ndarray, block: int) -> list[HeartSound]:
+    """Every sound ``det`` emits for ``z`` fed in blocks of ``block`` samples, then flushed."""
     sounds = []
-    for i in range(0, z.shape[0], 20):
-        sounds += det.process(z[i : i + 20]).sounds
-    sounds += det.flush().sounds
-    return [(s.kind, s.centre_s) for s in sounds]
+    for i in range(0, z.shape[0], block):
+        sounds += det.process(z[i : i + block]).sounds
+    return sounds + det.flush().sounds
+
+
+def _run(path: Path) -> list[tuple[str, float]]:
+    z, latency_s = _bandpassed(path)
+    det = S1S2Detector(DspConfig(), max_block=4096, time_offset_s=latency_s)
+    return [(s.kind, s.centre_s) for s in _feed(det, z, 20)]
 
 
 @pytest.mark.data
@@ -81,20 +93,11 @@ def test_no_sound_is_decided_after_the_look_ahead_bound() -> None:
     block size."""
     from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig
 
-    path = require_data() / "circor2022" / "50007_TV.flac"
-    audio = open_audio(path)
-    cfg = DspConfig()
-    rs = ResampleStage(audio.rate, cfg, max_block=1 << 20)
-    bp = BandpassStage(cfg, max_block=1 << 20)
-    y = np.concatenate([rs.process(audio.read_all()).copy(), rs.flush().copy()])
-    z = np.concatenate([bp.process(y).copy(), bp.flush().copy()]).astype(np.float32)
+    z, _ = _bandpassed(require_data("circor2022") / "50007_TV.flac")
     outputs = []
     for block in (20, 4096):
         det = S1S2Detector(PipelineConfig(), max_block=4096)
-        sounds = []
-        for i in range(0, z.shape[0], block):
-            sounds += det.process(z[i : i + block]).sounds
-        sounds += det.flush().sounds
+        sounds = _feed(det, z, block)
         assert len(sounds) > 20 and det.late_sounds == 4
         assert max(s.decided_s - s.offset_s for s in sounds) <= DETECTOR_LOOKAHEAD_S
         outputs.append(sounds)
@@ -107,5 +110,5 @@ def test_analyze_reports_the_late_sounds_it_dropped() -> None:
     says so in its record, so no sound goes missing silently."""
     from stetho_rt.analysis import analyze_file
 
-    rec = analyze_file(require_data() / "circor2022" / "50007_TV.flac")
+    rec = analyze_file(require_data("circor2022") / "50007_TV.flac")
     assert rec["late_sounds"] == 4 and len(rec["sounds"]) > 20

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from stetho_rt.config import DETECTOR_LOOKAHEAD_S, PipelineConfig
+from stetho_rt.detect.features_v2 import HOP_SAMPLES
 from stetho_rt.detect.heart_rate import BeatTracker
 from stetho_rt.detect.s1s2 import DetectorOutput, S1S2Detector
 from stetho_rt.detect.scoring import Annotation, score_recording
 from stetho_rt.dsp.filters import bandpass
+from stetho_rt.graph import DspGraph
 from stetho_rt.io.demo import DemoHeart
 
 RATE = 2000
@@ -111,20 +113,30 @@ def test_no_estimate_on_noise_or_silence(kind: str, rng: np.random.Generator) ->
     assert len(out.beats) < 3
 
 
-def test_no_running_rate_without_a_heard_interval() -> None:
-    """A 50 Hz hum with a zeroed burst: no heart sound, yet the burst leaves the autocorrelation
-    a peak. The running rate showed 145 bpm in half the blocks from 3.3 s on (the session rate
-    already said None); neither may report a rate without an S1-S1 interval heard."""
-    from stetho_rt.graph import DspGraph
+def _hum_with_burst(n: int) -> np.ndarray:
+    """A 50 Hz hum at 4 kHz, ``n`` samples, with a 25 ms zeroed burst at 0.25 s (what the pipeline
+    makes of a NaN burst): no heart sound, yet the burst leaves the autocorrelation a peak."""
+    x = (0.1 * np.sin(2 * np.pi * 50 * np.arange(n) / 4000)).astype(np.float32)
+    x[1000:1100] = 0.0
+    return x
 
-    t = np.arange(40000) / 4000
-    x = (0.1 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
-    x[1000:1100] = 0.0  # what the pipeline makes of a NaN burst
-    g = DspGraph(4000, PipelineConfig(), max_block=400, classifier=None, live=False)
+
+def _feed_reading_the_rate(g: DspGraph, x: np.ndarray) -> tuple[list[float | None], int]:
+    """Feed ``x`` to the graph ``g`` in 100 ms blocks: the running rate after each block and the
+    number of sounds emitted."""
     shown, sounds = [], 0
     for i in range(0, x.shape[0], 400):
         sounds += len(g.process(x[i : i + 400]).sounds)
         shown.append(g.heart_rate_bpm())
+    return shown, sounds
+
+
+def test_no_running_rate_without_a_heard_interval() -> None:
+    """A 50 Hz hum with a zeroed burst: no heart sound, yet the burst leaves the autocorrelation
+    a peak. The running rate showed 145 bpm in half the blocks from 3.3 s on (the session rate
+    already said None); neither may report a rate without an S1-S1 interval heard."""
+    g = DspGraph(4000, PipelineConfig(), max_block=400, classifier=None, live=False)
+    shown, sounds = _feed_reading_the_rate(g, _hum_with_burst(40000))
     assert sounds == 0
     assert shown == [None] * len(shown)
     assert g.recording_heart_rate_bpm() is None
@@ -134,21 +146,13 @@ def test_no_running_rate_after_a_gap_from_intervals_heard_before_it() -> None:
     """10 s of heart sounds, a gap, then the hum of the test above: the autocorrelation starts
     over after the gap, and an S1-S1 interval heard before it must not vouch for the hum's peak
     (it showed 145 bpm in 27 of 60 blocks). The session rate still has the heart's intervals."""
-    from stetho_rt.graph import DspGraph
-
     heart = DemoHeart(rate=4000, hr_bpm=72.0, seed=1, duration_s=10.0).read(40000)
-    t = np.arange(24000) / 4000
-    hum = (0.1 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
-    hum[1000:1100] = 0.0
     g = DspGraph(4000, PipelineConfig(), max_block=400, classifier=None, live=False)
     for i in range(0, heart.shape[0], 400):
         g.process(np.ascontiguousarray(heart[i : i + 400], dtype=np.float32))
     assert g.heart_rate_bpm() is not None  # the heart's rate before the gap
     g.process(np.zeros(400, np.float32), gap=True)
-    shown, sounds = [], 0
-    for i in range(0, hum.shape[0], 400):
-        sounds += len(g.process(hum[i : i + 400]).sounds)
-        shown.append(g.heart_rate_bpm())
+    shown, sounds = _feed_reading_the_rate(g, _hum_with_burst(24000))
     assert sounds == 0
     assert shown == [None] * len(shown)
     rate = g.recording_heart_rate_bpm()
@@ -199,7 +203,7 @@ def test_last_envelope_holds_a_call_longer_than_max_block(
         pieces.process(x[i : i + 200])
         envs.append(pieces.last_envelope.copy())
     np.testing.assert_array_equal(whole.last_envelope, np.concatenate(envs))
-    assert whole.last_envelope.shape[0] == n // 20
+    assert whole.last_envelope.shape[0] == n // HOP_SAMPLES
     # the end-of-stream padding (29 frames) is fed in max_block pieces too: it used to go in one
     # block and the frame features wrote past their buffer (heap corruption at max_block=200)
     flushed = whole.flush().sounds
@@ -211,7 +215,7 @@ def test_frame_features_refuse_a_block_longer_than_max_block() -> None:
     from stetho_rt.detect.features_v2 import FrameFeatures
 
     fe = FrameFeatures(max_block=200)
-    assert 0 < fe.process(np.zeros(200, np.float32)).shape[0] <= 200 // 20
+    assert 0 < fe.process(np.zeros(200, np.float32)).shape[0] <= 200 // HOP_SAMPLES
     with pytest.raises(ValueError, match="exceeds max_block=200"):
         fe.process(np.zeros(201, np.float32))
 
@@ -437,8 +441,9 @@ def test_beat_tracker_memory_is_bounded() -> None:
     assert len(bt.raw_intervals) == RAW_INTERVALS_KEPT
 
 
-def _model_file(tmp_path, **changes):  # type: ignore[no-untyped-def]
-    """The shipped detector model with ``changes`` applied (None deletes a key), as a file."""
+def _model_file(tmp_path, name="detector.json", **changes):  # type: ignore[no-untyped-def]
+    """The shipped detector model with ``changes`` applied (None deletes a key), as the file
+    ``name`` in ``tmp_path``."""
     import json
 
     from stetho_rt.detect.emission import MODEL_PATH
@@ -449,7 +454,7 @@ def _model_file(tmp_path, **changes):  # type: ignore[no-untyped-def]
             del d[k]
         else:
             d[k] = v
-    p = tmp_path / "detector.json"
+    p = tmp_path / name
     p.write_text(json.dumps(d))
     return p
 
@@ -493,12 +498,10 @@ def test_detector_model_with_too_long_context_is_refused(tmp_path) -> None:  # t
     newest = max(d["offsets"])  # the look-ahead [frames]
     fits = _model_file(tmp_path, offsets=[newest - (hsmm.RING - 1), *d["offsets"][1:]])
     assert EmissionModel.load(fits).offsets[0] == newest - (hsmm.RING - 1)
-    far = tmp_path / "far.json"
-    far.write_text(json.dumps({**d, "offsets": [newest - hsmm.RING, *d["offsets"][1:]]}))
-    with pytest.raises(ModelError, match="the decoder keeps 1024"):
+    far = _model_file(tmp_path, "far.json", offsets=[newest - hsmm.RING, *d["offsets"][1:]])
+    with pytest.raises(ModelError, match=f"the decoder keeps {hsmm.RING}"):
         EmissionModel.load(far)
     # the last offset moved 40 frames ahead (400 ms): same shapes, no decision in time
-    ahead = tmp_path / "ahead.json"
-    ahead.write_text(json.dumps({**d, "offsets": [*d["offsets"][:-1], 40]}))
+    ahead = _model_file(tmp_path, "ahead.json", offsets=[*d["offsets"][:-1], 40])
     with pytest.raises(ModelError, match=r"ahead\.json: .* no room for a decision"):
         S1S2Detector(PipelineConfig(), model_path=ahead)

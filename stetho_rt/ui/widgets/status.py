@@ -80,6 +80,19 @@ def _state_item(state: StatusState) -> tuple[str, str]:
     return "▶ LIVE", f"bold {GOOD_COLOR}"
 
 
+def _rare_counts(snap: Snapshot) -> tuple[tuple[int, str, str, str], ...]:
+    """(count, label, short label, colour) of what the bar shows only once it happened: device
+    input PortAudio padded with zeros, NaN/inf input replaced by zeros, full-scale input
+    samples (the level meter flags only the recent ones), and sounds the detector dropped as
+    settled past its look-ahead bound."""
+    return (
+        (snap.input_underflows, "underflows", "udf", BAD_COLOR),
+        (snap.nonfinite_samples, "non-finite", "nan", BAD_COLOR),
+        (snap.level.clipped_samples, "clipped", "clip", WARN_COLOR),
+        (snap.late_sounds, "late sounds", "late", WARN_COLOR),
+    )
+
+
 def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     """(text, style) items in priority order; ``short`` uses abbreviated labels."""
     items = [_state_item(state)]
@@ -94,18 +107,9 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     ovf = f"{'ovf' if short else 'overflows'} {snap.input_overflows}"
     items.append((drops, f"bold {BAD_COLOR}" if snap.dropped_samples else ""))
     items.append((ovf, f"bold {BAD_COLOR}" if snap.input_overflows else ""))
-    if snap.input_underflows:  # zero-padded device input: rare, shown only when it happened
-        udf = f"{'udf' if short else 'underflows'} {snap.input_underflows}"
-        items.append((udf, f"bold {BAD_COLOR}"))
-    if snap.nonfinite_samples:  # NaN/inf input replaced by zeros: shown once it happened
-        nonf = f"{'nan' if short else 'non-finite'} {snap.nonfinite_samples}"
-        items.append((nonf, f"bold {BAD_COLOR}"))
-    if snap.level.clipped_samples:  # full-scale input samples so far (the level meter flags now)
-        clip = f"{'clip' if short else 'clipped'} {snap.level.clipped_samples}"
-        items.append((clip, f"bold {WARN_COLOR}"))
-    if snap.late_sounds:  # sounds settled past the look-ahead bound, dropped: rare
-        late = f"{'late' if short else 'late sounds'} {snap.late_sounds}"
-        items.append((late, f"bold {WARN_COLOR}"))
+    for count, long_label, short_label, color in _rare_counts(snap):  # shown once non-zero
+        if count:
+            items.append((f"{short_label if short else long_label} {count}", f"bold {color}"))
     latency_ms = (snap.latency_s + state.age_s) * 1000
     items.append((f"{'lat' if short else 'latency'} {latency_ms:.0f} ms", ""))
     load_style = f"bold {BAD_COLOR}" if snap.dsp_load > 0.8 else ""
