@@ -154,6 +154,9 @@ class Pipeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if (self.live and not self._thread.is_alive() and not self.finished.is_set()
+                    and self.error is None):
+                self._publish()  # the counts as they stand at the stop (a lost device's time)
         self.graph.close()
         if self.recorder is not None:
             self.recorder.close(timeout=RECORDER_CLOSE_S)
@@ -252,6 +255,8 @@ class Pipeline:
         while not self._stop.is_set():
             self._apply_session_request()
             n, pos = self.ring.read_into(buf)
+            if pos > self.samples_in:  # also with no samples: a lost device's time moves on
+                self._on_gap(pos - self.samples_in)
             if n == 0:
                 if self._source_done():
                     self._finish()
@@ -262,8 +267,6 @@ class Pipeline:
                     last_publish = now
                 time.sleep(IDLE_SLEEP_S)
                 continue
-            if pos > self.samples_in:
-                self._on_gap(pos - self.samples_in)
             rec = self.recorder  # one read per block: the UI thread may swap it
             if rec is not None:
                 rec.submit_audio(buf[:n], pos)  # raw input (copied), before any stage

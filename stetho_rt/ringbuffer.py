@@ -72,17 +72,40 @@ class RingBuffer:
         if first < n:
             self._data[: n - first] = block[first:]
         if self._pending_gap:
-            slot = gaps_w % _GAP_SLOTS
-            self._gap_at[slot] = w
-            self._gap_len[slot] = self._pending_gap
-            self._pending_gap = 0
-            ctr[3] = gaps_w + 1  # publish the gap before the samples that follow it
+            self._publish_gap(w, gaps_w)  # before the samples that follow it
         ctr[0] = w + n  # publish after the copy
         return n
 
+    def _publish_gap(self, w: int, gaps_w: int) -> None:
+        slot = gaps_w % _GAP_SLOTS
+        self._gap_at[slot] = w
+        self._gap_len[slot] = self._pending_gap
+        self._pending_gap = 0
+        self._ctr[3] = gaps_w + 1
+
+    def flush_gap(self) -> bool:
+        """Publish the pending gap now, without waiting for the next block, so the consumer's
+        stream time moves on while no audio arrives (a lost device). Producer only.
+
+        Returns
+        -------
+        bool
+            False when the gap log is full: the gap stays pending (still counted) and is
+            published with a later block or flush.
+        """
+        if not self._pending_gap:
+            return True
+        ctr = self._ctr
+        gaps_w = int(ctr[3])
+        if _GAP_SLOTS - (gaps_w - int(ctr[4])) < 1:
+            return False
+        self._publish_gap(int(ctr[0]), gaps_w)
+        return True
+
     def skip(self, n: int) -> None:
         """Account ``n`` samples that never arrived (device lost): a counted drop and a gap,
-        published with the next block, so stream time jumps by ``n``. Producer only."""
+        published with the next block (or :meth:`flush_gap`), so stream time jumps by ``n``.
+        Producer only."""
         if n > 0:
             self._ctr[2] += n
             self._pending_gap += n

@@ -137,3 +137,52 @@ def test_no_new_session_without_a_classifier() -> None:
         assert not pipe.marks
     finally:
         pipe.graph.close()
+
+
+class _SilentSource:
+    """A producer whose device is away: it only publishes its wall-clock silence as gaps."""
+
+    rate = 4000
+    channels = 1
+    description = "lost device"
+    finished = False
+    error = None
+
+    def __init__(self) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.ring = None
+
+    def start(self, ring) -> None:  # type: ignore[no-untyped-def]
+        self.ring = ring
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.ring.skip(40)  # type: ignore[attr-defined]
+            self.ring.flush_gap()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.finished = True
+
+
+def test_stream_time_moves_on_through_gaps_with_no_audio() -> None:
+    """While no audio arrives, published gaps still advance the stream clock and the display
+    (the dashboard's clock and ``--duration`` follow a lost device's wall time)."""
+    src = _SilentSource()
+    pipe = Pipeline(src, PipelineConfig(), live=True)  # type: ignore[arg-type]
+    pipe.start()
+    try:
+        deadline = time.monotonic() + 30
+        while pipe.snapshot.stream_time_s < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pipe.snapshot.stream_time_s >= 0.5
+    finally:
+        pipe.stop()
+    snap = pipe.snapshot  # republished at the stop: the counts as they stand
+    assert snap.dropped_samples == pipe.ring.dropped_samples > 0
+    assert pipe.samples_in <= snap.dropped_samples and pipe.error is None

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from stetho_rt.ringbuffer import RingBuffer
+from stetho_rt.ringbuffer import _GAP_SLOTS, RingBuffer
 
 
 def _ramp(start: int, n: int) -> np.ndarray:
@@ -145,3 +145,33 @@ def test_threaded_stress_every_sample_arrives_in_order_or_is_counted(
     assert got.shape[0] + ring.dropped_samples == total
     # a trailing drop is not followed by a block, so it stays pending rather than crossed
     assert ring.stream_position + ring._pending_gap == total
+
+
+def test_flushed_gap_moves_stream_time_without_samples() -> None:
+    """A lost device's silence is published at once (no block follows it yet)."""
+    ring = RingBuffer(8)
+    ring.write(_ramp(0, 3))
+    ring.skip(100)
+    assert ring.flush_gap() and ring.flush_gap()  # nothing pending: a no-op
+    out = np.zeros(8, dtype=np.float32)
+    assert ring.read_into(out) == (3, 0)
+    assert ring.read_into(out) == (0, 103)  # crossed with no sample after it
+    ring.skip(7)
+    ring.flush_gap()
+    ring.write(_ramp(110, 2))
+    assert ring.read_into(out) == (2, 110)
+    assert ring.dropped_samples == 107 and ring.pending_gaps() == []
+
+
+def test_flush_gap_waits_while_the_gap_log_is_full() -> None:
+    ring = RingBuffer(8)
+    for _ in range(_GAP_SLOTS):
+        ring.skip(1)
+        assert ring.flush_gap()
+    ring.skip(5)
+    assert not ring.flush_gap()  # no slot: still pending, still counted
+    assert ring.dropped_samples == _GAP_SLOTS + 5
+    out = np.zeros(8, dtype=np.float32)
+    assert ring.read_into(out) == (0, _GAP_SLOTS)
+    assert ring.flush_gap()
+    assert ring.read_into(out) == (0, _GAP_SLOTS + 5)

@@ -12,6 +12,7 @@ from typing import IO
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
 from stetho_rt.errors import StethoError
+from stetho_rt.io.device import raise_if_lost_at_stop
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -77,7 +78,8 @@ def status_line(s: Snapshot) -> str:
             f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%"
             + (f" device={s.source_status}"
                + (f" ({s.source_problem})" if s.source_problem else "")
-               if s.source_status in ("lost", "reopening") else ""))
+               if s.source_status in ("lost", "reopening") else "")
+            + (f" device_losses={s.source_lost_count}" if s.source_lost_count else ""))
 
 
 def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
@@ -111,6 +113,7 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
         raise RuntimeError(f"pipeline failed: {type(pipe.error).__name__}: {pipe.error}")
     print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),
           file=out, flush=True)
+    raise_if_lost_at_stop(pipe.source, pipe.snapshot)
     return 0
 
 
@@ -125,7 +128,12 @@ def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int
     pipe = Pipeline(source, cfg, live=True, recorder=recorder,
                     classifier=load_classifier(args, cfg))
     if args.headless:
-        return run_headless(pipe, args.duration, sys.stdout)
+        if getattr(source, "lost_at_stop", None) is None:  # not a device: nothing to divert
+            return run_headless(pipe, args.duration, sys.stdout)
+        from stetho_rt.ui.stderr_guard import divert_stderr
+
+        with divert_stderr(only_tty=False):  # PortAudio's own prints when a device dies
+            return run_headless(pipe, args.duration, sys.stdout)
     from stetho_rt.ui.app import run_app
 
     return run_app(pipe, duration=args.duration)

@@ -20,10 +20,27 @@ Threads and what each runs:
 - **caller** (CLI / pipeline): :func:`open_device_source`, :meth:`DeviceSource.start`,
   :meth:`DeviceSource.stop`, and reads of :attr:`DeviceSource.status`.
 
-Time base: after a loss, the first callback that delivers again adds the wall-clock time the device
-was silent (minus the block it delivers) to the ring as dropped samples, i.e. one counted gap, so
-stream time keeps following the wall clock. Short hiccups (under ``STALL_S``) are not converted into
-gaps; real devices flag those as ``input_overflow``, which is counted.
+Time base: stream time follows the wall clock, and audio that never arrived is a counted gap of
+dropped samples at (about) its place:
+
+- **A loss** (no callback for ``STALL_S``, or the stream ended). While the stream is closed (between
+  the abort of the dead stream and the open of the next one) nobody else produces into the ring,
+  so the watchdog itself turns the silent wall-clock time into gaps every poll: the dashboard's
+  clock, ``--duration`` and the dropped count keep moving while the device is away. A stalled
+  stream that stays open cannot be written around (the ring has one producer); its silence is
+  accounted when the watchdog closes it (after ``STALL_S + REOPEN_AFTER_S``) or by the first
+  callback that delivers again, which adds the rest (minus the block it delivers).
+- **A dropout** shorter than ``STALL_S`` (a Bluetooth or USB hiccup; PulseAudio and PipeWire raise
+  no ``input_overflow`` for it). The callback compares the wall clock with the samples produced:
+  ``offset = now - produced / rate`` is constant while audio flows (it drifts by the clocks' ppm
+  difference, and late callbacks only raise it). Its minimum over each :data:`CLOCK_WINDOW_S`
+  window is compared with the baseline; a rise above :data:`DROPOUT_MIN_S` in two windows in a row
+  (a starved process that catches up rises in one at most) is a dropout: the rise becomes one
+  counted gap, placed where it is found (up to two windows after the audio stopped). Otherwise the
+  baseline follows the window minimum (clock drift). Dropouts shorter than ``DROPOUT_MIN_S`` are
+  within scheduling jitter and are not counted. The ALSA ``pulse`` plugin's ADC timestamps are no
+  help: measured on the test device, they crept up over seconds after a 0.7 s gap instead of
+  jumping.
 """
 
 from __future__ import annotations
@@ -49,6 +66,7 @@ from stetho_rt.io.devices import (
     reinit_portaudio,
 )
 from stetho_rt.ringbuffer import RingBuffer
+from stetho_rt.snapshot import Snapshot
 
 #: No callback for this long means the device is lost [s].
 STALL_S = 1.0
@@ -66,6 +84,10 @@ CLOSE_TIMEOUT_S = 1.0
 DOWNMIX_MAX_CHANNELS = 2
 #: PortAudio latency setting: "high" rides out scheduling hiccups of a busy 2-core machine.
 DEFAULT_LATENCY = "high"
+#: Window over which the callback takes the minimum clock offset [s] (see the module docstring).
+CLOCK_WINDOW_S = 0.5
+#: Shortest dropout the clock check counts [s]; smaller rises are scheduling jitter.
+DROPOUT_MIN_S = 0.1
 
 #: Status values of :attr:`DeviceSource.status`.
 STATUS_IDLE = "idle"
@@ -126,6 +148,8 @@ class DeviceSource:
         Why the device was last lost or could not be reopened (None while all is well).
     lost_count : int
         Times the device was lost.
+    lost_at_stop : bool
+        The device was lost (not delivering) when :meth:`stop` was called.
     reopen_count : int
         Times a new stream was opened after a loss.
     finished : bool
@@ -170,6 +194,7 @@ class DeviceSource:
         self.problem: str | None = None
         self.lost_count = 0
         self.reopen_count = 0
+        self.lost_at_stop = False
         self.finished = False
         self.error: BaseException | None = None
         self.ring: RingBuffer | None = None
@@ -179,9 +204,16 @@ class DeviceSource:
         self._hb = np.zeros(2, dtype=np.int64)  # callbacks, frames delivered
         self._hb_t = np.zeros(1, dtype=np.float64)  # time.monotonic() of the last callback [s]
         self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
+        # Clock check (PortAudio thread, or the watchdog while no stream is open): samples
+        # produced into the ring (gaps included), dropouts found; and the offsets [s]: baseline,
+        # current window's minimum, window start, rise seen in the previous window (0: none).
+        self._produced = np.zeros(2, dtype=np.int64)
+        self._clock = np.zeros(4, dtype=np.float64)
+        self._clock_reset = np.ones(1, dtype=np.int64)  # 1: next callback starts a new baseline
         self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
         self._ended = threading.Event()  # finished_callback of the current stream
         self._stream: Any = None
+        self._hung_close = False  # an abort+close timed out: its callback may still run
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
 
@@ -216,12 +248,16 @@ class DeviceSource:
 
     def stop(self, timeout: float = 2 * CLOSE_TIMEOUT_S) -> None:
         """Close the stream; returns within about ``timeout`` [s], even if PortAudio hangs."""
+        was_lost = self.status in (STATUS_LOST, STATUS_REOPENING)
         self._stop.set()
         self._gen[0] += 1  # a late callback of any stream now aborts instead of writing
         wd = self._watchdog
         if wd is not None and wd is not threading.current_thread():
             wd.join(timeout / 2)
-        self._close_current(timeout / 2)
+        closed = self._close_current(timeout / 2)
+        if was_lost and closed and not (wd is not None and wd.is_alive()):
+            self._account_silence()  # lost until the end: that time is dropped too
+        self.lost_at_stop = was_lost
         self.status = STATUS_STOPPED
         self.finished = True
 
@@ -257,6 +293,11 @@ class DeviceSource:
         """Frames the device delivered so far (all streams) [samples]."""
         return int(self._hb[1])
 
+    @property
+    def dropouts(self) -> int:
+        """Dropouts shorter than a loss found by the clock check (each one counted gap)."""
+        return int(self._produced[1])
+
     # ------------------------------------------------------------------ PortAudio thread
     def _make_callback(self, gen: int) -> tuple[Callable[..., None], Callable[[], None]]:
         """Build the stream callback and finished-callback for stream generation ``gen``."""
@@ -268,6 +309,7 @@ class DeviceSource:
         count_underflow = ring.count_underflow
         skip = ring.skip  # counted as dropped, published as a gap (producer-side)
         mix, hb, hb_t, resync, gen_now = self._mix, self._hb, self._hb_t, self._resync, self._gen
+        produced, clock, clock_reset = self._produced, self._clock, self._clock_reset
         cap = mix.shape[0]
         channel = self.channel
         nch = self.open_channels
@@ -288,9 +330,38 @@ class DeviceSource:
                     count_underflow()
             if resync[0]:
                 resync[0] = 0
+                clock_reset[0] = 1  # a new stream, or one that stalled: a new baseline
                 lost = int((now - hb_t[0]) * rate) - frames
                 if lost > 0:
                     skip(lost)  # the silent wall-clock time becomes one counted gap
+                    produced[0] += lost
+            produced[0] += frames
+            offset = now - produced[0] / rate
+            if clock_reset[0]:
+                clock_reset[0] = 0
+                clock[0] = clock[1] = offset
+                clock[2] = now
+                clock[3] = 0.0
+            else:
+                if offset < clock[1]:
+                    clock[1] = offset
+                if now - clock[2] >= CLOCK_WINDOW_S:
+                    rise = clock[1] - clock[0]
+                    if rise <= DROPOUT_MIN_S:
+                        clock[0] = clock[1]  # follow the clocks' drift
+                        clock[3] = 0.0
+                    elif clock[3] == 0.0:
+                        clock[3] = rise  # once could be a starved process catching up
+                    else:  # risen for two windows: audio went missing
+                        gap = int(min(rise, clock[3]) * rate)
+                        skip(gap)
+                        produced[0] += gap
+                        produced[1] += 1
+                        offset -= gap / rate
+                        clock[3] = 0.0
+                    if clock[3] == 0.0:  # else the next window's minimum includes this one's
+                        clock[1] = offset
+                    clock[2] = now
             if channel is not None:
                 write(indata[:, channel])
             elif nch == 1:
@@ -352,7 +423,9 @@ class DeviceSource:
             finally:
                 stream.close()
 
-        return call_with_timeout(abort_close, timeout)
+        closed = call_with_timeout(abort_close, timeout)
+        self._hung_close |= not closed
+        return closed
 
     def _stream_ended(self) -> bool:
         if self._ended.is_set():
@@ -407,12 +480,43 @@ class DeviceSource:
         self.problem = why
         self._resync[0] = 1  # the next delivering callback turns the silence into a gap
 
+    def _account_silence(self) -> None:
+        """Turn the wall-clock time since the last audio into a published gap (watchdog thread).
+
+        Only while no stream is open: then the watchdog is the ring's one producer. The next
+        stream's first callback accounts the rest (``_resync``)."""
+        ring = self.ring
+        if ring is None or self._stream is not None or self._hung_close:
+            return  # a stream is open, or one whose close hung may still call back
+        lost = int((time.monotonic() - self._hb_t[0]) * self.rate)
+        if lost > 0:
+            ring.skip(lost)
+            ring.flush_gap()
+            self._produced[0] += lost
+            self._hb_t[0] += lost / self.rate
+
+    def _wait_accounting(self, delay: float, closed: bool) -> bool:
+        """Wait ``delay`` [s] in watchdog polls, accounting the silence if the stream is
+        ``closed``; True if :meth:`stop` was called meanwhile."""
+        end = time.monotonic() + delay
+        while True:
+            if closed:
+                self._account_silence()
+            left = end - time.monotonic()
+            if left <= 0:
+                return self._stop.is_set()
+            if self._stop.wait(min(left, WATCHDOG_POLL_S)):
+                return True
+
     def _reopen(self) -> bool:
         """Close the dead stream and open a new one, with backoff; False if stopped meanwhile."""
-        self._close_current(CLOSE_TIMEOUT_S)
+        self._gen[0] += 1  # a late callback of the dead stream now aborts instead of writing
+        closed = self._close_current(CLOSE_TIMEOUT_S)
         delay = BACKOFF_START_S
         attempt = 0
         while not self._stop.is_set():
+            if closed:
+                self._account_silence()
             self.status = STATUS_REOPENING
             try:
                 with quiet_stderr():  # ALSA/PortAudio print every failed attempt
@@ -428,7 +532,7 @@ class DeviceSource:
                 self._resync[0] = 1
                 return not self._stop.is_set()
             attempt += 1
-            if self._stop.wait(delay):
+            if self._wait_accounting(delay, closed):
                 break
             delay = min(2 * delay, BACKOFF_MAX_S)
         return False
@@ -443,6 +547,24 @@ class DeviceSource:
             if d.name == self.device.name:
                 return d
         raise DeviceError(f"'{self.device.name}' is not present")
+
+
+def raise_if_lost_at_stop(source: object, snap: Snapshot) -> None:
+    """Raise :class:`DeviceError` when ``source`` is a device that was lost, and not back, when
+    it was stopped (``snap``: the pipeline's last snapshot, for the dropped count).
+
+    The monitor rides out a lost device (it reopens it, and its silence is counted as dropped
+    samples), but a run that ends without it has not heard what it was asked to: the CLI prints
+    this one line and exits with code 2.
+    """
+    if not getattr(source, "lost_at_stop", False):
+        return
+    why = getattr(source, "problem", None) or "no audio"
+    raise DeviceError(
+        f"the input device was lost and had not come back when the monitor stopped ({why}); "
+        f"{snap.dropped_samples} samples ({snap.dropped_samples / snap.source_rate:.1f} s) "
+        "dropped in all"
+    )
 
 
 def open_device_source(args: argparse.Namespace, cfg: PipelineConfig | None = None

@@ -30,9 +30,9 @@ PANELS = (
     "with the murmur share that decided it against the model's threshold (34%≥22%: murmur; "
     "the bars are probabilities, so a murmur verdict can have the shorter murmur bar), class "
     "probabilities and the window's signal quality. Status bar: state, heart rate, position, "
-    "dropped samples, input overflows (and, once any: underflows, non-finite input samples "
-    "replaced by zeros, clipped samples, late sounds), end-to-end latency, DSP load, input "
-    "rate, source."
+    "dropped samples, input overflows (and, once any: device losses, underflows, non-finite "
+    "input samples replaced by zeros, clipped samples, late sounds), end-to-end latency, DSP "
+    "load, input rate, source."
 )
 
 

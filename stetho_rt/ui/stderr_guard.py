@@ -25,13 +25,16 @@ def log_path() -> Path:
 
 
 @contextlib.contextmanager
-def divert_stderr() -> Iterator[Path | None]:
-    """Point fd 2 at the log while the block runs; Textual keeps drawing on the terminal.
+def divert_stderr(only_tty: bool = True) -> Iterator[Path | None]:
+    """Point fd 2 at the log while the block runs; Python's ``sys.stderr`` (and Textual) keep
+    writing to the original stderr.
 
-    Does nothing (yields None) when stderr is not a terminal or the log cannot be opened.
+    Does nothing (yields None) when the log cannot be opened, or when ``only_tty`` and stderr is
+    not a terminal (the dashboard's case; the headless monitor diverts a pipe's too, so a
+    caller reading its stderr gets our one-line messages, not PortAudio's).
     """
     try:
-        if not os.isatty(2):
+        if only_tty and not os.isatty(2):
             yield None
             return
         path = log_path()

@@ -24,7 +24,7 @@ from stetho_rt.io.device import DeviceSource, open_device_source
 from stetho_rt.io.devices import find_input_device, list_input_devices
 from stetho_rt.ringbuffer import RingBuffer
 from tests.conftest import REPO
-from tests.virtual_device import VirtualDevice
+from tests.virtual_device import FEED_LEAD_S, VirtualDevice
 
 pytestmark = [pytest.mark.device, pytest.mark.timeout(60)]
 
@@ -243,3 +243,92 @@ def test_starved_consumer_ring_drops_are_counted(vdev: VirtualDevice) -> None:
     assert ring.available == ring.capacity - ring.capacity % src.block_size
     assert ring.written_samples + ring.dropped_samples == src.frames_delivered
     assert ring.dropped_samples >= RATE - ring.capacity
+
+
+def test_stream_time_moves_on_while_the_device_is_away(vdev: VirtualDevice) -> None:
+    """A sound server that dies takes the device away for good: the watchdog keeps turning the
+    wall-clock time into published gaps while no stream is open, so stream time and the dropped
+    count follow the wall clock (the dashboard's clock, ``--duration``), and stop() counts the
+    silence up to the stop."""
+    vdev.feed(np.zeros(20 * RATE, np.float32), paced=True)
+    src = open_device_source(_args())
+    ring = RingBuffer(RATE * 30)
+    src.start(ring)
+    try:
+        assert _wait(lambda: src.frames_delivered > RATE // 4, DELIVERY_WAIT_S) is not None
+        vdev.kill_daemon()
+        t_kill = time.monotonic()
+        assert _wait(lambda: src.status in ("lost", "reopening"), 3) is not None
+        # a stalled stream that stays open is closed after STALL_S + REOPEN_AFTER_S (3 s)
+        assert _wait(lambda: ring.dropped_samples > 1.5 * RATE, 6) is not None
+        x = _drain(ring)
+        behind_s = time.monotonic() - t_kill - (ring.stream_position - x.shape[0]) / RATE
+        print(f"\nstream time {behind_s:.2f} s behind the wall clock, device away")
+        assert behind_s < 0.5, behind_s
+    finally:
+        src.stop()
+    stopped = time.monotonic()
+    assert src.lost_at_stop and src.status == "stopped"
+    produced_s = (ring.written_samples + ring.dropped_samples) / RATE
+    assert abs(stopped - float(src._hb_t[0])) < 0.3  # accounted up to the stop
+    assert produced_s > stopped - t_kill
+
+
+def test_a_short_dropout_is_counted_and_keeps_time(vdev: VirtualDevice) -> None:
+    """The feeder pauses 0.5 s (shorter than a loss: no callback, and PulseAudio raises no
+    overflow flag): the missing audio is one counted gap, and stream time keeps the wall clock."""
+    src = open_device_source(_args())
+    ring = RingBuffer(RATE * 20)
+    src.start(ring)
+    try:
+        vdev.feed(np.full(2 * RATE, 0.1, np.float32), paced=True)
+        assert vdev.wait_fed(DELIVERY_WAIT_S)
+        t_pause = time.monotonic()
+        time.sleep(0.5)
+        tail = np.zeros(RATE // 2, np.float32)  # pushes the last block of 0.2 out of PulseAudio
+        vdev.feed(np.concatenate([np.full(3 * RATE, 0.2, np.float32), tail]), paced=True)
+        silent_s = time.monotonic() - t_pause - FEED_LEAD_S  # fed that far ahead
+        assert vdev.wait_fed(DELIVERY_WAIT_S)
+        assert _wait(lambda: src.dropouts >= 1, 3) is not None
+        assert _wait(lambda: src.frames_delivered >= 5 * RATE, DELIVERY_WAIT_S) is not None
+    finally:
+        src.stop()
+    print(f"\npause {silent_s:.3f} s, dropped {ring.dropped_samples / RATE:.3f} s")
+    assert src.dropouts == 1 and src.lost_count == 0
+    assert abs(ring.dropped_samples / RATE - silent_s) < 0.1
+    x = _drain(ring)
+    assert np.count_nonzero(x == np.float32(0.2)) == 3 * RATE  # the audio itself is all there
+
+
+def test_headless_monitor_ends_on_time_and_exits_2_when_the_device_is_gone(
+        vdev: VirtualDevice) -> None:
+    """The sound server dies 1 s into ``monitor --headless --duration 5``: stream time goes on
+    (the loss is counted as dropped samples), the run ends at its duration, and a run that ends
+    without its device says so in one line and exits 2."""
+    vdev.feed(np.zeros(30 * RATE, np.float32), paced=True)
+    env = {**os.environ, **vdev.env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stetho_rt", "monitor", "--headless", "--device", "pulse",
+         "--rate", str(RATE), "--duration", "5", "--no-classifier"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("t="), first
+        vdev.kill_daemon()
+        t_kill = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took_s = time.monotonic() - t_kill
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print(f"\nended {took_s:.1f} s after the kill; {err.strip()}")
+    assert proc.returncode == 2, err
+    assert took_s < 8.0  # at most 5 s to go, plus a stall's 3 s before the watchdog's clock
+    lines = err.strip().splitlines()  # PortAudio's own prints went to the log, not here
+    assert len(lines) == 1 and "lost and had not come back" in lines[0], err
+    last = out.strip().splitlines()[-1]
+    assert "device_losses=1" in last
+    t_end = float(last.split("t=")[1].split("s")[0])
+    dropped = int(last.split("dropped=")[1].split()[0])
+    assert t_end >= 5.0 and dropped / RATE > 2.0, last

@@ -191,3 +191,107 @@ def test_format_devices_table() -> None:
     assert lines[0].split()[:2] == ["idx", "name"] and "latency ms low/high" in lines[0]
     assert lines[1].split() == ["3", "USB", "Stethoscope", "ALSA", "1", "8000", "10.0", "/", "40.0"]
     assert lines[2].startswith("  5* ") and "…" in lines[2] and "8.7 / 34.8" in lines[2]
+
+
+class _FakeClock:
+    """``time.monotonic`` for the callback: the simulated time of the current call [s]."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _clocked_source(monkeypatch: pytest.MonkeyPatch, seconds: float
+                    ) -> tuple[DeviceSource, RingBuffer, object, _FakeClock]:
+    import types
+
+    import stetho_rt.io.device as device
+
+    clock = _FakeClock()
+    monkeypatch.setattr(device, "time", types.SimpleNamespace(monotonic=clock))
+    src, ring, cb, _ = _source(None, channels=1, ring_size=int(seconds * RATE) + 10 * RATE)
+    return src, ring, cb, clock
+
+
+def _run_blocks(cb: object, clock: _FakeClock, arrivals: np.ndarray) -> None:
+    """One callback per block, at ``arrivals`` [s] (non-decreasing)."""
+    x = np.zeros((BLOCK, 1), np.float32)
+    for t in arrivals:
+        clock.now = 1000.0 + float(t)
+        cb(x, BLOCK, None, NO_FLAGS)  # type: ignore[operator]
+
+
+def _arrivals(rng: np.random.Generator, seconds: float, ppm: float = 0.0,
+              burst: int = 5) -> np.ndarray:
+    """When blocks reach the callback: captured every 10 ms by a clock ``ppm`` off the wall
+    clock, handed over in bursts of ``burst`` blocks (like the ALSA pulse plugin), 0-30 ms late."""
+    k = np.arange(int(seconds * RATE / BLOCK))
+    captured = (k + 1) * BLOCK / RATE * (1 + ppm * 1e-6)
+    handed = captured[np.minimum((k // burst + 1) * burst - 1, k.size - 1)]
+    return np.maximum.accumulate(handed + rng.uniform(0, 0.03, k.size))
+
+
+def test_clock_check_ignores_jitter_and_drift(monkeypatch: pytest.MonkeyPatch,
+                                             rng: np.random.Generator) -> None:
+    """20 minutes of bursty, late callbacks from a clock 300 ppm slow (0.36 s in all): no
+    dropout, nothing dropped."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 1200)
+    _run_blocks(cb, clock, _arrivals(rng, 1200, ppm=300))
+    assert src.dropouts == 0 and ring.dropped_samples == 0
+
+
+def test_clock_check_ignores_a_starved_process_that_catches_up(
+        monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
+    """No callback for 0.8 s, then the buffered blocks all at once: late, but nothing lost."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    stalled = (t > 4.0) & (t < 4.8)
+    t[stalled] = 4.8
+    _run_blocks(cb, clock, t)
+    assert src.dropouts == 0 and ring.dropped_samples == 0
+
+
+@pytest.mark.parametrize("hole_s", [0.15, 0.3, 0.7])
+def test_clock_check_counts_a_dropout_as_one_gap(monkeypatch: pytest.MonkeyPatch,
+                                                 rng: np.random.Generator, hole_s: float) -> None:
+    """The device loses ``hole_s`` of audio (shorter than a loss, no overflow flag): one gap of
+    that length, found within two clock windows (1.5 s) of the hole's end."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    lost = (t > 4.0) & (t < 4.0 + hole_s)
+    _run_blocks(cb, clock, t[(t <= 4.0)])
+    assert ring.dropped_samples == 0
+    after = t[t >= 4.0 + hole_s]
+    _run_blocks(cb, clock, after[after < 4.0 + hole_s + 1.5])
+    assert src.dropouts == 1
+    assert abs(ring.dropped_samples - int(lost.sum()) * BLOCK) <= 0.015 * RATE
+    _run_blocks(cb, clock, after[after >= 4.0 + hole_s + 1.5])
+    assert src.dropouts == 1  # found once
+    # stream time again follows the wall clock: samples produced match the time elapsed
+    produced_s = (ring.written_samples + ring.dropped_samples) / RATE
+    assert abs(produced_s - t[-1]) < 0.05
+
+
+def test_short_hiccup_below_the_threshold_is_not_a_dropout(
+        monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    _run_blocks(cb, clock, t[(t <= 4.0) | (t >= 4.05)])
+    assert src.dropouts == 0 and ring.dropped_samples == 0
+
+
+def test_a_run_ending_without_its_device_is_an_error() -> None:
+    """The CLI's exit 2 for a monitor stopped while its device was away (one line)."""
+    from stetho_rt.io.device import raise_if_lost_at_stop
+    from stetho_rt.snapshot import Snapshot
+
+    src = DeviceSource(_device(1), None, None)
+    snap = Snapshot(source_rate=RATE, dropped_samples=3 * RATE)
+    raise_if_lost_at_stop(src, snap)  # never lost
+    raise_if_lost_at_stop(None, snap)  # not a device
+    src.lost_at_stop, src.problem = True, "no audio from the device for 1.0 s"
+    with pytest.raises(DeviceError, match=r"lost and had not come back.*no audio.*24000 "
+                                          r"samples \(3\.0 s\) dropped"):
+        raise_if_lost_at_stop(src, snap)

@@ -139,6 +139,7 @@ def test_status_text_fits_and_keeps_the_heart_rate(width: int) -> None:
 @pytest.mark.parametrize(
     ("count", "long_text", "short_text"),
     [
+        ({"source_lost_count": 1}, "device losses 1", "lost 1"),
         ({"input_underflows": 2}, "underflows 2", "udf 2"),
         ({"late_sounds": 3}, "late sounds 3", "late 3"),
         ({"nonfinite_samples": 9}, "non-finite 9", "nan 9"),

@@ -81,11 +81,12 @@ def _state_item(state: StatusState) -> tuple[str, str]:
 
 
 def _rare_counts(snap: Snapshot) -> tuple[tuple[int, str, str, str], ...]:
-    """(count, label, short label, colour) of what the bar shows only once it happened: device
-    input PortAudio padded with zeros, NaN/inf input replaced by zeros, full-scale input
-    samples (the level meter flags only the recent ones), and sounds the detector dropped as
-    settled past its look-ahead bound."""
+    """(count, label, short label, colour) of what the bar shows only once it happened: times
+    the input device was lost, device input PortAudio padded with zeros, NaN/inf input replaced
+    by zeros, full-scale input samples (the level meter flags only the recent ones), and sounds
+    the detector dropped as settled past its look-ahead bound."""
     return (
+        (snap.source_lost_count, "device losses", "lost", BAD_COLOR),
         (snap.input_underflows, "underflows", "udf", BAD_COLOR),
         (snap.nonfinite_samples, "non-finite", "nan", BAD_COLOR),
         (snap.level.clipped_samples, "clipped", "clip", WARN_COLOR),
