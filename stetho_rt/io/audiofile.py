@@ -8,7 +8,7 @@
 - ``<file>: not an audio file (unknown format)``
 - ``<file>: truncated or corrupt header (<libsndfile message>)``
 - ``<file>: truncated: the header declares N frames (x.xxx s) but only M are present (y.yyy s)``
-  (RIFF/WAVE data chunk shorter than declared)
+  (WAV, RF64, W64, AIFF/AIFC and AU: fewer samples than the header declares)
 - ``<file>: truncated: the last Ogg page is incomplete`` / ``...lacks the end-of-stream mark``
 - ``<file>: truncated or corrupt: the last samples of the declared N frames cannot be read``
   (FLAC, MP3 and others: a read near the declared end fails or comes back short)
@@ -21,11 +21,14 @@ While streaming, :meth:`AudioFile.blocks` raises ``<file>: truncated: only M of 
 be read`` or ``<file>: corrupt audio data near x.xxx s (<libsndfile message>)`` instead of ending
 early.
 
-**Truncated files are rejected, not trimmed.** libsndfile quietly shortens a WAV whose data chunk
-is cut and an Ogg stream that lost its last pages; replaying the readable part would look like a
-complete recording. The pipeline must never silently lose data, so a file whose samples stop
-before its header says they do is an error; the message gives the readable length, so the user
-can repair the file (e.g. rewrite it with ``sox``) knowingly.
+**Truncated files are rejected, not trimmed.** libsndfile quietly shortens a WAV, RF64, W64,
+AIFF or AU file whose data is cut and an Ogg stream that lost its last pages, and reads a
+variable-bitrate MP3 without a Xing/Info/VBRI tag only as far as its first frame's bitrate
+suggests (``<file>: an MP3 without a length (Xing/Info) tag: it holds about x s, but libsndfile
+would read only y s; ...``); replaying the readable part would look like a complete
+recording. The pipeline must never silently lose data, so a file whose samples stop before its
+header says they do is an error; the message gives the readable length, so the user can repair
+the file (e.g. rewrite it with ``sox``) knowingly.
 
 Data checks that need the samples (silence, clipping, partial NaN) are not errors here: the
 pipeline's :class:`~stetho_rt.dsp.level.BlockMeter` replaces non-finite samples by 0 and counts
@@ -257,7 +260,9 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
     except ConfigError as e:
         raise InputError(f"{name}: {e}") from e
 
-    problem = _header_truncation(p, head, size, rate)
+    problem = _header_truncation(p, head, size, rate, frames)
+    if problem is None and fmt == "MP3":
+        problem = _mpeg_length_problem(p, frames, rate)
     if problem is None and frames > 0:
         problem = _tail_problem(p, frames)
     if problem is not None:
@@ -314,21 +319,51 @@ def _looks_like_mpeg(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
 
 
-def _header_truncation(p: Path, head: bytes, size: int, rate: int) -> str | None:
-    """Container-level truncation that libsndfile hides (it trims WAV and Ogg quietly)."""
+def _header_truncation(p: Path, head: bytes, size: int, rate: int, frames: int) -> str | None:
+    """Container-level truncation that libsndfile hides: it trims WAV, RF64, W64, AIFF, AU
+    and Ogg quietly to what is present (``frames``, the count it reports)."""
     try:
-        if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
-            return _riff_truncation(p, head[:4] == b"RIFF", size, rate)
         if head[:4] == b"OggS":
             return _ogg_truncation(p, size)
+        declared = _declared_frames(p, head, size)
     except OSError as e:
         return f"cannot read ({e})"
+    if declared is None or declared <= frames:
+        return None
+    return (
+        f"truncated: the header declares {declared} frames ({declared / rate:.3f} s) "
+        f"but only {frames} are present ({frames / rate:.3f} s)"
+    )
+
+
+#: GUIDs of the Sony Wave64 chunks we read (the first 4 bytes are the RIFF-style name).
+_W64_FMT = b"fmt \xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+_W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
+_W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
+#: Bytes per sample of the Sun/NeXT AU encodings with a fixed size (1 u-law, 2-7 PCM/float,
+#: 27 A-law).
+_AU_SAMPLE_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
+
+
+def _declared_frames(p: Path, head: bytes, size: int) -> int | None:
+    """Frames the container's header declares, or None when it does not say (a length left
+    open by a streaming writer, an unknown container, a compressed encoding)."""
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+        return _riff_declared(p, head[:4] != b"RIFX", size)
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return _aiff_declared(p, size)
+    if head[:4] == b".snd":
+        return _au_declared(p)
+    if head[:4] == b"riff":
+        return _w64_declared(p, size)
     return None
 
 
-def _riff_truncation(p: Path, little: bool, size: int, rate: int) -> str | None:
+def _riff_declared(p: Path, little: bool, size: int) -> int | None:
+    """WAV (RIFF/RIFX) and RF64: the data chunk's length (RF64: from ``ds64``) / block align."""
     end = "<" if little else ">"
     block_align = 0
+    ds64_data = None
     with open(p, "rb") as fh:
         pos = 12
         while pos + 8 <= size:
@@ -336,24 +371,74 @@ def _riff_truncation(p: Path, little: bool, size: int, rate: int) -> str | None:
             ck = fh.read(8)
             cid = ck[:4]
             (clen,) = struct.unpack(end + "I", ck[4:8])
-            if cid == b"fmt " and clen >= 14:
+            if cid == b"ds64" and clen >= 16:
+                body = fh.read(16)
+                if len(body) == 16:
+                    (ds64_data,) = struct.unpack("<Q", body[8:16])
+            elif cid == b"fmt " and clen >= 14:
                 fmt = fh.read(14)
                 if len(fmt) == 14:
                     (block_align,) = struct.unpack(end + "H", fmt[12:14])
             elif cid == b"data":
+                if clen == 0xFFFFFFFF and ds64_data is not None:
+                    clen = ds64_data
                 if clen in (0, 0xFFFFFFFF):  # length unknown (written while streaming)
                     return None
-                avail = size - (pos + 8)
-                if clen <= avail:
-                    return None
-                ba = max(block_align, 1)
-                declared, present = clen // ba, avail // ba
-                return (
-                    f"truncated: the header declares {declared} frames ({declared / rate:.3f} s) "
-                    f"but only {present} are present ({present / rate:.3f} s)"
-                )
+                return clen // max(block_align, 1)
             pos += 8 + clen + (clen & 1)
     return None
+
+
+def _w64_declared(p: Path, size: int) -> int | None:
+    """Sony Wave64: 16-byte GUID chunk names, 64-bit lengths that include the 24-byte chunk
+    header, chunks aligned to 8 bytes."""
+    block_align = 0
+    with open(p, "rb") as fh:
+        if fh.read(16) != _W64_RIFF:
+            return None
+        pos = 40  # riff GUID, size, wave GUID
+        while pos + 24 <= size:
+            fh.seek(pos)
+            ck = fh.read(24)
+            (clen,) = struct.unpack("<Q", ck[16:24])
+            if ck[:16] == _W64_FMT and clen >= 24 + 14:
+                fmt = fh.read(14)
+                if len(fmt) == 14:
+                    (block_align,) = struct.unpack("<H", fmt[12:14])
+            elif ck[:16] == _W64_DATA:
+                return (clen - 24) // max(block_align, 1) if clen > 24 else None
+            if clen < 24:
+                return None
+            pos += (clen + 7) // 8 * 8
+    return None
+
+
+def _aiff_declared(p: Path, size: int) -> int | None:
+    """AIFF/AIFC: the COMM chunk's frame count."""
+    with open(p, "rb") as fh:
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            ck = fh.read(8)
+            (clen,) = struct.unpack(">I", ck[4:8])
+            if ck[:4] == b"COMM" and clen >= 6:
+                body = fh.read(6)
+                return struct.unpack(">I", body[2:6])[0] if len(body) == 6 else None
+            pos += 8 + clen + (clen & 1)
+    return None
+
+
+def _au_declared(p: Path) -> int | None:
+    """Sun/NeXT AU: data size / (channels x bytes per sample); 0xFFFFFFFF is "unknown"."""
+    with open(p, "rb") as fh:
+        hdr = fh.read(24)
+    if len(hdr) < 24:
+        return None
+    _, _, data_size, encoding, _, channels = struct.unpack(">6I", hdr)
+    width = _AU_SAMPLE_BYTES.get(encoding)
+    if data_size == 0xFFFFFFFF or width is None or channels < 1:
+        return None
+    return data_size // (width * channels)
 
 
 def _ogg_truncation(p: Path, size: int) -> str | None:
@@ -374,6 +459,70 @@ def _ogg_truncation(p: Path, size: int) -> str | None:
                     return "truncated: the last Ogg page lacks the end-of-stream mark"
         i = tail.rfind(b"OggS", 0, i)
     return "truncated: the last Ogg page is incomplete"
+
+
+#: MPEG audio bitrates [kbit/s] by (MPEG-1?, layer) and the header's 4-bit index (1-14).
+_MPEG_KBPS = {
+    (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+#: Sample rates [Hz] by MPEG version bits (3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5) and index.
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+#: Tags that give an MP3's exact length in its first frame (libsndfile then reads it all).
+_MPEG_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")
+
+
+def _mpeg_frames(data: bytes, start: int) -> tuple[int, bool]:
+    """Walk MPEG audio frame headers from ``start``: (samples they hold, first frame carries a
+    length tag). Stops at the first byte run that is not a frame (a tag, junk, the end)."""
+    pos, samples, tagged, first = start, 0, False, True
+    while pos + 4 <= len(data):
+        b1, b2 = data[pos + 1], data[pos + 2]
+        if data[pos] != 0xFF or b1 & 0xE0 != 0xE0:
+            break
+        version, layer = (b1 >> 3) & 3, 4 - ((b1 >> 1) & 3)
+        kbps_i, rate_i, pad = b2 >> 4, (b2 >> 2) & 3, (b2 >> 1) & 1
+        if version == 1 or layer == 4 or not 1 <= kbps_i <= 14 or rate_i == 3:
+            break
+        mpeg1 = version == 3
+        bitrate = _MPEG_KBPS[(mpeg1, layer)][kbps_i - 1] * 1000
+        rate = _MPEG_RATES[version][rate_i]
+        if layer == 1:
+            size, spf = (12 * bitrate // rate + pad) * 4, 384
+        else:
+            spf = 1152 if (layer == 2 or mpeg1) else 576
+            size = spf // 8 * bitrate // rate + pad
+        if first:
+            tagged = any(t in data[pos : pos + size] for t in _MPEG_LENGTH_TAGS)
+            first = False
+        samples += spf
+        pos += size
+    return samples, tagged
+
+
+def _mpeg_length_problem(p: Path, frames: int, rate: int) -> str | None:
+    """An MP3 without a length tag whose frames hold more audio than libsndfile will read.
+
+    libsndfile (1.2) estimates such a file's length from its size and first frame's bitrate and
+    stops reading there: a variable-bitrate MP3 without a Xing/Info/VBRI tag would be cut short
+    without a word. The frame headers give the true length (give or take the encoder's delay
+    and padding, under two frames)."""
+    data = p.read_bytes()
+    start = 0
+    if data[:3] == b"ID3" and len(data) >= 10:  # ID3v2 tag: a 28-bit "synchsafe" size
+        start = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    samples, tagged = _mpeg_frames(data, start)
+    if tagged or samples <= frames + 2 * 1152:
+        return None
+    return (
+        f"an MP3 without a length (Xing/Info) tag: it holds about {samples / rate:.1f} s, but "
+        f"libsndfile would read only {frames / rate:.1f} s; convert it (for example to FLAC) "
+        "first"
+    )
 
 
 def _tail_problem(p: Path, frames: int) -> str | None:

@@ -381,3 +381,56 @@ def test_block_meter_counts_and_sanitises(rng: np.random.Generator):
     nan_only = BlockMeter()
     nan_only.process(np.full(5, np.nan, np.float32))
     assert (nan_only.nonfinite_samples, nan_only.peak, nan_only.rms) == (5, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("cut.aiff", {"format": "AIFF", "subtype": "PCM_16"}),
+        ("cut.aifc", {"format": "AIFF", "subtype": "FLOAT"}),
+        ("cut.aifc", {"format": "AIFF", "subtype": "ULAW"}),
+        ("cut.au", {"format": "AU", "subtype": "PCM_16"}),
+        ("cut.au", {"format": "AU", "subtype": "ULAW"}),
+        ("cut.w64", {"format": "W64", "subtype": "PCM_24"}),
+        ("cut.rf64", {"format": "RF64", "subtype": "PCM_16"}),
+        ("cut.wav", {"format": "WAVEX", "subtype": "FLOAT"}),
+    ],
+)
+@pytest.mark.parametrize("keep", [0.5, -1])
+def test_truncated_containers_say_truncated_with_lengths(
+    tmp_path: Path, rng: np.random.Generator, name: str, kw: dict, keep: float
+):
+    """libsndfile trims these quietly to the samples present; the header's count says more."""
+    path = _valid(tmp_path, name, rng, **kw)
+    assert open_audio(path).frames == 8000  # intact: opens
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)] if keep > 0 else data[:-1])
+    msg = _input_error(path)
+    assert "truncated: the header declares 8000 frames" in msg
+
+
+def _strip_first_mpeg_frame(data: bytes) -> bytes:
+    """An MP3 without its first frame (where LAME puts the Xing/Info length tag)."""
+    start = 0
+    if data[:3] == b"ID3":
+        start = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    nxt = start + 4
+    while not (data[nxt] == 0xFF and data[nxt + 1] & 0xE0 == 0xE0):
+        nxt += 1
+    return data[:start] + data[nxt:]
+
+
+def test_vbr_mp3_without_a_length_tag_is_refused(tmp_path: Path, rng: np.random.Generator):
+    """libsndfile estimates such a file's length from its first frame and stops there (10 s
+    read as 3.4 s); the same file with its tag reads whole."""
+    t = np.arange(10 * 8000) / 8000
+    tone = 0.3 * np.sin(2 * np.pi * 100 * t) * (t % 2 < 1)
+    x = (tone + 0.2 * rng.standard_normal(t.size) * (t % 2 >= 1)).astype(np.float32)
+    vbr = tmp_path / "vbr.mp3"
+    sf.write(vbr, x, 8000, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode="VARIABLE",
+             compression_level=0.5)
+    assert abs(open_audio(vbr).frames - x.size) < 1152
+    untagged = tmp_path / "untagged.mp3"
+    untagged.write_bytes(_strip_first_mpeg_frame(vbr.read_bytes()))
+    msg = _input_error(untagged)
+    assert "without a length (Xing/Info) tag" in msg and "about 10.2 s" in msg, msg
