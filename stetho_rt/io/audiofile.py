@@ -336,6 +336,8 @@ def _header_truncation(p: Path, head: bytes, size: int, rate: int, frames: int) 
     )
 
 
+#: WAVE format tags whose block is one frame: PCM, IEEE float, A-law, u-law, extensible.
+_WAV_PLAIN_TAGS = frozenset({0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE})
 #: GUIDs of the Sony Wave64 chunks we read (the first 4 bytes are the RIFF-style name).
 _W64_FMT = b"fmt \xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
 _W64_DATA = b"data\xf3\xac\xd3\x11\x8c\xd1\x00\xc0\x4f\x8e\xdb\x8a"
@@ -360,9 +362,12 @@ def _declared_frames(p: Path, head: bytes, size: int) -> int | None:
 
 
 def _riff_declared(p: Path, little: bool, size: int) -> int | None:
-    """WAV (RIFF/RIFX) and RF64: the data chunk's length (RF64: from ``ds64``) / block align."""
+    """WAV (RIFF/RIFX) and RF64: the data chunk's length (RF64: from ``ds64``) / block align;
+    compressed WAV (GSM 6.10, ADPCM: a block holds many frames) the ``fact`` chunk's count."""
     end = "<" if little else ">"
     block_align = 0
+    fmt_tag = 1
+    fact_frames = None
     ds64_data = None
     with open(p, "rb") as fh:
         pos = 12
@@ -378,8 +383,15 @@ def _riff_declared(p: Path, little: bool, size: int) -> int | None:
             elif cid == b"fmt " and clen >= 14:
                 fmt = fh.read(14)
                 if len(fmt) == 14:
+                    (fmt_tag,) = struct.unpack(end + "H", fmt[0:2])
                     (block_align,) = struct.unpack(end + "H", fmt[12:14])
+            elif cid == b"fact" and clen >= 4:
+                body = fh.read(4)
+                if len(body) == 4:
+                    (fact_frames,) = struct.unpack(end + "I", body)
             elif cid == b"data":
+                if fmt_tag not in _WAV_PLAIN_TAGS:  # compressed: blocks are not frames
+                    return fact_frames
                 if clen == 0xFFFFFFFF and ds64_data is not None:
                     clen = ds64_data
                 if clen in (0, 0xFFFFFFFF):  # length unknown (written while streaming)
@@ -526,17 +538,33 @@ def _mpeg_length_problem(p: Path, frames: int, rate: int) -> str | None:
 
 
 def _tail_problem(p: Path, frames: int) -> str | None:
-    """Read the last samples the header promises; a failure or short read means truncation."""
+    """Read the last samples the header promises; a failure or short read means truncation.
+
+    Formats libsndfile cannot seek in (GSM 6.10 WAV) are read through to the end instead."""
     k = min(frames, _CHECK_FRAMES)
     msg = f"truncated or corrupt: the last samples of the declared {frames} frames cannot be read"
     try:
         with sf.SoundFile(p) as f:
+            if not f.seekable():
+                return _read_through_problem(f, frames, msg)
             f.seek(frames - k)
             got = f.read(k, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:  # ValueError: a damaged MP3
         return f"{msg} ({_lib_msg(e)})"
     if got.shape[0] < k:
         return msg
+    return None
+
+
+def _read_through_problem(f: sf.SoundFile, frames: int, msg: str) -> str | None:
+    """Decode an unseekable file to its end: fewer than ``frames`` samples is ``msg``."""
+    buf = np.empty((_SCAN_BLOCK, f.channels), dtype=np.float32)
+    done = 0
+    while done < frames:
+        n = _read_frames(f, buf[: min(_SCAN_BLOCK, frames - done)])
+        if n == 0:
+            return msg
+        done += n
     return None
 
 

@@ -434,3 +434,18 @@ def test_vbr_mp3_without_a_length_tag_is_refused(tmp_path: Path, rng: np.random.
     untagged.write_bytes(_strip_first_mpeg_frame(vbr.read_bytes()))
     msg = _input_error(untagged)
     assert "without a length (Xing/Info) tag" in msg and "about 10.2 s" in msg, msg
+
+
+@pytest.mark.parametrize("subtype", ["GSM610", "IMA_ADPCM", "MS_ADPCM"])
+def test_compressed_wav_reads_whole_and_a_cut_one_is_truncated(
+        tmp_path: Path, rng: np.random.Generator, subtype: str):
+    """A block of these holds many frames (the ``fact`` chunk counts them); GSM 6.10 cannot be
+    seeked, so its tail check reads it through (it was refused as unreadable)."""
+    path = tmp_path / "c.wav"
+    sf.write(path, (0.3 * rng.standard_normal(16000)).astype(np.float32), 8000, subtype=subtype)
+    af = open_audio(path)
+    assert af.read_all().shape[0] == af.frames >= 16000
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    msg = _input_error(path)
+    assert f"truncated: the header declares {af.frames} frames" in msg, msg
