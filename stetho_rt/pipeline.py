@@ -130,6 +130,8 @@ class Pipeline:
         self._load_window: deque[tuple[float, float]] = deque(maxlen=200)
         self.finished = threading.Event()
         """Set when the source has ended and everything it produced was processed."""
+        self.recording_problems: list[str] = []
+        """One line per recording that failed or was not finished (see :meth:`Recorder.problem`)."""
         self.marks: deque[tuple[float, str]] = deque(maxlen=100)
         """User marks (stream time [s], label), newest last."""
         self._pending_session_s: float | None = None  # stream time of a requested session [s]
@@ -159,7 +161,26 @@ class Pipeline:
                 self._publish()  # the counts as they stand at the stop (a lost device's time)
         self.graph.close()
         if self.recorder is not None:
-            self.recorder.close(timeout=RECORDER_CLOSE_S)
+            self._close_recorder(self.recorder)
+
+    def _close_recorder(self, rec: Any) -> None:
+        """Finish ``rec``'s files; a failure is kept in :attr:`recording_problems`."""
+        problem = rec.problem(rec.close(timeout=RECORDER_CLOSE_S))
+        if problem is not None:
+            self.recording_problems.append(problem)
+
+    def raise_end_problems(self) -> None:
+        """After :meth:`stop`: raise one :class:`StethoError` line (CLI exit code 2) when the run
+        did not deliver what was asked: a device lost and not back, a recording that failed."""
+        from stetho_rt.io.device import raise_if_lost_at_stop
+
+        problems = list(self.recording_problems)
+        try:
+            raise_if_lost_at_stop(self.source, self.snapshot)
+        except StethoError as exc:
+            problems.insert(0, str(exc))
+        if problems:
+            raise StethoError("; ".join(problems))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source ended and was fully processed; False on timeout."""
@@ -178,7 +199,7 @@ class Pipeline:
         current = self.recorder
         if current is not None:
             self.recorder = None
-            threading.Thread(target=current.close, kwargs={"timeout": RECORDER_CLOSE_S},
+            threading.Thread(target=self._close_recorder, args=(current,),
                              name="stetho-recorder-close", daemon=True).start()
             return None
         if path is None:
@@ -341,6 +362,7 @@ class Pipeline:
         g = self.graph
         internal = self.cfg.dsp.internal_rate
         backlog_s = self.ring.available / self.rate
+        rec = self.recorder
         self._snapshot = Snapshot(
             stream_time_s=self.samples_in / self.rate,
             source=self.source.description,
@@ -381,7 +403,9 @@ class Pipeline:
             source_status=str(getattr(self.source, "status", "running")),
             source_problem=getattr(self.source, "problem", None),
             source_lost_count=int(getattr(self.source, "lost_count", 0)),
-            recording_path=None if self.recorder is None else str(self.recorder.path),
+            recording_path=None if rec is None else str(rec.path),
+            recording_error=None if rec is None else rec.error_text,
+            recording_dropped=0 if rec is None else rec.dropped_samples,
             **self._end_times(),
             published_monotonic=time.monotonic(),
         )

@@ -79,6 +79,10 @@ class Snapshot:
     source_lost_count: int = 0
     recording_path: str | None = None
     """Path of the recording in progress, if any."""
+    recording_error: str | None = None
+    """Why the recording in progress stopped writing (disk full...), None while it writes."""
+    recording_dropped: int = 0
+    """Samples the recording in progress could not queue (written as zeros, marked as a gap)."""
     waveform_end_s: float = 0.0
     """Input time just after the last ``waveform`` sample [s] (stage latency removed)."""
     filtered_end_s: float = 0.0

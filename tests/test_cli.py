@@ -146,6 +146,35 @@ def test_headless_status_line_counts_every_loss_and_repair() -> None:
                                 late_sounds=2, nonfinite_samples=7,
                                 level=Level(clipped_samples=3)))
     assert "dropped=80 overflows=1 underflows=4 late_sounds=2 nonfinite=7 clipped=3" in line
+    assert "rec_dropped" not in line and "device_losses" not in line  # only when they apply
+    line = status_line(Snapshot(source_lost_count=2, recording_path="r.wav", recording_dropped=5,
+                                recording_error="System error"))
+    assert "device_losses=2 rec_dropped=5 REC_FAILED=(System error)" in line
+
+
+def test_a_recording_that_stops_writing_is_shown_and_exits_2(tmp_path: Path) -> None:
+    """The disk fills (here: a file-size limit) mid-recording: the status line says so, and the
+    run ends with one line and exit 2 (it ended 0 with the recording silently cut)."""
+    import resource
+
+    from stetho_rt.io.demo import DemoHeart
+
+    limit_bytes = 16_000
+    rec = tmp_path / "rec.wav"
+
+    def limit() -> None:  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "stetho_rt", "monitor", "--headless", "--demo", "--duration",
+         "2.5", "--no-classifier", "--record", str(rec)],
+        capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and f"recording {rec} stopped writing" in err[0], proc.stderr
+    held_s = float(err[0].split("it holds the first ")[1].split(" s")[0])
+    assert held_s <= limit_bytes / 4 / DemoHeart().rate  # float32 samples
+    assert "REC_FAILED=(" in proc.stdout.strip().splitlines()[-1]
 
 
 def test_replay_headless_runs_to_the_end(tmp_path: Path) -> None:

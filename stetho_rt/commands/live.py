@@ -12,7 +12,6 @@ from typing import IO
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
 from stetho_rt.errors import StethoError
-from stetho_rt.io.device import raise_if_lost_at_stop
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -79,7 +78,9 @@ def status_line(s: Snapshot) -> str:
             + (f" device={s.source_status}"
                + (f" ({s.source_problem})" if s.source_problem else "")
                if s.source_status in ("lost", "reopening") else "")
-            + (f" device_losses={s.source_lost_count}" if s.source_lost_count else ""))
+            + (f" device_losses={s.source_lost_count}" if s.source_lost_count else "")
+            + (f" rec_dropped={s.recording_dropped}" if s.recording_path else "")
+            + (f" REC_FAILED=({s.recording_error})" if s.recording_error else ""))
 
 
 def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
@@ -113,7 +114,7 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
         raise RuntimeError(f"pipeline failed: {type(pipe.error).__name__}: {pipe.error}")
     print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),
           file=out, flush=True)
-    raise_if_lost_at_stop(pipe.source, pipe.snapshot)
+    pipe.raise_end_problems()
     return 0
 
 

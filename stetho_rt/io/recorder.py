@@ -302,6 +302,31 @@ class Recorder:
         return not t.is_alive()
 
     @property
+    def error_text(self) -> str | None:
+        """:attr:`error` in a few words (libsndfile's are terse: "System error" for a full disk or
+        a file-size limit), None while all is well."""
+        err = self.error
+        if err is None:
+            return None
+        return str(err).strip().rstrip(".") or type(err).__name__
+
+    def problem(self, finished: bool = True) -> str | None:
+        """One line when the recording is not what was asked for, else None.
+
+        Parameters
+        ----------
+        finished : bool
+            What :meth:`close` returned (False: the files were not finished in time).
+        """
+        held = f"it holds the first {self.samples_written / self.rate:.1f} s"
+        if self.error_text is not None:
+            return f"recording {self.path} stopped writing ({self.error_text}); {held}"
+        if not finished:
+            return (f"recording {self.path} was not finished in time; {held} in "
+                    f"{self.write_path}")
+        return None
+
+    @property
     def is_alive(self) -> bool:
         """True while the writer thread runs."""
         return self._thread is not None and self._thread.is_alive()

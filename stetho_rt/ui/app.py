@@ -29,7 +29,6 @@ from textual.worker import Worker, WorkerState
 
 from stetho_rt.config import UI_FPS
 from stetho_rt.errors import StethoError
-from stetho_rt.io.device import raise_if_lost_at_stop
 from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.help import HelpScreen
 from stetho_rt.ui.messages import LifecycleNews
@@ -398,5 +397,7 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
         raise pipe.error
     if pipe.error is not None or (app.return_code or 0) != 0:
         return 1
-    raise_if_lost_at_stop(getattr(pipe, "source", None), pipe.snapshot)
+    end_problems = getattr(pipe, "raise_end_problems", None)
+    if end_problems is not None:
+        end_problems()
     return 0

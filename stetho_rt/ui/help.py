@@ -29,10 +29,11 @@ PANELS = (
     "variability (SDNN, RMSSD of recent RR intervals). Classifier: the session's verdict "
     "with the murmur share that decided it against the model's threshold (34%≥22%: murmur; "
     "the bars are probabilities, so a murmur verdict can have the shorter murmur bar), class "
-    "probabilities and the window's signal quality. Status bar: state, heart rate, position, "
-    "dropped samples, input overflows (and, once any: device losses, underflows, non-finite "
-    "input samples replaced by zeros, clipped samples, late sounds), end-to-end latency, DSP "
-    "load, input rate, source."
+    "probabilities and the window's signal quality. Status bar: state, ● REC while recording "
+    "(✖ REC FAILED when the file stopped taking writes), heart rate, position, dropped "
+    "samples, input overflows (and, once any: device losses, underflows, non-finite input "
+    "samples replaced by zeros, clipped samples, late sounds, recording drops), end-to-end "
+    "latency, DSP load, input rate, source."
 )
 
 

@@ -144,6 +144,7 @@ def test_status_text_fits_and_keeps_the_heart_rate(width: int) -> None:
         ({"late_sounds": 3}, "late sounds 3", "late 3"),
         ({"nonfinite_samples": 9}, "non-finite 9", "nan 9"),
         ({"clipped_samples": 5}, "clipped 5", "clip 5"),
+        ({"recording_dropped": 6}, "rec dropped 6", "rdrop 6"),
     ],
 )
 def test_status_text_shows_a_rare_count_only_once_there_was_any(
@@ -208,3 +209,12 @@ def test_no_verdict_until_the_first_window_unless_the_stream_ended() -> None:
     assert verdict_of(Snapshot(verdict=None, classifier_ready=True)) is None
     label, _ = verdict_of(Snapshot(verdict=empty, classifier_ready=True, finished=True))
     assert label == "artifact"  # a finished stream too short for a window: what analyze says
+
+
+def test_status_text_says_when_the_recording_stopped_writing() -> None:
+    snap = synthetic_snapshot(12.0)
+    state = StatusState(snap, lifecycle="running", recording="r.wav")
+    assert "● REC" in status_text(state, 200).plain
+    state = StatusState(replace(snap, recording_error="System error"), lifecycle="running",
+                        recording="r.wav")
+    assert "✖ REC FAILED" in status_text(state, 200).plain

@@ -91,6 +91,7 @@ def _rare_counts(snap: Snapshot) -> tuple[tuple[int, str, str, str], ...]:
         (snap.nonfinite_samples, "non-finite", "nan", BAD_COLOR),
         (snap.level.clipped_samples, "clipped", "clip", WARN_COLOR),
         (snap.late_sounds, "late sounds", "late", WARN_COLOR),
+        (snap.recording_dropped, "rec dropped", "rdrop", BAD_COLOR),
     )
 
 
@@ -98,7 +99,8 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     """(text, style) items in priority order; ``short`` uses abbreviated labels."""
     items = [_state_item(state)]
     if state.recording:
-        items.append(("● REC", f"bold {BAD_COLOR}"))
+        failed = state.snap is not None and state.snap.recording_error
+        items.append(("✖ REC FAILED" if failed else "● REC", f"bold {BAD_COLOR}"))
     snap = state.snap
     if snap is None:
         return items
