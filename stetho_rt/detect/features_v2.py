@@ -76,8 +76,10 @@ def _compute_band_sos() -> dict[str, np.ndarray]:
 
 
 @kernel
-def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out):  # pragma: no cover
-    """Frame features of block ``x``; returns the number of rows written to ``out``.
+def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out, energy
+                     ):  # pragma: no cover
+    """Frame features of block ``x``; returns the number of rows written to ``out`` (and to
+    ``energy``: each row's frame log mean square, not normalised [nepers]).
 
     ist: [samples in current frame, raw frames done]; fst: [mean, var, peak, slowmax, floor];
     acc: sums of squares (total, bands); wide, short: scratch of length 1 + bands (preallocated,
@@ -168,6 +170,7 @@ def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out):  # prag
         out[n_out, 3 + 2 * nb] = s0 - peak
         out[n_out, 4 + 2 * nb] = wide[0] - smax
         out[n_out, 5 + 2 * nb] = s0 - flo
+        energy[n_out] = raw
         n_out += 1
     return n_out
 
@@ -197,6 +200,8 @@ class FrameFeatures:
         self._wide = np.zeros(_NCH)
         self._short = np.zeros(_NCH)
         self._out = np.zeros((self.max_block // HOP_SAMPLES + 2, N_FEATURES))
+        self._energy = np.zeros(self._out.shape[0])
+        self._n = 0
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed ``x`` (1-D float32, at most ``max_block`` samples); return new rows (a view).
@@ -207,9 +212,17 @@ class FrameFeatures:
             raise ValueError(f"block of {x.shape[0]} samples exceeds max_block={self.max_block}")
         n = _features_kernel(
             x, self._sos, self._zi, self._acc, self._ring, self._ist, self._fst, self._wide,
-            self._short, self._out,
+            self._short, self._out, self._energy,
         )
+        self._n = n
         return self._out[:n]
+
+    @property
+    def last_energy(self) -> np.ndarray:
+        """Absolute level of the rows of the last :meth:`process` call, shape (n,): each frame's
+        log mean square of the input [nepers; ``log(10 ** (dBFS / 10))``], before any
+        normalisation (a view)."""
+        return self._energy[: self._n]
 
     def reset(self) -> None:
         """Back to the initial state (no reallocation)."""

@@ -125,6 +125,18 @@ MERGE_MIN_PERIOD_S = 1.5
 period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
 exceeds the emission context, the S2 after it passes for an S1 and the intervals alternate between
 0.25 and 0.75 periods. No change on the dev recordings (CV)."""
+SILENCE_DBFS = -100.0
+"""Absolute level [dBFS, mean square of the band-passed input over a 10 ms frame] that a sound's
+loudest frame must reach. The features are level-normalised (gain-free), so in digital silence (a
+click then zeros, a DC offset the band-pass removes) the decaying filter tails and rounding noise
+looked like a rhythm: 27-40 regular sounds and a 187 bpm rate. 16-bit quantisation noise in the
+band sits near -105 dBFS, a stethoscope's own noise tens of dB above it: no real sound is this
+quiet."""
+SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
+""":data:`SILENCE_DBFS` as the features' frame energy, ``log(mean square)`` [nepers]."""
+ENERGY_RING = 1024
+"""Frames of absolute frame energy kept for that check: more than a block's rows (409 at most)
+plus the decision lag and a sound's length."""
 KERNEL_FRAMES = 200
 """Most feature rows [frames] one kernel call is fed (2 s): a block's rows go in slices of this."""
 MAX_EVENTS = 64
@@ -348,6 +360,10 @@ class S1S2Detector:
         self._env = np.zeros((n_env, 2), dtype=np.float32)
         self._n_env = 0
         self.beats = BeatTracker()
+        self._energy = np.full(ENERGY_RING, -np.inf)  # frame energies by local frame index
+        self._n_frames = 0  # feature rows since the local reset
+        self.silent_sounds = 0
+        """Sounds the path decided in digital silence (below :data:`SILENCE_DBFS`), not emitted."""
         self._base = 0  # stream sample index of local sample 0 (moves on skip)
         self._seen = 0  # samples seen since the stream start
         self._reset_local()
@@ -413,6 +429,7 @@ class S1S2Detector:
         self.beats.reset()
         self._ac_acc[:] = 0.0
         self.late_sounds = 0
+        self.silent_sounds = 0
 
     def warm_up(self) -> None:
         """Compile the kernels (or load them from the cache), then reset."""
@@ -492,6 +509,8 @@ class S1S2Detector:
     # ------------------------------------------------------------------ internals
     def _reset_local(self) -> None:
         self._feat.reset()
+        self._energy[:] = -np.inf
+        self._n_frames = 0
         self._envstage.reset()
         self._logb[:] = 0.0
         self._psound[:] = 0.0
@@ -522,6 +541,7 @@ class S1S2Detector:
             self._store_envelope(x)
         if feats.shape[0] == 0:
             return
+        self._keep_energy(self._feat.last_energy)
         # at most MAX_EVENTS per kernel call: feed rows in slices of KERNEL_FRAMES
         for i in range(0, feats.shape[0], KERNEL_FRAMES):
             n = _detect_kernel(
@@ -553,6 +573,20 @@ class S1S2Detector:
             )
             self._emit(self._events[:n], out, decide_at)
 
+    def _keep_energy(self, energy: np.ndarray) -> None:
+        """Store the new rows' absolute frame energies at their local frame indices."""
+        start = self._n_frames % ENERGY_RING
+        n = energy.shape[0]
+        first = min(n, ENERGY_RING - start)
+        self._energy[start : start + first] = energy[:first]
+        self._energy[: n - first] = energy[first:]
+        self._n_frames += n
+
+    def _loudest(self, first: float, last: float) -> float:
+        """Highest absolute frame energy of local frames ``first..last`` [nepers]."""
+        idx = np.arange(int(first), int(last) + 1) % ENERGY_RING
+        return float(self._energy[idx].max()) if idx.size else -np.inf
+
     def _env_room(self, n_samples: int) -> None:
         """Make :attr:`last_envelope` able to hold the frames of a call of ``n_samples`` [2 kHz
         samples]. Every block the graph feeds fits the buffer made at construction
@@ -576,6 +610,9 @@ class S1S2Detector:
                 continue
             if t - b > self._deadline:  # settled too late: a bounded look-ahead drops it
                 self.late_sounds += 1
+                continue
+            if self._loudest(a, b) < SILENCE_NEPERS:  # a rhythm read into digital silence
+                self.silent_sounds += 1
                 continue
             kind = "S1" if kind_f == 0.0 else "S2"
             sh = shift[0] if kind == "S1" else shift[1]

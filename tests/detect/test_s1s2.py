@@ -113,6 +113,40 @@ def test_no_estimate_on_noise_or_silence(kind: str, rng: np.random.Generator) ->
     assert len(out.beats) < 3
 
 
+@pytest.mark.parametrize("kind", ["click then zeros", "DC offset", "heart then zeros"])
+def test_no_sounds_read_into_digital_silence(kind: str) -> None:
+    """The features are gain-free, so the band-pass's decaying tail after a click or a DC step
+    read as a rhythm (27 and 40 sounds, a 187 bpm rate); sounds below SILENCE_DBFS are not
+    emitted. After real heart sounds, the silence stays silent too."""
+    n = 20 * RATE
+    if kind == "click then zeros":
+        x = np.zeros(n)
+        x[RATE] = 0.9
+    elif kind == "DC offset":
+        x = np.full(n, 0.3)
+    else:
+        heart, _ = demo(72.0, seconds=8.0)
+        x = np.concatenate([heart, np.zeros(n)])
+    x = np.ascontiguousarray(bandpass(x.astype(np.float32)), dtype=np.float32)
+    det = S1S2Detector(PipelineConfig())
+    out = run(x, 509, det)
+    last_s = max((s.offset_s for s in out.sounds), default=0.0)
+    assert last_s < (8.5 if kind == "heart then zeros" else 0.0 + 1e-9), (kind, last_s)
+    if kind != "heart then zeros":
+        assert det.silent_sounds > 10  # the rhythm is still read: it is just not emitted
+        assert det.recording_heart_rate_bpm() is None and det.heart_rate_bpm is None
+
+
+def test_a_quiet_heart_is_still_heard() -> None:
+    """60 dB down (-70 dBFS sounds) the same sounds come out: the floor is for silence only."""
+    x, _ = demo(72.0, seconds=12.0)
+    loud = run(x, 509)
+    quiet = run(np.ascontiguousarray(x * np.float32(1e-3)), 509)
+    assert len(quiet.sounds) == len(loud.sounds) > 10
+    assert max(abs(a.centre_s - b.centre_s) for a, b in zip(loud.sounds, quiet.sounds,
+                                                            strict=True)) < 0.02
+
+
 def _hum_with_burst(n: int) -> np.ndarray:
     """A 50 Hz hum at 4 kHz, ``n`` samples, with a 25 ms zeroed burst at 0.25 s (what the pipeline
     makes of a NaN burst): no heart sound, yet the burst leaves the autocorrelation a peak."""
