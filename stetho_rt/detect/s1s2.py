@@ -130,8 +130,9 @@ SILENCE_DBFS = -100.0
 loudest frame must reach. The features are level-normalised (gain-free), so in digital silence (a
 click then zeros, a DC offset the band-pass removes) the decaying filter tails and rounding noise
 looked like a rhythm: 27-40 regular sounds and a 187 bpm rate. 16-bit quantisation noise in the
-band sits near -105 dBFS, a stethoscope's own noise tens of dB above it: no real sound is this
-quiet."""
+25-400 Hz band sits at -108 dBFS (4 kHz input; lower at higher rates), a stethoscope's own noise
+tens of dB above the floor: no real sound is this quiet. On the dev split 160 of 135,475 sounds
+fall below it, in 32 recordings with digital silence (README, detector step 4)."""
 SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
 """:data:`SILENCE_DBFS` as the features' frame energy, ``log(mean square)`` [nepers]."""
 ENERGY_RING = 1024
