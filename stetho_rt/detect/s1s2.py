@@ -135,9 +135,9 @@ tens of dB above the floor: no real sound is this quiet. On the dev split 160 of
 fall below it, in 32 recordings with digital silence (README, detector step 4)."""
 SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
 """:data:`SILENCE_DBFS` as the features' frame energy, ``log(mean square)`` [nepers]."""
-ENERGY_RING = 1024
-"""Frames of absolute frame energy kept for that check: more than a block's rows (409 at most)
-plus the decision lag and a sound's length."""
+ENERGY_MARGIN = 1024
+"""Frames of absolute frame energy kept for that check beyond one block's rows [frames]: more
+than the look-ahead bound plus a sound's length (an older sound is dropped as late first)."""
 KERNEL_FRAMES = 200
 """Most feature rows [frames] one kernel call is fed (2 s): a block's rows go in slices of this."""
 MAX_EVENTS = 64
@@ -361,7 +361,8 @@ class S1S2Detector:
         self._env = np.zeros((n_env, 2), dtype=np.float32)
         self._n_env = 0
         self.beats = BeatTracker()
-        self._energy = np.full(ENERGY_RING, -np.inf)  # frame energies by local frame index
+        # frame energies by local frame index: a block's rows and the frames before them
+        self._energy = np.full(self.max_block // HOP_SAMPLES + 2 + ENERGY_MARGIN, -np.inf)
         self._n_frames = 0  # feature rows since the local reset
         self.silent_sounds = 0
         """Sounds the path decided in digital silence (below :data:`SILENCE_DBFS`), not emitted."""
@@ -576,16 +577,17 @@ class S1S2Detector:
 
     def _keep_energy(self, energy: np.ndarray) -> None:
         """Store the new rows' absolute frame energies at their local frame indices."""
-        start = self._n_frames % ENERGY_RING
+        ring = self._energy.shape[0]
+        start = self._n_frames % ring
         n = energy.shape[0]
-        first = min(n, ENERGY_RING - start)
+        first = min(n, ring - start)
         self._energy[start : start + first] = energy[:first]
         self._energy[: n - first] = energy[first:]
         self._n_frames += n
 
     def _loudest(self, first: float, last: float) -> float:
         """Highest absolute frame energy of local frames ``first..last`` [nepers]."""
-        idx = np.arange(int(first), int(last) + 1) % ENERGY_RING
+        idx = np.arange(int(first), int(last) + 1) % self._energy.shape[0]
         return float(self._energy[idx].max()) if idx.size else -np.inf
 
     def _env_room(self, n_samples: int) -> None:

@@ -539,3 +539,12 @@ def test_detector_model_with_too_long_context_is_refused(tmp_path) -> None:  # t
     ahead = _model_file(tmp_path, "ahead.json", offsets=[*d["offsets"][:-1], 40])
     with pytest.raises(ModelError, match=r"ahead\.json: .* no room for a decision"):
         S1S2Detector(PipelineConfig(), model_path=ahead)
+
+
+def test_one_call_longer_than_the_energy_margin(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    """A detector sized for a whole file (batch tools) keeps every row's energy of that call:
+    the same sounds as 509-sample blocks (a 60 s call overflowed a fixed 1024-frame ring)."""
+    x, _ = demo72
+    x = np.ascontiguousarray(np.tile(x, 5))  # 60 s: 6000 frames in one call
+    whole = run(x, None, S1S2Detector(PipelineConfig(), max_block=x.shape[0]))
+    assert whole.sounds == run(x, 509).sounds and len(whole.sounds) > 100
