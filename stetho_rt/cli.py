@@ -7,9 +7,7 @@ Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from stetho_rt import __version__
@@ -21,9 +19,12 @@ from stetho_rt.config import (
     PipelineConfig,
     StreamConfig,
 )
-from stetho_rt.errors import StethoError
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+from stetho_rt.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    StethoError,
+    internal_error_text,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,7 +152,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if os.environ.get("STETHO_RT_DEBUG"):
-            traceback.print_exc()
-        print(f"stetho-rt: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"stetho-rt: {internal_error_text(exc)}", file=sys.stderr)
         return EXIT_INTERNAL

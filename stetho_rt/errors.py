@@ -7,6 +7,20 @@ internal failure (exit code 1).
 
 from __future__ import annotations
 
+import os
+import traceback
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+"""Exit codes: all good; an internal failure (a bug); bad input or arguments."""
+
+
+def internal_error_text(exc: BaseException) -> str:
+    """``internal error: <type>: <message>`` for an unexpected exception (printing its traceback
+    to stderr first when ``STETHO_RT_DEBUG`` is set). Call it in the ``except`` block."""
+    if os.environ.get("STETHO_RT_DEBUG"):
+        traceback.print_exc()
+    return f"internal error: {type(exc).__name__}: {exc}"
+
 
 class StethoError(Exception):
     """Base class of every error stetho-rt reports to a user."""

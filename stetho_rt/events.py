@@ -30,7 +30,7 @@ class HeartSound:
     def to_json(self) -> dict[str, Any]:
         """Dict for the analyze JSON Lines output, rounded to 1 ms / 3 digits (written out, not
         ``dataclasses.asdict``, which deep-copies every field: 2.2 against 8.6 µs a sound in a
-        one-off ``timeit``, about 20 µs CPU per second of audio at CirCor's 2.9 sounds/s)."""
+        one-off ``timeit``, about 20 µs CPU per second of audio at CirCor's 3.2 sounds/s)."""
         return {
             "kind": self.kind,
             "onset_s": round(self.onset_s, 3),

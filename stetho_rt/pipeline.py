@@ -126,10 +126,14 @@ class Pipeline:
         self.samples_in = 0
         """Stream samples consumed (gaps included) [samples at the source rate]."""
         self.gaps = 0
+        """Gaps in the stream (runs of dropped samples; consecutive ones without audio between
+        count once)."""
+        self._gap_end = -1  # stream sample just after the last gap
         self._busy_s = 0.0
         self._load_window: deque[tuple[float, float]] = deque(maxlen=200)
         self.finished = threading.Event()
         """Set when the source has ended and everything it produced was processed."""
+        self._closers: list[threading.Thread] = []  # finishing recordings stopped by the UI
         self.recording_problems: list[str] = []
         """One line per recording that failed or was not finished (see :meth:`Recorder.problem`)."""
         self.marks: deque[tuple[float, str]] = deque(maxlen=100)
@@ -162,6 +166,9 @@ class Pipeline:
         self.graph.close()
         if self.recorder is not None:
             self._close_recorder(self.recorder)
+        deadline = time.monotonic() + RECORDER_CLOSE_S
+        for closer in self._closers:  # recordings stopped from the dashboard, still finishing
+            closer.join(max(deadline - time.monotonic(), 0.0))
 
     def _close_recorder(self, rec: Any) -> None:
         """Finish ``rec``'s files; a failure is kept in :attr:`recording_problems`."""
@@ -172,13 +179,8 @@ class Pipeline:
     def raise_end_problems(self) -> None:
         """After :meth:`stop`: raise one :class:`StethoError` line (CLI exit code 2) when the run
         did not deliver what was asked: a device lost and not back, a recording that failed."""
-        from stetho_rt.io.device import raise_if_lost_at_stop
-
-        problems = list(self.recording_problems)
-        try:
-            raise_if_lost_at_stop(self.source, self.snapshot)
-        except StethoError as exc:
-            problems.insert(0, str(exc))
+        problems = [p for p in (self.source.end_problem(self.snapshot), *self.recording_problems)
+                    if p]
         if problems:
             raise StethoError("; ".join(problems))
 
@@ -199,8 +201,10 @@ class Pipeline:
         current = self.recorder
         if current is not None:
             self.recorder = None
-            threading.Thread(target=self._close_recorder, args=(current,),
-                             name="stetho-recorder-close", daemon=True).start()
+            closer = threading.Thread(target=self._close_recorder, args=(current,),
+                                      name="stetho-recorder-close", daemon=True)
+            closer.start()
+            self._closers.append(closer)  # joined by stop(): its problem must be in by then
             return None
         if path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -313,7 +317,9 @@ class Pipeline:
         The zeros go through the normal path (histories, events), so the display shows the gap
         as silence at its true place; the gap itself is counted in ``gaps`` and the ring's
         ``dropped_samples``."""
-        self.gaps += 1
+        if self.samples_in != self._gap_end:  # else it extends the gap before (a lost device)
+            self.gaps += 1
+        self._gap_end = self.samples_in + length
         rec = self.recorder
         if rec is not None:
             rec.submit_gap(self.samples_in, length)  # zeros + a "gap" event

@@ -1,7 +1,9 @@
 """Single-producer / single-consumer float32 ring buffer without locks (ARCHITECTURE.md §2).
 
-Two threads share it: the **producer** (PortAudio callback or the replay thread) calls
-:meth:`RingBuffer.write`; the **consumer** (the DSP thread) calls :meth:`RingBuffer.read_into`.
+Two threads share it: the **producer** (PortAudio callback or the replay thread; a device's
+watchdog while no stream of it is open, when it publishes the lost time with :meth:`skip` and
+:meth:`flush_gap`) calls :meth:`RingBuffer.write`; the **consumer** (the DSP thread) calls
+:meth:`RingBuffer.read_into`.
 Each side writes only its own counters and publishes them after its copy is complete, so no lock is
 needed (a counter is one int64 slot of a numpy array, stored in one step under the
 GIL).
@@ -193,6 +195,11 @@ class RingBuffer:
     def input_underflows(self) -> int:
         """Input-underflow flags the device reported (total)."""
         return int(self._ctr[6])
+
+    @property
+    def produced_samples(self) -> int:
+        """Stream samples the producer has accounted: stored plus dropped (gaps included)."""
+        return int(self._ctr[0] + self._ctr[2])
 
     @property
     def written_samples(self) -> int:

@@ -255,6 +255,11 @@ def test_a_damaged_mp3_is_bad_input_and_the_batch_goes_on(
     """soundfile raises ValueError (not LibsndfileError) on a damaged MP3: it stopped the batch."""
     # seed 4 damages frames that make soundfile raise ValueError
     mp3 = _damage_middle(_demo_file(tmp_path / "damaged.mp3", 8000, seconds=10.0), seed=4)
+    import soundfile as sf
+
+    with pytest.raises(ValueError), sf.SoundFile(mp3) as f:  # the case this test is about
+        f.seek(f.frames - 4096)
+        f.read(4096)
     good = _demo_file(tmp_path / "good.wav", 4000, seconds=3.0)
     assert main(["analyze", "--no-progress", "--no-classifier", str(mp3), str(good)]) == 2
     cap = capsys.readouterr()

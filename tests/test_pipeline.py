@@ -186,3 +186,4 @@ def test_stream_time_moves_on_through_gaps_with_no_audio() -> None:
     snap = pipe.snapshot  # republished at the stop: the counts as they stand
     assert snap.dropped_samples == pipe.ring.dropped_samples > 0
     assert pipe.samples_in <= snap.dropped_samples and pipe.error is None
+    assert pipe.gaps == 1  # one loss, published in 10 ms pieces with no audio between

@@ -174,11 +174,11 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
 
 def test_train_detector_writes_a_model_the_detector_loads(tmp_path: Path, capsys) -> None:
     import train_detector
-    from eval_segmentation import band_passed
 
     from stetho_rt.config import DspConfig
     from stetho_rt.detect.s1s2 import S1S2Detector
     from stetho_rt.detect.scoring import read_tsv, score_recording
+    from stetho_rt.dsp.resample import band_passed
     from stetho_rt.io.audiofile import open_audio
 
     root = require_data()

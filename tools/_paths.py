@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path:
-    """Folder of the real recordings: ``$STETHO_RT_DATA``, default ``../shared/data`` beside the
-    repository (the tests' default too)."""
-    return Path(os.environ.get("STETHO_RT_DATA", REPO.parent / "shared" / "data"))
+    """Folder of the real recordings, absolute: ``$STETHO_RT_DATA``, default ``../shared/data``
+    beside the repository (the tests' default too). Absolute, so a child process started in
+    another folder (``bench_trees``) reads the same recordings."""
+    return Path(os.environ.get("STETHO_RT_DATA", REPO.parent / "shared" / "data")).resolve()

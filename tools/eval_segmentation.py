@@ -46,6 +46,7 @@ from stetho_rt.detect.scoring import (
     read_tsv,
     score_recording,
 )
+from stetho_rt.dsp.resample import band_passed
 
 DATASETS = ("physionet2016", "circor2022", "pascal_a")
 LATE_S = DETECTOR_LOOKAHEAD_S + 0.01
@@ -129,21 +130,6 @@ class LocalChain:
             },
             "detector_cpu_s": dcpu,
         }
-
-
-def band_passed(x: np.ndarray, rate: int, cfg: Any) -> tuple[np.ndarray, float]:
-    """Resample to 2 kHz and band-pass with the package stages, in one call each.
-
-    Returns the band-passed float32 samples and the summed latency of the two stages [s].
-    """
-    from stetho_rt.dsp.filters import BandpassStage
-    from stetho_rt.dsp.resample import ResampleStage
-
-    rs = ResampleStage(rate, cfg, max_block=1 << 20)
-    bps = BandpassStage(cfg, max_block=1 << 20)
-    y = np.concatenate([rs.process(x).copy(), rs.flush().copy()])
-    bp = np.concatenate([bps.process(y).copy(), bps.flush().copy()])
-    return np.ascontiguousarray(bp, dtype=np.float32), rs.latency_s + bps.latency_s
 
 
 def records_from_jsonl(path: Path) -> dict[str, dict[str, Any]]:

@@ -536,7 +536,7 @@ def main() -> int:
     ap.add_argument("--skip", action="append", default=[], choices=["frames", "cpu", "latency"])
     ap.add_argument("--_feeder", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    recording = Path(args.recording) if args.recording else data_dir().resolve() / RECORDING
+    recording = Path(args.recording) if args.recording else data_dir() / RECORDING
     if args._feeder:
         return feeder_main(recording, args.bursts)
     if not recording.exists():

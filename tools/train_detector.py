@@ -34,8 +34,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_segmentation import band_passed
-
 from stetho_rt.config import INTERNAL_RATE_HZ, DspConfig
 from stetho_rt.detect.emission import FEATURE_SETS
 from stetho_rt.detect.features_v2 import HOP_SAMPLES
@@ -47,6 +45,7 @@ from stetho_rt.detect.scoring import (
     read_tsv,
     score_recording,
 )
+from stetho_rt.dsp.resample import band_passed
 from stetho_rt.io.audiofile import open_audio
 
 RATE = float(INTERNAL_RATE_HZ)  # the detector runs at the internal rate

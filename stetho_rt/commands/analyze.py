@@ -15,13 +15,18 @@ import multiprocessing
 import os
 import sys
 import time
-import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 from stetho_rt.analysis import analysis_config
-from stetho_rt.errors import ConfigError
+from stetho_rt.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    ConfigError,
+    internal_error_text,
+)
 
 
 def _analyze_one(path: str, channel: int | None, model: str | None,
@@ -37,9 +42,7 @@ def _analyze_one(path: str, channel: int | None, model: str | None,
         return analyze_file(path, cfg, channel=channel,
                             classifier=load_classifier(opts, cfg)), False
     except Exception as exc:
-        if os.environ.get("STETHO_RT_DEBUG"):
-            traceback.print_exc()
-        return {"file": path, "error": f"{path}: internal error: {type(exc).__name__}: {exc}"}, True
+        return {"file": path, "error": f"{path}: {internal_error_text(exc)}"}, True
 
 
 class Progress:
@@ -103,8 +106,8 @@ def run_analyze(args: argparse.Namespace) -> int:
             load_classifier(args, analysis_config())
         progress = Progress(len(args.files), sys.stderr, not args.no_progress)
         failed = internal = 0
-        for record, crashed in _records(args.files, args.jobs, args.channel, args.model,
-                                        args.no_classifier):
+        records = _records(args.files, args.jobs, args.channel, args.model, args.no_classifier)
+        for record, crashed in records:
             if "error" in record:
                 failed += 1
                 internal += int(crashed)
@@ -114,7 +117,8 @@ def run_analyze(args: argparse.Namespace) -> int:
                 out.flush()
             except BrokenPipeError:  # `analyze ... | head`: the reader is gone, stop quietly
                 _silence_stdout()
-                return 0
+                records.close()  # queued files are cancelled, not analysed for nobody
+                break
             except OSError as e:
                 raise ConfigError(f"{args.out or 'stdout'}: cannot write ({e.strerror or e})"
                                   ) from e
@@ -122,7 +126,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     finally:
         if args.out:
             out.close()
-    return 1 if internal else (2 if failed else 0)
+    return EXIT_INTERNAL if internal else (EXIT_BAD_INPUT if failed else EXIT_OK)
 
 
 def _silence_stdout() -> None:
@@ -140,7 +144,13 @@ def _records(files: list[str], jobs: int, channel: int | None, model: str | None
             yield _analyze_one(p, channel, model, no_classifier)
         return
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=ctx)
+    futures = []
+    try:
         futures = [pool.submit(_analyze_one, p, channel, model, no_classifier) for p in paths]
         for fut in futures:  # input order; workers run ahead
             yield fut.result()
+    finally:  # closed early (the reader left): drop the queued files, do not wait for them
+        for fut in futures:  # here, not by shutdown's cancel_futures: its manager thread
+            fut.cancel()  # cancels only while the pool object lives, and this frame drops it
+        pool.shutdown(wait=False)

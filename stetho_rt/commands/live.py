@@ -129,7 +129,9 @@ def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int
     pipe = Pipeline(source, cfg, live=True, recorder=recorder,
                     classifier=load_classifier(args, cfg))
     if args.headless:
-        if getattr(source, "lost_at_stop", None) is None:  # not a device: nothing to divert
+        from stetho_rt.io.device import DeviceSource
+
+        if not isinstance(source, DeviceSource):  # nothing prints behind our back
             return run_headless(pipe, args.duration, sys.stdout)
         from stetho_rt.ui.stderr_guard import divert_stderr
 

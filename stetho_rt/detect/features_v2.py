@@ -56,6 +56,22 @@ PEAK_DECAY_PER_S = 1.5
 SLOW_DECAY_PER_S = 0.4
 """Decay of the slow running maximum and rise of the running floor [nepers per second]."""
 EPS = 1e-12
+SILENCE_DBFS = -100.0
+"""Frame level [dBFS: mean square of the band-passed input over a frame] below which a frame is
+digital silence. The features are level-normalised (gain-free), so in silence (a click then
+zeros, a DC offset the band-pass removes) the decaying filter tails and rounding noise looked like
+a rhythm: 27-40 regular sounds and a 187 bpm rate. 16-bit quantisation noise in the 25-400 Hz band
+sits at -108 dBFS (4 kHz input; lower at higher rates), a stethoscope's own noise tens of dB above
+the floor. No sound is emitted whose every frame is silent, and a run of
+:data:`SILENCE_RESTART_FRAMES` or more silent frames is handled as no signal
+(:mod:`stetho_rt.detect.s1s2`)."""
+SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
+""":data:`SILENCE_DBFS` as a frame energy, ``log(mean square)`` [nepers]."""
+SILENCE_RESTART_FRAMES = 50
+"""Silent frames in a row (0.5 s) that make a run of digital silence: the level statistics stop
+there and start afresh at the next sound (a click before the silence left them set to the click),
+and the detector takes the rest of the run as carrying no information. Shorter runs (the band-pass's
+first few zero frames, a dropout's zeros) are left as they always were."""
 _RING = 16  # raw-frame ring (> 2 * LOOKAHEAD_FRAMES + 1)
 _NCH = 1 + N_BANDS
 
@@ -81,7 +97,8 @@ def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out, energy
     """Frame features of block ``x``; returns the number of rows written to ``out`` (and to
     ``energy``: each row's frame log mean square, not normalised [nepers]).
 
-    ist: [samples in current frame, raw frames done]; fst: [mean, var, peak, slowmax, floor];
+    ist: [samples in current frame, raw frames done]; fst: [mean, var, peak, slowmax, floor,
+    silent frames in a row, frames since the statistics started];
     acc: sums of squares (total, bands); wide, short: scratch of length 1 + bands (preallocated,
     so a call allocates nothing).
     """
@@ -132,33 +149,32 @@ def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out, energy
             short[c] /= 2 * SHORT_HALF + 1
         s0 = short[0]
         raw = ring[t % _RING, 0]
-        # running normalisation of the short-smoothed total log-energy
-        alpha = 1.0 / (t + 1.0)
-        a_min = 1.0 / (NORM_TAU_S * FRAME_RATE_HZ)
-        if alpha < a_min:
-            alpha = a_min
-        if t == 0:
+        # running normalisation of the short-smoothed total log-energy. In a run of digital
+        # silence longer than SILENCE_RESTART_FRAMES the statistics stay as the signal left them,
+        # and at the next sound they start afresh, as at the stream start (the level before the
+        # silence says nothing of the level after it). Shorter runs change nothing.
+        silent = raw < SILENCE_NEPERS
+        if silent:
+            fst[5] += 1.0
+        if t == 0 or (not silent and fst[5] >= SILENCE_RESTART_FRAMES):
             fst[0] = s0
             fst[1] = 1.0
             fst[2] = s0
             fst[3] = wide[0]
             fst[4] = s0
-        else:
+            fst[6] = 0.0
+        elif not (silent and fst[5] >= SILENCE_RESTART_FRAMES):
+            alpha = max(1.0 / (fst[6] + 1.0), 1.0 / (NORM_TAU_S * FRAME_RATE_HZ))
             d0 = s0 - fst[0]
             fst[0] += alpha * d0
             fst[1] = (1.0 - alpha) * (fst[1] + alpha * d0 * d0)
-        peak = fst[2] - PEAK_DECAY_PER_S / FRAME_RATE_HZ
-        if s0 > peak:
-            peak = s0
-        fst[2] = peak
-        smax = fst[3] - SLOW_DECAY_PER_S / FRAME_RATE_HZ
-        if wide[0] > smax:
-            smax = wide[0]
-        fst[3] = smax
-        flo = fst[4] + SLOW_DECAY_PER_S / FRAME_RATE_HZ
-        if s0 < flo:
-            flo = s0
-        fst[4] = flo
+            fst[2] = max(fst[2] - PEAK_DECAY_PER_S / FRAME_RATE_HZ, s0)
+            fst[3] = max(fst[3] - SLOW_DECAY_PER_S / FRAME_RATE_HZ, wide[0])
+            fst[4] = min(fst[4] + SLOW_DECAY_PER_S / FRAME_RATE_HZ, s0)
+        if not silent:
+            fst[5] = 0.0
+        fst[6] += 1.0
+        peak, smax, flo = fst[2], fst[3], fst[4]
         sd = np.sqrt(fst[1]) + 0.05
         mu = fst[0]
         out[n_out, 0] = (s0 - mu) / sd
@@ -196,7 +212,7 @@ class FrameFeatures:
         self._acc = np.zeros(_NCH)
         self._ring = np.zeros((_RING, _NCH))
         self._ist = np.zeros(2, dtype=np.int64)
-        self._fst = np.zeros(5)
+        self._fst = np.zeros(7)
         self._wide = np.zeros(_NCH)
         self._short = np.zeros(_NCH)
         self._out = np.zeros((self.max_block // HOP_SAMPLES + 2, N_FEATURES))

@@ -21,10 +21,13 @@ Design
    session.
 4. An explicit-duration Viterbi recursion runs forward frame by frame
    (:mod:`~stetho_rt.detect.hsmm`); a segment is committed, and an S1/S2 emitted, once it ended
-   ``lag`` frames ago on the best current path (``lag`` = :data:`DECISION_FRAMES` minus the
-   feature and context look-ahead and the frame the model's time shift may take: 21 frames with
-   the shipped model); the path is then clamped through it, so sounds are never revised or
-   duplicated.
+   ``lag`` frames ago on the best current path (``lag`` = :data:`DECISION_FRAMES` minus one,
+   the feature and context look-ahead and the frame the model's time shift may take: 29 - 1 - 4 -
+   2 - 1 = 21 frames with the shipped model); the path is then clamped through it, so sounds are
+   never revised or duplicated. Runs of digital silence (:data:`~stetho_rt.detect.features_v2.
+   SILENCE_RESTART_FRAMES` frames or more below ``SILENCE_DBFS``) carry no information: no sound
+   probability, uninformative emissions, and the features' level statistics restart after them;
+   a sound whose every frame is silent is not emitted (:attr:`silent_sounds`).
 5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats; the session heart rate
    is the summed autocorrelation's period (or half/double it when clearly more S1-S1 intervals
    agree, unless the summed S1/S2 contrast autocorrelation shows S1 recurring at the period: at
@@ -35,7 +38,7 @@ Design
 Latency: a sound is committed once the best path has kept it for the HSMM's fixed lag, 0.27 s
 after the end of its last frame with the shipped model (0.28 s after its reported offset, which
 the S1 time shift moves 6 ms earlier), plus the upstream latency. When the path settles a sound
-later (0.5-1 % of the dev split's sounds, up to 1.4 s), it is dropped and counted
+later (1.3 % of CirCor's sounds, 0.55 % of PhysioNet's, up to 1.4 s), it is dropped and counted
 (:attr:`late_sounds`) once past the 0.3 s look-ahead bound: no sound is reported later than
 :attr:`latency_s` (0.30 s) after its offset. CPU: about
 10 k multiply-adds per frame (``tools/bench.py`` section 1 times it in 10 ms blocks).
@@ -63,7 +66,12 @@ from stetho_rt.config import (
 )
 from stetho_rt.detect import hsmm
 from stetho_rt.detect.emission import FEATURE_SETS, EmissionModel, mlp_logpost
-from stetho_rt.detect.features_v2 import FRAME_RATE_HZ, HOP_SAMPLES
+from stetho_rt.detect.features_v2 import (
+    FRAME_RATE_HZ,
+    HOP_SAMPLES,
+    SILENCE_NEPERS,
+    SILENCE_RESTART_FRAMES,
+)
 from stetho_rt.detect.heart_rate import (
     LAG_MARGIN,
     BeatTracker,
@@ -125,36 +133,36 @@ MERGE_MIN_PERIOD_S = 1.5
 period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
 exceeds the emission context, the S2 after it passes for an S1 and the intervals alternate between
 0.25 and 0.75 periods. No change on the dev recordings (CV)."""
-SILENCE_DBFS = -100.0
-"""Absolute level [dBFS, mean square of the band-passed input over a 10 ms frame] that a sound's
-loudest frame must reach. The features are level-normalised (gain-free), so in digital silence (a
-click then zeros, a DC offset the band-pass removes) the decaying filter tails and rounding noise
-looked like a rhythm: 27-40 regular sounds and a 187 bpm rate. 16-bit quantisation noise in the
-25-400 Hz band sits at -108 dBFS (4 kHz input; lower at higher rates), a stethoscope's own noise
-tens of dB above the floor: no real sound is this quiet. On the dev split 160 of 135,475 sounds
-fall below it, in 32 recordings with digital silence (README, detector step 4)."""
-SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
-""":data:`SILENCE_DBFS` as the features' frame energy, ``log(mean square)`` [nepers]."""
-ENERGY_MARGIN = 1024
-"""Frames of absolute frame energy kept for that check beyond one block's rows [frames]: more
-than the look-ahead bound plus a sound's length (an older sound is dropped as late first)."""
 KERNEL_FRAMES = 200
 """Most feature rows [frames] one kernel call is fed (2 s): a block's rows go in slices of this."""
 MAX_EVENTS = 64
 """Most events one kernel call writes: :data:`KERNEL_FRAMES` rows hold about 15 sounds at
 220 bpm, so the event buffer never fills."""
-EVENT_COLUMNS = 7
+EVENT_COLUMNS = 8
 """Columns of a kernel event row: kind (0 = S1, 1 = S2), first and last frame, confidence, decoded
-frame, quality, period_s (see :func:`_detect_kernel`)."""
+frame, quality, period_s, loudest frame energy [nepers] (see :func:`_detect_kernel`)."""
 
 # float state layout
 F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR = 0, 1, 2, 3
 
 
 @kernel
+def _in_silent_run(ering, t, ring):  # pragma: no cover - numba
+    """True when local frames ``t - SILENCE_RESTART_FRAMES + 1 .. t`` are all digital silence."""
+    if t + 1 < SILENCE_RESTART_FRAMES:
+        return False
+    for u in range(t - SILENCE_RESTART_FRAMES + 1, t + 1):
+        if ering[u % ring] >= SILENCE_NEPERS:
+            return False
+    return True
+
+
+@kernel
 def _detect_kernel(
     feats,
+    energy,
     fring,
+    ering,
     offsets,
     w1t,
     b1,
@@ -184,26 +192,39 @@ def _detect_kernel(
     ac_out,
     events,
 ):  # pragma: no cover - numba
-    """Run the HSMM over feature rows; write events ``[kind, start, end, conf, t, quality,
-    period_s]`` (``period_s``: the heart period when the sound was decided, 0 without one)."""
+    """Run the HSMM over feature rows (``energy``: their absolute frame energies [nepers]);
+    write events ``[kind, start, end, conf, t, quality, period_s, loudest]`` (``period_s``: the
+    heart period when the sound was decided, 0 without one; ``loudest``: the sound's highest
+    frame energy).
+
+    A frame in a run of digital silence (``SILENCE_RESTART_FRAMES`` frames or more below
+    ``SILENCE_NEPERS``) carries no information: no sound probability (so no periodicity for the
+    autocorrelation) and uninformative emissions (the duration model alone carries the path
+    through it)."""
     n_ev = 0
     ring = hsmm.RING
     for r in range(feats.shape[0]):
         nf = ist[hsmm.I_NEXT]
         for c in range(feats.shape[1]):
             fring[nf % ring, c] = feats[r, c]
+        ering[nf % ring] = energy[r]
         ist[hsmm.I_NEXT] = nf + 1
         t = nf - lookahead
         if t < 0:
             continue
         slot = t % ring
-        # emissions: log P(j|x) - log P(j)
-        psound[slot] = mlp_logpost(
-            fring, ring, t, nf, offsets, w1t, b1, w2, b2, hid, lp
-        )
-        pdiff[slot] = np.exp(lp[0]) - np.exp(lp[2])
-        for j in range(4):
-            logb[slot, j] = escale * (lp[j] - log_prior[j])
+        if _in_silent_run(ering, t, ring):
+            psound[slot] = 0.0
+            pdiff[slot] = 0.0
+            for j in range(4):
+                logb[slot, j] = 0.0
+        else:  # emissions: log P(j|x) - log P(j)
+            psound[slot] = mlp_logpost(
+                fring, ring, t, nf, offsets, w1t, b1, w2, b2, hid, lp
+            )
+            pdiff[slot] = np.exp(lp[0]) - np.exp(lp[2])
+            for j in range(4):
+                logb[slot, j] = escale * (lp[j] - log_prior[j])
         # heart period from the autocorrelation of the sound probability
         if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES:
             n = min(t + 1, HR_WINDOW_FRAMES)
@@ -242,8 +263,10 @@ def _detect_kernel(
                 a = seg[i, 1]
                 b = seg[i, 2]
                 conf = 0.0
+                loudest = -np.inf
                 for u in range(a, b + 1):
                     conf += psound[u % ring]
+                    loudest = max(loudest, ering[u % ring])
                 events[n_ev, 0] = 0.0 if k == hsmm.S1 else 1.0
                 events[n_ev, 1] = a
                 events[n_ev, 2] = b
@@ -251,6 +274,7 @@ def _detect_kernel(
                 events[n_ev, 4] = t
                 events[n_ev, 5] = fst[F_QUALITY]
                 events[n_ev, 6] = fst[F_PERIOD] if fst[F_HAVE_HR] != 0.0 else 0.0
+                events[n_ev, 7] = loudest
                 n_ev += 1
         if last >= 0:
             hsmm.commit(seg[last, 0], seg[last, 2], t, logb, delta, psi, ist, dmax, logdur)
@@ -335,6 +359,7 @@ class S1S2Detector:
         self._hid = np.zeros(m.w1.shape[0])
         self._lp = np.zeros(4)
         self._fring = np.zeros((hsmm.RING, m.n_features))
+        self._ering = np.zeros(hsmm.RING)  # absolute frame energies [nepers], as fring
         self._lookahead = m.lookahead
         r = hsmm.RING
         self._logb = np.zeros((r, 4))
@@ -361,11 +386,9 @@ class S1S2Detector:
         self._env = np.zeros((n_env, 2), dtype=np.float32)
         self._n_env = 0
         self.beats = BeatTracker()
-        # frame energies by local frame index: a block's rows and the frames before them
-        self._energy = np.full(self.max_block // HOP_SAMPLES + 2 + ENERGY_MARGIN, -np.inf)
-        self._n_frames = 0  # feature rows since the local reset
         self.silent_sounds = 0
-        """Sounds the path decided in digital silence (below :data:`SILENCE_DBFS`), not emitted."""
+        """Sounds the path decided in digital silence (below
+        :data:`~stetho_rt.detect.features_v2.SILENCE_DBFS`), not emitted."""
         self._base = 0  # stream sample index of local sample 0 (moves on skip)
         self._seen = 0  # samples seen since the stream start
         self._reset_local()
@@ -511,8 +534,7 @@ class S1S2Detector:
     # ------------------------------------------------------------------ internals
     def _reset_local(self) -> None:
         self._feat.reset()
-        self._energy[:] = -np.inf
-        self._n_frames = 0
+        self._ering[:] = 0.0
         self._envstage.reset()
         self._logb[:] = 0.0
         self._psound[:] = 0.0
@@ -543,12 +565,14 @@ class S1S2Detector:
             self._store_envelope(x)
         if feats.shape[0] == 0:
             return
-        self._keep_energy(self._feat.last_energy)
+        energy = self._feat.last_energy
         # at most MAX_EVENTS per kernel call: feed rows in slices of KERNEL_FRAMES
         for i in range(0, feats.shape[0], KERNEL_FRAMES):
             n = _detect_kernel(
                 feats[i : i + KERNEL_FRAMES],
+                energy[i : i + KERNEL_FRAMES],
                 self._fring,
+                self._ering,
                 *self._w,
                 self._hid,
                 self._lp,
@@ -575,21 +599,6 @@ class S1S2Detector:
             )
             self._emit(self._events[:n], out, decide_at)
 
-    def _keep_energy(self, energy: np.ndarray) -> None:
-        """Store the new rows' absolute frame energies at their local frame indices."""
-        ring = self._energy.shape[0]
-        start = self._n_frames % ring
-        n = energy.shape[0]
-        first = min(n, ring - start)
-        self._energy[start : start + first] = energy[:first]
-        self._energy[: n - first] = energy[first:]
-        self._n_frames += n
-
-    def _loudest(self, first: float, last: float) -> float:
-        """Highest absolute frame energy of local frames ``first..last`` [nepers]."""
-        idx = np.arange(int(first), int(last) + 1) % self._energy.shape[0]
-        return float(self._energy[idx].max()) if idx.size else -np.inf
-
     def _env_room(self, n_samples: int) -> None:
         """Make :attr:`last_envelope` able to hold the frames of a call of ``n_samples`` [2 kHz
         samples]. Every block the graph feeds fits the buffer made at construction
@@ -608,13 +617,13 @@ class S1S2Detector:
     def _emit(self, ev: np.ndarray, out: DetectorOutput, decide_at: int) -> None:
         rate = float(INTERNAL_RATE_HZ)
         shift = self.model.time_shift_s
-        for kind_f, a, b, conf, t, q, period_s in ev:
+        for kind_f, a, b, conf, t, q, period_s, loudest in ev:
             if q < EMIT_QUALITY_MIN or conf < CONF_MIN:
                 continue
             if t - b > self._deadline:  # settled too late: a bounded look-ahead drops it
                 self.late_sounds += 1
                 continue
-            if self._loudest(a, b) < SILENCE_NEPERS:  # a rhythm read into digital silence
+            if loudest < SILENCE_NEPERS:  # the duration model's rhythm through digital silence
                 self.silent_sounds += 1
                 continue
             kind = "S1" if kind_f == 0.0 else "S2"

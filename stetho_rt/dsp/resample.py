@@ -659,3 +659,18 @@ def resample(x: np.ndarray, in_rate: int, cfg: DspConfig = DspConfig()) -> np.nd
         describes input time ``(k - latency) / 2000`` s (drop the first ``latency`` to align).
     """
     return run_batch(ResampleStage(in_rate, cfg), x)
+
+
+def band_passed(x: np.ndarray, rate: int, cfg: DspConfig) -> tuple[np.ndarray, float]:
+    """A whole signal at ``rate`` [Hz] resampled to the internal rate and band-passed with the
+    pipeline's own stages, one call each (the detector's input, for tools and tests).
+
+    Returns the band-passed float32 samples and the summed latency of the two stages [s].
+    """
+    from stetho_rt.dsp.filters import BandpassStage
+
+    rs = ResampleStage(rate, cfg, max_block=1 << 20)
+    bps = BandpassStage(cfg, max_block=1 << 20)
+    y = np.concatenate([rs.process(x).copy(), rs.flush().copy()])
+    bp = np.concatenate([bps.process(y).copy(), bps.flush().copy()])
+    return np.ascontiguousarray(bp, dtype=np.float32), rs.latency_s + bps.latency_s

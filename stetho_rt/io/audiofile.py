@@ -31,14 +31,18 @@ header says they do is an error; the message gives the readable length, so the u
 the file (e.g. rewrite it with ``sox``) knowingly.
 
 Data checks that need the samples (silence, clipping, partial NaN) are not errors here: the
-pipeline's :class:`~stetho_rt.dsp.level.BlockMeter` replaces non-finite samples by 0 and counts
-them, and counts clipped samples, as the audio streams through.
+pipeline's :class:`~stetho_rt.dsp.level.BlockMeter` replaces non-finite samples of the delivered
+channel by 0 and counts them, and counts clipped samples, as the audio streams through.
 
-Channels are numbered from 0. With ``channel=None`` a multichannel file is downmixed by the mean.
+Channels are numbered from 0. With ``channel=None`` a multichannel file is downmixed by the mean
+of each frame's finite channels: a NaN or infinite sample in one channel is left out of its frame's
+mean (not counted anywhere); only a frame with no finite channel stays NaN and is counted (and
+zeroed) downstream.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -488,7 +492,7 @@ _MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12
 _MPEG_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")
 
 
-def _mpeg_frames(data: bytes, start: int) -> tuple[int, bool]:
+def _mpeg_frames(data: bytes | mmap.mmap, start: int) -> tuple[int, bool]:
     """Walk MPEG audio frame headers from ``start``: (samples they hold, first frame carries a
     length tag). Stops at the first byte run that is not a frame (a tag, junk, the end)."""
     pos, samples, tagged, first = start, 0, False, True
@@ -516,6 +520,14 @@ def _mpeg_frames(data: bytes, start: int) -> tuple[int, bool]:
     return samples, tagged
 
 
+def mpeg_audio_start(data: bytes | mmap.mmap) -> int:
+    """Offset of an MP3's first frame [bytes]: after its ID3v2 tag, if any (10-byte header
+    and a 28-bit "synchsafe" size)."""
+    if data[:3] == b"ID3" and len(data) >= 10:
+        return 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    return 0
+
+
 def _mpeg_length_problem(p: Path, frames: int, rate: int) -> str | None:
     """An MP3 without a length tag whose frames hold more audio than libsndfile will read.
 
@@ -523,11 +535,11 @@ def _mpeg_length_problem(p: Path, frames: int, rate: int) -> str | None:
     stops reading there: a variable-bitrate MP3 without a Xing/Info/VBRI tag would be cut short
     without a word. The frame headers give the true length (give or take the encoder's delay
     and padding, under two frames)."""
-    data = p.read_bytes()
-    start = 0
-    if data[:3] == b"ID3" and len(data) >= 10:  # ID3v2 tag: a 28-bit "synchsafe" size
-        start = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
-    samples, tagged = _mpeg_frames(data, start)
+    try:
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            samples, tagged = _mpeg_frames(data, mpeg_audio_start(data))
+    except (OSError, ValueError) as e:  # ValueError: mmap of an empty file (checked before)
+        return f"cannot read ({e})"
     if tagged or samples <= frames + 2 * 1152:
         return None
     return (

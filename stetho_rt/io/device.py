@@ -2,9 +2,10 @@
 
 Threads and what each runs:
 
-- **PortAudio thread**: :meth:`DeviceSource._make_callback`'s closure. It only copies ``indata``
+- **PortAudio thread**: :meth:`DeviceSource._make_callback`'s closure. It copies ``indata``
   into the ring (picking one channel, or downmixing into a preallocated mono buffer), counts status
-  flags and bumps a heartbeat. No allocation of sample buffers, no lock, no logging, no I/O.
+  flags, bumps a heartbeat and runs the clock check below (scalar arithmetic on preallocated
+  arrays). No allocation of sample buffers, no lock, no logging, no I/O.
 - **watchdog thread** (``stetho-device-watchdog``): polls the heartbeat every
   :data:`WATCHDOG_POLL_S`. A device that stops delivering is declared **lost** when
   PortAudio ends the stream (``finished_callback``, stream inactive: a USB device unplugged, the
@@ -36,7 +37,8 @@ dropped samples at (about) its place:
   difference, and late callbacks only raise it). Its minimum over each :data:`CLOCK_WINDOW_S`
   window is compared with the baseline; a rise above :data:`DROPOUT_MIN_S` in two windows in a row
   (a starved process that catches up rises in one at most) is a dropout: the rise becomes one
-  counted gap, placed where it is found (up to two windows after the audio stopped). Otherwise the
+  counted gap, placed where it is found (1.0-1.6 s after the audio stopped, in simulated 0.3 s
+  holes: the window the hole ends in, then two more). Otherwise the
   baseline follows the window minimum (clock drift). Dropouts shorter than ``DROPOUT_MIN_S`` are
   within scheduling jitter and are not counted. The ALSA ``pulse`` plugin's ADC timestamps are no
   help: measured on the test device, they crept up over seconds after a 0.7 s gap instead of
@@ -202,18 +204,20 @@ class DeviceSource:
         # Shared with the PortAudio thread: preallocated, written in place.
         self._mix = np.zeros(max(4 * self.block_size, 4096), dtype=np.float32)
         self._hb = np.zeros(2, dtype=np.int64)  # callbacks, frames delivered
-        self._hb_t = np.zeros(1, dtype=np.float64)  # time.monotonic() of the last callback [s]
+        # time.monotonic() [s] up to which stream time is accounted: the last callback, or the
+        # watchdog's last accounting of a closed stream's silence
+        self._hb_t = np.zeros(1, dtype=np.float64)
         self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
-        # Clock check (PortAudio thread, or the watchdog while no stream is open): samples
-        # produced into the ring (gaps included), dropouts found; and the offsets [s]: baseline,
-        # current window's minimum, window start, rise seen in the previous window (0: none).
-        self._produced = np.zeros(2, dtype=np.int64)
+        # Clock check (PortAudio thread): the offsets [s] baseline, current window's minimum,
+        # window start, rise seen in the previous window (0: none); and dropouts found.
         self._clock = np.zeros(4, dtype=np.float64)
+        self._dropouts = np.zeros(1, dtype=np.int64)
         self._clock_reset = np.ones(1, dtype=np.int64)  # 1: next callback starts a new baseline
         self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
         self._ended = threading.Event()  # finished_callback of the current stream
         self._stream: Any = None
         self._hung_close = False  # an abort+close timed out: its callback may still run
+        self._callbacks_at_reopen = 0  # callbacks before the last reopen (it delivers if more)
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
 
@@ -248,14 +252,17 @@ class DeviceSource:
 
     def stop(self, timeout: float = 2 * CLOSE_TIMEOUT_S) -> None:
         """Close the stream; returns within about ``timeout`` [s], even if PortAudio hangs."""
-        was_lost = self.status in (STATUS_LOST, STATUS_REOPENING)
+        # lost: not delivering (a reopened stream whose callbacks came is back, even before the
+        # watchdog's next poll says so)
+        was_lost = self.status == STATUS_LOST or (
+            self.status == STATUS_REOPENING and self.callbacks == self._callbacks_at_reopen)
         self._stop.set()
         self._gen[0] += 1  # a late callback of any stream now aborts instead of writing
         wd = self._watchdog
         if wd is not None and wd is not threading.current_thread():
             wd.join(timeout / 2)
-        closed = self._close_current(timeout / 2)
-        if was_lost and closed and not (wd is not None and wd.is_alive()):
+        self._close_current(timeout / 2)
+        if was_lost and not (wd is not None and wd.is_alive()):
             self._account_silence()  # lost until the end: that time is dropped too
         self.lost_at_stop = was_lost
         self.status = STATUS_STOPPED
@@ -296,7 +303,7 @@ class DeviceSource:
     @property
     def dropouts(self) -> int:
         """Dropouts shorter than a loss found by the clock check (each one counted gap)."""
-        return int(self._produced[1])
+        return int(self._dropouts[0])
 
     # ------------------------------------------------------------------ PortAudio thread
     def _make_callback(self, gen: int) -> tuple[Callable[..., None], Callable[[], None]]:
@@ -309,7 +316,7 @@ class DeviceSource:
         count_underflow = ring.count_underflow
         skip = ring.skip  # counted as dropped, published as a gap (producer-side)
         mix, hb, hb_t, resync, gen_now = self._mix, self._hb, self._hb_t, self._resync, self._gen
-        produced, clock, clock_reset = self._produced, self._clock, self._clock_reset
+        clock, clock_reset, dropouts = self._clock, self._clock_reset, self._dropouts
         cap = mix.shape[0]
         channel = self.channel
         nch = self.open_channels
@@ -334,9 +341,7 @@ class DeviceSource:
                 lost = int((now - hb_t[0]) * rate) - frames
                 if lost > 0:
                     skip(lost)  # the silent wall-clock time becomes one counted gap
-                    produced[0] += lost
-            produced[0] += frames
-            offset = now - produced[0] / rate
+            offset = now - (ring.produced_samples + frames) / rate  # stream samples, this block in
             if clock_reset[0]:
                 clock_reset[0] = 0
                 clock[0] = clock[1] = offset
@@ -355,8 +360,7 @@ class DeviceSource:
                     else:  # risen for two windows: audio went missing
                         gap = int(min(rise, clock[3]) * rate)
                         skip(gap)
-                        produced[0] += gap
-                        produced[1] += 1
+                        dropouts[0] += 1
                         offset -= gap / rate
                         clock[3] = 0.0
                     if clock[3] == 0.0:  # else the next window's minimum includes this one's
@@ -492,16 +496,14 @@ class DeviceSource:
         if lost > 0:
             ring.skip(lost)
             ring.flush_gap()
-            self._produced[0] += lost
             self._hb_t[0] += lost / self.rate
 
-    def _wait_accounting(self, delay: float, closed: bool) -> bool:
-        """Wait ``delay`` [s] in watchdog polls, accounting the silence if the stream is
-        ``closed``; True if :meth:`stop` was called meanwhile."""
+    def _wait_accounting(self, delay: float) -> bool:
+        """Wait ``delay`` [s] in watchdog polls, accounting the closed stream's silence at each;
+        True if :meth:`stop` was called meanwhile."""
         end = time.monotonic() + delay
         while True:
-            if closed:
-                self._account_silence()
+            self._account_silence()
             left = end - time.monotonic()
             if left <= 0:
                 return self._stop.is_set()
@@ -511,12 +513,10 @@ class DeviceSource:
     def _reopen(self) -> bool:
         """Close the dead stream and open a new one, with backoff; False if stopped meanwhile."""
         self._gen[0] += 1  # a late callback of the dead stream now aborts instead of writing
-        closed = self._close_current(CLOSE_TIMEOUT_S)
+        self._close_current(CLOSE_TIMEOUT_S)
         delay = BACKOFF_START_S
         attempt = 0
         while not self._stop.is_set():
-            if closed:
-                self._account_silence()
             self.status = STATUS_REOPENING
             try:
                 with quiet_stderr():  # ALSA/PortAudio print every failed attempt
@@ -529,13 +529,30 @@ class DeviceSource:
                 self.problem = f"cannot reopen '{self.device.name}': {exc}"
             else:
                 self.reopen_count += 1
+                self._callbacks_at_reopen = self.callbacks
                 self._resync[0] = 1
                 return not self._stop.is_set()
             attempt += 1
-            if self._wait_accounting(delay, closed):
+            if self._wait_accounting(delay):
                 break
             delay = min(2 * delay, BACKOFF_MAX_S)
         return False
+
+    def end_problem(self, snap: Snapshot) -> str | None:
+        """One line when the device was lost, and not back, when it was stopped, else None
+        (``snap``: the pipeline's last snapshot, for the dropped count).
+
+        The monitor rides out a lost device (it reopens it, and its silence is counted as dropped
+        samples), but a run that ends without it has not heard what it was asked to: the CLI
+        prints this line and exits with code 2 (:meth:`Pipeline.raise_end_problems`).
+        """
+        if not self.lost_at_stop:
+            return None
+        return (
+            f"the input device was lost and had not come back when the monitor stopped "
+            f"({self.problem or 'no audio'}); {snap.dropped_samples} samples "
+            f"({snap.dropped_samples / snap.source_rate:.1f} s) dropped in all"
+        )
 
     def _find_again(self) -> InputDevice:
         """The same device after a PortAudio re-initialisation (indices may have moved)."""
@@ -547,24 +564,6 @@ class DeviceSource:
             if d.name == self.device.name:
                 return d
         raise DeviceError(f"'{self.device.name}' is not present")
-
-
-def raise_if_lost_at_stop(source: object, snap: Snapshot) -> None:
-    """Raise :class:`DeviceError` when ``source`` is a device that was lost, and not back, when
-    it was stopped (``snap``: the pipeline's last snapshot, for the dropped count).
-
-    The monitor rides out a lost device (it reopens it, and its silence is counted as dropped
-    samples), but a run that ends without it has not heard what it was asked to: the CLI prints
-    this one line and exits with code 2.
-    """
-    if not getattr(source, "lost_at_stop", False):
-        return
-    why = getattr(source, "problem", None) or "no audio"
-    raise DeviceError(
-        f"the input device was lost and had not come back when the monitor stopped ({why}); "
-        f"{snap.dropped_samples} samples ({snap.dropped_samples / snap.source_rate:.1f} s) "
-        "dropped in all"
-    )
 
 
 def open_device_source(args: argparse.Namespace, cfg: PipelineConfig | None = None

@@ -12,7 +12,9 @@ Threads:
 The recording's timeline is true: sample ``k`` of the file is stream sample ``origin + k`` (origin:
 the stream position of the first block recorded). Samples the input lost (ring drops, a device
 that was unplugged) and blocks the recorder itself had to drop are written as zeros **and** marked
-by a ``gap`` event, so file time and event times stay aligned.
+by a ``gap`` event, so file time and event times stay aligned. Gaps that follow each other with
+no audio between (a lost device's time arrives in 0.1 s pieces) make one event, written when the
+gap ends (a process killed during it keeps the zeros, not that event).
 
 Crash safety (a process killed with SIGKILL loses at most the last flush interval):
 
@@ -217,6 +219,7 @@ class Recorder:
         self._origin: int | None = None
         self._next: int = 0  # stream position of the next file sample (valid once _origin set)
         self._zeros = np.zeros(0, dtype=np.float32)
+        self._gap_row: list[Any] | None = None  # [position, length, reason] of the open gap
 
     # ------------------------------------------------------------------ caller side
     def start(self) -> None:
@@ -414,6 +417,8 @@ class Recorder:
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
+        if kind != "gap":
+            self._end_gap_row()
         if kind == "audio":
             _, position, x = item
             self._begin(position)
@@ -462,6 +467,19 @@ class Recorder:
             left -= m
         self.samples_written += length
         self._next = position + length
+        row = self._gap_row
+        if row is not None and row[0] + row[1] == position and row[2] == reason:
+            row[1] += length  # a lost device's time arrives as many gaps in a row: one event
+        else:
+            self._end_gap_row()
+            self._gap_row = [position, length, reason]
+
+    def _end_gap_row(self) -> None:
+        """Write the gap event being extended, if any (when something else follows it)."""
+        row, self._gap_row = self._gap_row, None
+        if row is None:
+            return
+        position, length, reason = row
         self._write_row({
             "event": "gap",
             "stream_s": _r(position / self.rate),
@@ -485,6 +503,7 @@ class Recorder:
                 if item is not _CLOSE:
                     self._handle(item)
         if self._events is not None and self.error is None:
+            self._end_gap_row()
             end = self._next if self._origin is not None else 0
             self._write_row({"event": "end", "stream_s": _r(end / self.rate),
                              "samples": self.samples_written,

@@ -32,6 +32,7 @@ from stetho_rt.errors import ConfigError
 from stetho_rt.io.audiofile import AudioFile
 from stetho_rt.io.demo import DemoHeart
 from stetho_rt.ringbuffer import RingBuffer
+from stetho_rt.snapshot import Snapshot
 
 Float32Array = npt.NDArray[np.float32]
 #: A reader: ``read(n)`` returning up to ``n`` samples (empty at the end), an object with such a
@@ -84,6 +85,11 @@ class Source(Protocol):
     @property
     def position_s(self) -> float:
         """Stream time produced so far, dropped samples included [s]."""
+        ...
+
+    def end_problem(self, snap: Snapshot) -> str | None:
+        """After :meth:`stop`: one line when the run lacked what was asked of the source (a
+        device lost and not back), else None; ``snap`` is the pipeline's last snapshot."""
         ...
 
 
@@ -258,6 +264,10 @@ class ReplaySource:
     def position_s(self) -> float:
         """Stream time produced so far, dropped samples included [s]."""
         return self._produced / self.rate
+
+    def end_problem(self, snap: Snapshot) -> str | None:
+        """None: a replay has nothing to come back (a file's damage is raised as it streams)."""
+        return None
 
     def start(self, ring: RingBuffer | None = None) -> None:
         """Start the replay thread feeding ``ring`` (or the ring given at construction)."""

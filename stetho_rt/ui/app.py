@@ -58,6 +58,8 @@ class PipelineLike(Protocol):
 
     def stop(self) -> None: ...
 
+    def raise_end_problems(self) -> None: ...
+
 
 class StethoApp(App[int]):
     """The live dashboard over one pipeline."""
@@ -397,7 +399,5 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
         raise pipe.error
     if pipe.error is not None or (app.return_code or 0) != 0:
         return 1
-    end_problems = getattr(pipe, "raise_end_problems", None)
-    if end_problems is not None:
-        end_problems()
+    pipe.raise_end_problems()
     return 0

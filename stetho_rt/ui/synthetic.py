@@ -256,6 +256,9 @@ class SyntheticPipeline:
         self.started = True
         self._t_wall = time.monotonic()
 
+    def raise_end_problems(self) -> None:
+        """Nothing to report: no device to lose, no recording to fail."""
+
     def stop(self) -> None:
         """Mark as stopped."""
         self.stopped = True

@@ -10,8 +10,7 @@ import pytest
 from stetho_rt.config import DspConfig
 from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.detect.scoring import Counts, read_tsv, score_recording
-from stetho_rt.dsp.filters import BandpassStage
-from stetho_rt.dsp.resample import ResampleStage
+from stetho_rt.dsp.resample import band_passed
 from stetho_rt.events import HeartSound
 from stetho_rt.io.audiofile import open_audio
 from tests.conftest import require_data
@@ -23,15 +22,10 @@ N_FILES = 6
 
 
 def _bandpassed(path: Path) -> tuple[np.ndarray, float]:
-    """The recording resampled to 2 kHz and band-passed, as the detector's input (float32), and
-    the two stages' latency [s]."""
+    """The recording as the detector's input (2 kHz, band-passed, float32) and the two stages'
+    latency [s]."""
     audio = open_audio(path)
-    cfg = DspConfig()
-    rs = ResampleStage(audio.rate, cfg, max_block=1 << 20)
-    bp = BandpassStage(cfg, max_block=1 << 20)
-    y = np.concatenate([rs.process(audio.read_all()).copy(), rs.flush().copy()])
-    z = np.concatenate([bp.process(y).copy(), bp.flush().copy()]).astype(np.float32)
-    return z, rs.latency_s + bp.latency_s
+    return band_passed(audio.read_all(), audio.rate, DspConfig())
 
 
 def _feed(det: S1S2Detector, z: np.ndarray, block: int) -> list[HeartSound]:

@@ -12,7 +12,7 @@ import soundfile as sf
 from stetho_rt.config import CLIP_LEVEL
 from stetho_rt.dsp.level import BlockMeter
 from stetho_rt.errors import ConfigError, InputError
-from stetho_rt.io.audiofile import open_audio
+from stetho_rt.io.audiofile import mpeg_audio_start, open_audio
 
 RATES = (1000, 4000, 11025, 44100, 192000)
 #: MP3 (MPEG 1/2/2.5) cannot encode 1000, 4000 or 192000 Hz at all: libsndfile refuses to write
@@ -411,9 +411,7 @@ def test_truncated_containers_say_truncated_with_lengths(
 
 def _strip_first_mpeg_frame(data: bytes) -> bytes:
     """An MP3 without its first frame (where LAME puts the Xing/Info length tag)."""
-    start = 0
-    if data[:3] == b"ID3":
-        start = 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+    start = mpeg_audio_start(data)
     nxt = start + 4
     while not (data[nxt] == 0xFF and data[nxt + 1] & 0xE0 == 0xE0):
         nxt += 1

@@ -84,6 +84,22 @@ def test_gaps_are_zero_filled_and_marked(tmp_path: Path, rng: np.random.Generato
     assert ev[-1]["event"] == "end" and ev[-1]["samples"] == expect.shape[0]
 
 
+def test_gaps_in_a_row_are_one_event(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A lost device's time arrives as a gap every 0.1 s: one event for the whole loss."""
+    x = _pcm24(rng, 400)
+    rec = Recorder(tmp_path / "l.wav", RATE)
+    rec.start()
+    _feed(rec, x[:200])
+    for k in range(30):
+        assert rec.submit_gap(200 + 400 * k, 400)
+    _feed(rec, x[200:], start=200 + 30 * 400)
+    assert rec.submit_gap(12400, 50)  # a gap to the end of the recording is written too
+    assert rec.close(5)
+    gaps = [e for e in read_events(tmp_path / "l.wav.events.jsonl") if e["event"] == "gap"]
+    assert [(g["position"], g["length"]) for g in gaps] == [(200, 12000), (12400, 50)]
+    assert sf.info(tmp_path / "l.wav").frames == 12450
+
+
 def _events() -> tuple[list[HeartSound], list[Beat], list[Window]]:
     sounds = [HeartSound("S1", 1.0, 1.1, 0.9, 1.4), HeartSound("S2", 1.3, 1.38, 0.8, 1.6)]
     beats = [Beat(1.05, 0.8, 75.0, 1.4)]
