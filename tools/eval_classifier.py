@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from _paths import data_dir  # noqa: E402
 
-from stetho_rt.classify.labels import circor_label, pascal_label  # noqa: E402
+from stetho_rt.classify.labels import circor_scored, pascal_label  # noqa: E402
 
 
 def auroc(y: Iterable[int], s: Iterable[float]) -> float:
@@ -68,10 +68,10 @@ def score_circor(rows: list[dict[str, Any]]) -> dict[str, float]:
     """CirCor murmur metrics; ``rows`` have ``meta`` (labels.csv row) and ``verdict``."""
     y, s, pred = [], [], []
     for r in rows:
-        target = circor_label(r["meta"]["patient_murmur"], r["meta"]["recording_murmur"])
-        if target is None:  # a murmur patient's other locations, Unknown patients
+        truth = circor_scored(r["meta"]["patient_murmur"], r["meta"]["recording_murmur"])
+        if truth is None:  # a murmur patient's other locations, Unknown patients
             continue
-        y.append(target == "murmur")
+        y.append(truth)
         s.append(r["verdict"]["probs"]["murmur"])
         pred.append(r["verdict"]["label"] == "murmur")
     ya, pa = np.array(y), np.array(pred)
@@ -83,6 +83,7 @@ def score_circor(rows: list[dict[str, Any]]) -> dict[str, float]:
         by_patient[r["meta"]["patient_id"]].append(r)
     w = {"Present": 5.0, "Unknown": 3.0, "Absent": 1.0}
     num = den = 0.0
+    confusion: dict[tuple[str, str], int] = defaultdict(int)  # (truth, predicted) -> patients
     for recs in by_patient.values():
         truth = recs[0]["meta"]["patient_murmur"]
         labels = [r["verdict"]["label"] for r in recs]
@@ -94,8 +95,13 @@ def score_circor(rows: list[dict[str, Any]]) -> dict[str, float]:
             predicted = "Absent"
         den += w[truth]
         num += w[truth] * (predicted == truth)
+        confusion[truth, predicted] += 1
     out["patient_wacc"] = num / den if den else float("nan")
     out["n_patients"] = len(by_patient)
+    for truth in w:  # patient counts: per truth, all and right; murmur-free patients flagged
+        out[f"patients_{truth.lower()}"] = sum(n for (t, _), n in confusion.items() if t == truth)
+        out[f"patients_{truth.lower()}_right"] = confusion[truth, truth]
+    out["patients_absent_flagged"] = confusion["Absent", "Present"]
     out["artifact_share"] = float(np.mean([r["verdict"]["label"] == "artifact" for r in rows]))
     return out
 

@@ -13,6 +13,7 @@ __all__ = [
     "SIDECAR_FORMAT",
     "SIDECAR_REQUIRED",
     "circor_label",
+    "circor_scored",
     "pascal_label",
     "physionet_label",
 ]
@@ -48,14 +49,30 @@ def circor_label(patient_murmur: str, recording_murmur: str) -> str | None:
     Returns
     -------
     str or None
-        ``murmur`` (heard here), ``normal`` (patient without murmur); None for a murmur patient's
-        other locations and for ``Unknown`` patients (ambiguous, scored separately).
+        ``murmur`` (heard here), ``normal`` (patient without murmur), ``artifact`` for an
+        ``Unknown`` patient (the annotator could not tell from these recordings whether a murmur
+        is there: the project's "poor signal", and ARCHITECTURE.md section 7 counts a patient
+        whose recordings are all artifact as Unknown); None for a murmur patient's other
+        locations (a murmur may be faintly there).
+
+    The §7 recording-level murmur metrics score only ``murmur`` and ``normal`` recordings
+    (:func:`circor_scored`); Unknown patients count in the patient-level weighted accuracy.
     """
     if patient_murmur == "Absent":
         return "normal"
-    if patient_murmur == "Present" and recording_murmur == "Present":
-        return "murmur"
+    if patient_murmur == "Present":
+        return "murmur" if recording_murmur == "Present" else None
+    if patient_murmur == "Unknown":
+        return "artifact"
     return None
+
+
+def circor_scored(patient_murmur: str, recording_murmur: str) -> bool | None:
+    """§7 recording-level murmur truth of a CirCor recording: True (murmur heard at this
+    location), False (murmur-free patient), None (not scored at recording level: a murmur
+    patient's other locations, Unknown patients)."""
+    target = circor_label(patient_murmur, recording_murmur)
+    return None if target not in ("murmur", "normal") else target == "murmur"
 
 
 def physionet_label(label: str, signal_quality: str) -> str:
