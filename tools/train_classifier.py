@@ -763,9 +763,9 @@ def threshold_section(tune: dict, before: dict) -> list[str]:
         "",
         f"The objective is flat near its peak ({min(near):.2f}-{max(near):.2f} within 0.01 of "
         f"it, {max(objs.values()):.3f} at best, {objs[0.5]:.3f} at 0.50); a lower threshold trades "
-        "specificity for sensitivity on both datasets. CirCor patient weighted accuracy moves "
-        f"little with the threshold ({_fmt(wacc_lo)} at worst in 0.14-0.50, best on the grid "
-        f"{_fmt(curve[best_wacc]['circor']['patient_wacc'])} at {best_wacc:.2f}): a patient is "
+        "specificity for sensitivity on both datasets. CirCor patient weighted accuracy stays "
+        f"between {_fmt(wacc_lo)} and {_fmt(curve[best_wacc]['circor']['patient_wacc'])} over "
+        f"0.14-0.50 (best at {best_wacc:.2f}): a patient is "
         "present if any of their recordings is murmur, so sensitivity gained per recording is "
         "paid for by absent patients turned present, and Unknown patients (weight 3) are only "
         "right when every recording is artifact. The 0.80 target needs a better model or "
