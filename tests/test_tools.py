@@ -197,3 +197,19 @@ def test_train_detector_writes_a_model_the_detector_loads(tmp_path: Path, capsys
     sounds = det.process(x).sounds + det.flush().sounds
     sc = score_recording([(s.kind, s.centre_s) for s in sounds], read_tsv(path.with_suffix(".tsv")))
     assert sc[("all", 0.06)].f1 > 0.6  # a model from 12 recordings still finds the heart sounds
+
+
+def test_feature_code_hash_ignores_a_models_published_figures(tmp_path: Path, monkeypatch) -> None:
+    """Re-scoring the detector's CV (``train_detector.py --score-only``) rewrites only the model's
+    ``cv`` figures: the classifier's feature cache and sidecar hash must not go stale for that,
+    but must for any weight."""
+    import train_classifier
+
+    monkeypatch.setattr(train_classifier, "REPO", tmp_path)
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps({"w1": [1.0, 2.0], "cv": {"f1": 0.95}}))
+    before = train_classifier.code_hash(("m.json",))
+    f.write_text(json.dumps({"w1": [1.0, 2.0], "cv": {"f1": 0.96}}, indent=1))
+    assert train_classifier.code_hash(("m.json",)) == before
+    f.write_text(json.dumps({"w1": [1.0, 2.5], "cv": {"f1": 0.96}}))
+    assert train_classifier.code_hash(("m.json",)) != before

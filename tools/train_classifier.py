@@ -169,12 +169,19 @@ def pick_subset(recs: list[Rec], n: int) -> list[Rec]:
 
 
 def code_hash(paths: tuple[str, ...]) -> str:
-    """Short hash of source files (missing files hash as absent)."""
+    """Short hash of source files (missing files hash as absent); a model JSON's ``cv`` key (its
+    published figures, refreshed by ``train_detector.py --score-only``) is left out, since it
+    does not shape a window."""
     h = hashlib.sha256()
     for p in paths:
         f = REPO / p
         h.update(p.encode())
-        h.update(f.read_bytes() if f.exists() else b"<missing>")
+        data = f.read_bytes() if f.exists() else b"<missing>"
+        if f.suffix == ".json" and f.exists():
+            model = json.loads(data)
+            model.pop("cv", None)
+            data = json.dumps(model, sort_keys=True).encode()
+        h.update(data)
     return h.hexdigest()[:12]
 
 
