@@ -15,6 +15,8 @@ PhysioNet MAcc:
 - **pooling** of the clean windows' murmur shares (mean = shipped, median, quality-weighted,
   20 % trimmed mean, mean of logits, mean over all windows), nested like the shipped figures
   (each fold at the threshold chosen on the other four);
+- with ``--unknown-seeds S [S ...]``, CirCor Unknown patients unused vs taught as artifact (the
+  shipped classes), on the same folds for both, one fold assignment per seed (about 5 min each);
 - with ``--heads``, the window head's size (300 rounds at learning rate 0.05; 100 rounds, 8 leaves,
   80 windows per leaf), each a full cross-validation (about 2.5 min more each), nested.
 
@@ -108,6 +110,39 @@ HEAD_VARIANTS = {
 }
 
 
+def unknown_comparison(t: T.Table, seeds: list[int]) -> None:
+    """Print, per fold seed, nested CirCor patient weighted accuracy, CirCor AUROC and PhysioNet
+    MAcc with CirCor's Unknown patients left out of training and taught as artifact; both on the
+    same folds (stratified as if Unknown were unused, so the classes do not move the folds)."""
+    from dataclasses import replace
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    unknown = np.array([r.dataset == "circor" and r.meta["patient_murmur"] == "Unknown"
+                        for r in t.recs])
+    strat = np.array([f"{r.dataset}:{None if u else r.target}"
+                      for r, u in zip(t.recs, unknown, strict=True)])
+    taught = t.y.copy()
+    unused = np.where(unknown, -1, t.y)
+    for seed in seeds:
+        fold = np.full(len(t.recs), -1)
+        split = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
+        for i, (_, te) in enumerate(split.split(np.zeros(len(t.recs)), strat, t.groups)):
+            fold[te] = i
+        tests = [fold == i for i in range(5)]
+        line = []
+        for y in (unused, taught):
+            tv = replace(t, y=y)
+            nested = T.tune_threshold(tv, T.oof_probs(tv, T.DEFAULT_KIND, tests), fold,
+                                      T.oof_session(tv, tests))["nested"]
+            line.append(nested)
+        a, b = line
+        print(f"  fold seed {seed}: CirCor patient wacc {a['circor']['patient_wacc']:.3f} -> "
+              f"{b['circor']['patient_wacc']:.3f}  AUROC {a['circor']['auroc']:.3f} -> "
+              f"{b['circor']['auroc']:.3f}  PhysioNet MAcc {a['physionet']['macc']:.3f} -> "
+              f"{b['physionet']['macc']:.3f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -115,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=T.DEFAULT_CACHE)
     ap.add_argument("--heads", action="store_true", help="also the window-head size variants")
     ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")
+    ap.add_argument("--unknown-seeds", type=int, nargs="+", default=[], metavar="SEED",
+                    help="compare CirCor Unknown unused vs taught as artifact on these fold seeds")
     args = ap.parse_args(argv)
     recs = T.list_recordings(args.data)
     if args.subset:
@@ -135,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         rows_at = {float(thr): _pooled_rows(t, P, PS, pool, float(thr))
                    for thr in T.THRESHOLD_GRID}
         print(_line(name, T.nested_scores(rows_at, fold)[0]), flush=True)
+
+    if args.unknown_seeds:
+        print("CirCor Unknown patients unused -> taught as artifact (same folds, nested):")
+        unknown_comparison(t, args.unknown_seeds)
 
     if args.heads:
         print("window head size (full CV each, nested threshold):")
