@@ -8,6 +8,7 @@ internal failure (exit code 1).
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -16,9 +17,9 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 def internal_error_text(exc: BaseException) -> str:
     """``internal error: <type>: <message>`` for an unexpected exception (printing its traceback
-    to stderr first when ``STETHO_RT_DEBUG`` is set). Call it in the ``except`` block."""
+    to stderr first when ``STETHO_RT_DEBUG`` is set)."""
     if os.environ.get("STETHO_RT_DEBUG"):
-        traceback.print_exc()
+        traceback.print_exception(exc)
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
@@ -45,3 +46,16 @@ class ModelError(StethoError):
 
 class PipelineError(StethoError):
     """A pipeline thread failed; carries the thread's name and the original error text."""
+
+
+def report_run_failure(error: BaseException | None) -> bool:
+    """After a live run stopped, the pipeline's own ``error`` the CLI way: bad input found
+    mid-stream (a :class:`StethoError`) is re-raised (one line, exit 2); anything else is printed
+    as one ``stetho-rt: internal error: ...`` line on stderr and True is returned (the caller
+    exits 1); False when None."""
+    if isinstance(error, StethoError):
+        raise error
+    if error is None:
+        return False
+    print(f"stetho-rt: {internal_error_text(error)}", file=sys.stderr)
+    return True

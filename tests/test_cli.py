@@ -158,7 +158,9 @@ def test_a_recording_that_stops_writing_is_shown_and_exits_2(tmp_path: Path) -> 
     import resource
 
     from stetho_rt.io.demo import DemoHeart
+    from stetho_rt.warmup import warm_all
 
+    warm_all()  # the limit binds every file the child writes: a cold numba cache would fail first
     limit_bytes = 16_000
     rec = tmp_path / "rec.wav"
 
@@ -239,6 +241,29 @@ def test_out_is_checked_before_any_file_is_read(tmp_path: Path,
         assert "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_bad_model_leaves_an_existing_out_file_alone(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out`` was opened (emptied) before ``--model`` was checked."""
+    wav = _demo_file(tmp_path / "a.wav", 4000, seconds=3.0)
+    out = tmp_path / "res.jsonl"
+    out.write_text('{"file": "earlier"}\n')
+    assert main(["analyze", "--no-progress", "--model", str(tmp_path / "nope.onnx"), "-o",
+                 str(out), str(wav)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert out.read_text() == '{"file": "earlier"}\n'
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_out_is_one_line_exit_2(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    """The failed write raised a one-line error, then closing the file tried the same write and
+    its OSError replaced it: 'internal error', exit 1."""
+    wav = _demo_file(tmp_path / "a.wav", 4000, seconds=3.0)
+    assert main(["analyze", "--no-progress", "--no-classifier", "-o", "/dev/full", str(wav)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/dev/full: cannot write" in err[0], err
+
+
 def test_bad_input_found_mid_stream_is_one_line_exit_2(tmp_path: Path) -> None:
     """A FLAC whose header and end read fine but whose middle is damaged fails during the replay:
     that is bad input (exit 2, one line), not an internal error."""
@@ -248,6 +273,8 @@ def test_bad_input_found_mid_stream_is_one_line_exit_2(tmp_path: Path) -> None:
     err = [x for x in proc.stderr.splitlines() if x.startswith("stetho-rt:")]
     assert len(err) == 1 and "damaged.flac: corrupt audio data near" in err[0]
     assert "Traceback" not in proc.stderr
+    # the final status line still gives the counts up to the failure (it was skipped)
+    assert proc.stdout.strip().splitlines()[-1].startswith("t=")
 
 
 def test_a_damaged_mp3_is_bad_input_and_the_batch_goes_on(

@@ -68,10 +68,10 @@ def score_circor(rows: list[dict[str, Any]]) -> dict[str, float]:
     """CirCor murmur metrics; ``rows`` have ``meta`` (labels.csv row) and ``verdict``."""
     y, s, pred = [], [], []
     for r in rows:
-        truth = circor_scored(r["meta"]["patient_murmur"], r["meta"]["recording_murmur"])
-        if truth is None:  # a murmur patient's other locations, Unknown patients
+        murmur_here = circor_scored(r["meta"]["patient_murmur"], r["meta"]["recording_murmur"])
+        if murmur_here is None:  # a murmur patient's other locations, Unknown patients
             continue
-        y.append(truth)
+        y.append(murmur_here)
         s.append(r["verdict"]["probs"]["murmur"])
         pred.append(r["verdict"]["label"] == "murmur")
     ya, pa = np.array(y), np.array(pred)

@@ -176,12 +176,14 @@ def code_hash(paths: tuple[str, ...]) -> str:
     for p in paths:
         f = REPO / p
         h.update(p.encode())
-        data = f.read_bytes() if f.exists() else b"<missing>"
-        if f.suffix == ".json" and f.exists():
-            model = json.loads(data)
+        if not f.exists():
+            h.update(b"<missing>")
+        elif f.suffix == ".json":
+            model = json.loads(f.read_bytes())
             model.pop("cv", None)
-            data = json.dumps(model, sort_keys=True).encode()
-        h.update(data)
+            h.update(json.dumps(model, sort_keys=True).encode())
+        else:
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -435,13 +437,16 @@ def _fit(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray):
     return model
 
 
-def folds(t: Table, k: int = 5) -> np.ndarray:
-    """Fold number of each recording: grouped by patient, stratified by dataset and class."""
+def folds(t: Table, k: int = 5, seed: int = SEED,
+          strat: np.ndarray | None = None) -> np.ndarray:
+    """Fold number of each recording: grouped by patient, stratified by ``strat`` (one label per
+    recording; default dataset and training class), shuffled by ``seed``."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    strat = np.array([f"{r.dataset}:{r.target}" for r in t.recs])
+    if strat is None:
+        strat = np.array([f"{r.dataset}:{r.target}" for r in t.recs])
     fold = np.full(len(t.recs), -1)
-    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     for i, (_, te) in enumerate(sgkf.split(np.zeros(len(t.recs)), strat, t.groups)):
         fold[te] = i
     return fold

@@ -10,6 +10,7 @@ be one of the inputs, and a path that cannot be written is one line and exit cod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -98,12 +99,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     internally (the other files are analysed either way)."""
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if not args.no_classifier:  # a bad model is one error for the run, not one per file, and
+        from stetho_rt.commands import load_classifier  # found before --out is emptied
+
+        load_classifier(args, analysis_config())
     out: IO[str] = _open_out(args.out, args.files) if args.out else sys.stdout
     try:
-        if not args.no_classifier:  # a bad model is one error for the run, not one per file
-            from stetho_rt.commands import load_classifier
-
-            load_classifier(args, analysis_config())
         progress = Progress(len(args.files), sys.stderr, not args.no_progress)
         failed = internal = 0
         records = _records(args.files, args.jobs, args.channel, args.model, args.no_classifier)
@@ -116,7 +117,8 @@ def run_analyze(args: argparse.Namespace) -> int:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
             except BrokenPipeError:  # `analyze ... | head`: the reader is gone, stop quietly
-                _silence_stdout()
+                if out is sys.stdout:
+                    _silence_stdout()
                 records.close()  # queued files are cancelled, not analysed for nobody
                 break
             except OSError as e:
@@ -125,7 +127,8 @@ def run_analyze(args: argparse.Namespace) -> int:
             progress.update("error" in record)
     finally:
         if args.out:
-            out.close()
+            with contextlib.suppress(OSError):  # its buffer cannot be written either: the
+                out.close()  # write error above says so
     return EXIT_INTERNAL if internal else (EXIT_BAD_INPUT if failed else EXIT_OK)
 
 

@@ -11,7 +11,7 @@ from typing import IO
 
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
-from stetho_rt.errors import StethoError
+from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, StethoError, report_run_failure
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -108,14 +108,12 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
         pipe.stop()
         for s, h in prev.items():
             signal.signal(s, h)
-    if isinstance(pipe.error, StethoError):  # bad input found mid-stream: one line, exit 2
-        raise pipe.error
-    if pipe.error is not None:
-        raise RuntimeError(f"pipeline failed: {type(pipe.error).__name__}: {pipe.error}")
     print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),
-          file=out, flush=True)
+          file=out, flush=True)  # the counts up to the end, whatever ended the run
+    if report_run_failure(pipe.error):
+        return EXIT_INTERNAL
     pipe.raise_end_problems()
-    return 0
+    return EXIT_OK
 
 
 def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int:

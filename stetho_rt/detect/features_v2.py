@@ -58,8 +58,8 @@ SLOW_DECAY_PER_S = 0.4
 EPS = 1e-12
 SILENCE_DBFS = -100.0
 """Frame level [dBFS: mean square of the band-passed input over a frame] below which a frame is
-digital silence. The features are level-normalised (gain-free), so in silence (a click then
-zeros, a DC offset the band-pass removes) the decaying filter tails and rounding noise looked like
+digital silence. The features are level-normalised (gain-free), so in silence (zeros, a DC
+offset the band-pass removes) the decaying filter tails and rounding noise looked like
 a rhythm: 27-40 regular sounds and a 187 bpm rate. 16-bit quantisation noise in the 25-400 Hz band
 sits at -108 dBFS (4 kHz input; lower at higher rates), a stethoscope's own noise tens of dB above
 the floor. No sound is emitted whose every frame is silent, and a run of
@@ -69,7 +69,9 @@ SILENCE_NEPERS = float(np.log(10.0 ** (SILENCE_DBFS / 10.0)))
 """:data:`SILENCE_DBFS` as a frame energy, ``log(mean square)`` [nepers]."""
 SILENCE_RESTART_FRAMES = 50
 """Silent frames in a row (0.5 s) that make a run of digital silence: the level statistics stop
-there and start afresh at the next sound (a click before the silence left them set to the click),
+there and start afresh at the next sound (the level before the silence says nothing of the level
+after it; the restart takes the first sound frame's smoothed values, whose windows still reach
+into the silence, so they start low and settle over seconds: a known limit),
 and the detector takes the rest of the run as carrying no information. Shorter runs (the band-pass's
 first few zero frames, a dropout's zeros) are left as they always were."""
 _RING = 16  # raw-frame ring (> 2 * LOOKAHEAD_FRAMES + 1)
@@ -150,9 +152,9 @@ def _features_kernel(x, sos, zi, acc, ring, ist, fst, wide, short, out, energy
         s0 = short[0]
         raw = ring[t % _RING, 0]
         # running normalisation of the short-smoothed total log-energy. In a run of digital
-        # silence longer than SILENCE_RESTART_FRAMES the statistics stay as the signal left them,
-        # and at the next sound they start afresh, as at the stream start (the level before the
-        # silence says nothing of the level after it). Shorter runs change nothing.
+        # silence of SILENCE_RESTART_FRAMES or more the statistics stay as the signal left them,
+        # and at the next sound they restart from that frame's smoothed values (which still
+        # average in silent frames: see SILENCE_RESTART_FRAMES). Shorter runs change nothing.
         silent = raw < SILENCE_NEPERS
         if silent:
             fst[5] += 1.0

@@ -81,8 +81,8 @@ import numpy as np
 from stetho_rt.config import DspConfig, check_input_rate
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.designs import cached_design
-from stetho_rt.dsp.filters import sos_sample
-from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, run_batch
+from stetho_rt.dsp.filters import BandpassStage, sos_sample
+from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 from stetho_rt.errors import ConfigError
 
 #: Largest polyphase table with one row per exact phase [phases]; beyond it rows are interpolated.
@@ -667,10 +667,7 @@ def band_passed(x: np.ndarray, rate: int, cfg: DspConfig) -> tuple[np.ndarray, f
 
     Returns the band-passed float32 samples and the summed latency of the two stages [s].
     """
-    from stetho_rt.dsp.filters import BandpassStage
-
-    rs = ResampleStage(rate, cfg, max_block=1 << 20)
-    bps = BandpassStage(cfg, max_block=1 << 20)
-    y = np.concatenate([rs.process(x).copy(), rs.flush().copy()])
-    bp = np.concatenate([bps.process(y).copy(), bps.flush().copy()])
-    return np.ascontiguousarray(bp, dtype=np.float32), rs.latency_s + bps.latency_s
+    rs = ResampleStage(rate, cfg, max_block=batch_max_block(x))
+    y = run_batch(rs, x)
+    bps = BandpassStage(cfg, max_block=batch_max_block(y))
+    return run_batch(bps, y), rs.latency_s + bps.latency_s

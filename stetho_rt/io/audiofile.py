@@ -8,7 +8,9 @@
 - ``<file>: not an audio file (unknown format)``
 - ``<file>: truncated or corrupt header (<libsndfile message>)``
 - ``<file>: truncated: the header declares N frames (x.xxx s) but only M are present (y.yyy s)``
-  (WAV, RF64, W64, AIFF/AIFC and AU: fewer samples than the header declares)
+  (WAV, RF64, W64, AIFF/AIFC and AU: fewer samples than the header declares; of compressed
+  encodings only WAV's are checked: a cut ADPCM/GSM W64, G.72x AU or IMA4 AIFC file is still
+  read short, unreported)
 - ``<file>: truncated: the last Ogg page is incomplete`` / ``...lacks the end-of-stream mark``
 - ``<file>: truncated or corrupt: the last samples of the declared N frames cannot be read``
   (FLAC, MP3 and others: a read near the declared end fails or comes back short)

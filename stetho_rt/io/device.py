@@ -288,7 +288,7 @@ class DeviceSource:
         ring = self.ring
         if ring is None:
             return 0.0
-        return (ring.written_samples + ring.dropped_samples) / self.rate
+        return ring.produced_samples / self.rate
 
     @property
     def callbacks(self) -> int:

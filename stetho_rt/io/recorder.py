@@ -417,7 +417,7 @@ class Recorder:
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        if kind != "gap":
+        if kind == "audio":  # only audio ends a loss: windows and marks keep coming during one
             self._end_gap_row()
         if kind == "audio":
             _, position, x = item
@@ -475,7 +475,8 @@ class Recorder:
             self._gap_row = [position, length, reason]
 
     def _end_gap_row(self) -> None:
-        """Write the gap event being extended, if any (when something else follows it)."""
+        """Write the gap event being extended, if any: when audio follows it (or at the end), so
+        rows decided during the loss (windows, marks) come before it in the events file."""
         row, self._gap_row = self._gap_row, None
         if row is None:
             return

@@ -28,7 +28,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from stetho_rt.config import UI_FPS
-from stetho_rt.errors import StethoError
+from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, report_run_failure
 from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.help import HelpScreen
 from stetho_rt.ui.messages import LifecycleNews
@@ -94,6 +94,8 @@ class StethoApp(App[int]):
     """Gain, trace and time window the panels render with."""
     recording: reactive[str | None] = reactive(None)
     """Path being recorded to, None when not recording."""
+    recording_error: str | None = None
+    """Why the pipeline's recording stopped writing (from the live snapshot, not the frozen one)."""
     lifecycle: reactive[str] = reactive("starting")
     """Stream state: starting, running, ended, failed: ..., or the source's own status."""
 
@@ -245,7 +247,8 @@ class StethoApp(App[int]):
 
     def _update_status(self) -> None:
         self._status.state = StatusState(
-            self.shown, self.paused, self.recording, self.lifecycle, self._age_s
+            self.shown, self.paused, self.recording, self.recording_error, self.lifecycle,
+            self._age_s,
         )
 
     def _sync_recording(self, snap: Snapshot) -> None:
@@ -253,6 +256,7 @@ class StethoApp(App[int]):
         if hasattr(snap, "recording_path"):
             path = snap.recording_path
             self.recording = None if path is None else str(path)
+        self.recording_error = getattr(snap, "recording_error", None)
 
     def _update_titles(self) -> None:
         view = self.view
@@ -379,11 +383,13 @@ def make_app(pipe: PipelineLike, duration: float | None = None) -> StethoApp:
 
 
 def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
-    """Run the dashboard until quit (or ``duration`` s of stream time); 1 if the pipeline failed.
+    """Run the dashboard until quit (or ``duration`` s of stream time); 0, or 1 if the pipeline
+    failed internally (its one line printed by :func:`~stetho_rt.errors.report_run_failure`).
 
     An exception from ``pipe.start()`` closes the dashboard at once and is re-raised after the
     screen is restored, so the CLI reports it like any other (one line, exit code 2 for bad
-    input).
+    input); so are bad input found mid-stream and what the run did not deliver
+    (``pipe.raise_end_problems()``).
     """
     from stetho_rt.ui.stderr_guard import divert_stderr
 
@@ -395,9 +401,7 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
         app.stop_pipeline()
     if app.start_error is not None:
         raise app.start_error
-    if isinstance(pipe.error, StethoError):  # bad input found mid-stream: one line, exit 2
-        raise pipe.error
-    if pipe.error is not None or (app.return_code or 0) != 0:
-        return 1
+    if report_run_failure(pipe.error) or app.return_code:
+        return EXIT_INTERNAL
     pipe.raise_end_problems()
-    return 0
+    return EXIT_OK

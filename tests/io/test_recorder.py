@@ -92,6 +92,9 @@ def test_gaps_in_a_row_are_one_event(tmp_path: Path, rng: np.random.Generator) -
     _feed(rec, x[:200])
     for k in range(30):
         assert rec.submit_gap(200 + 400 * k, 400)
+        if k % 10 == 9:  # the classifier's windows and the user's marks go on during a loss
+            assert rec.submit_events(windows=_events()[2])
+            assert rec.mark("cough", (200 + 400 * k) / RATE)
     _feed(rec, x[200:], start=200 + 30 * 400)
     assert rec.submit_gap(12400, 50)  # a gap to the end of the recording is written too
     assert rec.close(5)

@@ -215,6 +215,7 @@ def test_status_text_says_when_the_recording_stopped_writing() -> None:
     snap = synthetic_snapshot(12.0)
     state = StatusState(snap, lifecycle="running", recording="r.wav")
     assert "● REC" in status_text(state, 200).plain
-    state = StatusState(replace(snap, recording_error="System error"), lifecycle="running",
-                        recording="r.wav")
+    # the error is live state: a view frozen (paused) before the failure still says so
+    state = StatusState(snap, lifecycle="running", recording="r.wav",
+                        recording_error="System error")
     assert "✖ REC FAILED" in status_text(state, 200).plain

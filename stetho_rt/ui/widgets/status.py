@@ -30,6 +30,8 @@ class StatusState:
     """View frozen by the user."""
     recording: str | None = None
     """Path being recorded to, None when not recording."""
+    recording_error: str | None = None
+    """Why that recording stopped writing, None while it writes (live, not frozen with ``snap``)."""
     lifecycle: str = "starting"
     """"starting", "running", "ended", "failed: ...", or the source's status ("device lost")."""
     age_s: float = 0.0
@@ -99,8 +101,7 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     """(text, style) items in priority order; ``short`` uses abbreviated labels."""
     items = [_state_item(state)]
     if state.recording:
-        failed = state.snap is not None and state.snap.recording_error
-        items.append(("✖ REC FAILED" if failed else "● REC", f"bold {BAD_COLOR}"))
+        items.append(("✖ REC FAILED" if state.recording_error else "● REC", f"bold {BAD_COLOR}"))
     snap = state.snap
     if snap is None:
         return items
