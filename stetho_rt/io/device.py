@@ -30,7 +30,9 @@ dropped samples at (about) its place:
   clock, ``--duration`` and the dropped count keep moving while the device is away. A stalled
   stream that stays open cannot be written around (the ring has one producer); its silence is
   accounted when the watchdog closes it (after ``STALL_S + REOPEN_AFTER_S``) or by the first
-  callback that delivers again, which adds the rest (minus the block it delivers).
+  callback that delivers again, which adds the rest (minus the block it delivers). A dropout
+  just before the loss, which the clock check below had no time to confirm, is added to that gap
+  (and counted as a dropout): the minimum offset since its jump still stands above the baseline.
 - **A dropout** shorter than ``STALL_S`` (a Bluetooth or USB hiccup; PulseAudio and PipeWire raise
   no ``input_overflow`` for it). The callback compares the wall clock with the samples produced:
   ``offset = now - produced / rate`` is constant while audio flows (it drifts by the clocks' ppm
@@ -100,11 +102,12 @@ STATUS_STOPPED = "stopped"
 
 
 def call_with_timeout(fn: Callable[[], Any], timeout: float, name: str = "stetho-device-close"
-                      ) -> bool:
-    """Run ``fn`` on a daemon thread and wait at most ``timeout`` [s]; True if it returned.
+                      ) -> threading.Thread | None:
+    """Run ``fn`` on a daemon thread and wait at most ``timeout`` [s].
 
-    Exceptions of ``fn`` are swallowed (closing a broken stream may fail; nothing can be done).
-    A call that does not return in time is abandoned: its daemon thread dies with the process.
+    Returns None if it returned in time, else its still-running thread (the caller may watch it
+    finish later). Exceptions of ``fn`` are swallowed (closing a broken stream may fail; nothing
+    can be done). A call that never returns dies with the process (a daemon thread).
     """
 
     def run() -> None:
@@ -114,7 +117,7 @@ def call_with_timeout(fn: Callable[[], Any], timeout: float, name: str = "stetho
     t = threading.Thread(target=run, name=name, daemon=True)
     t.start()
     t.join(timeout)
-    return not t.is_alive()
+    return t if t.is_alive() else None
 
 
 class DeviceSource:
@@ -209,14 +212,16 @@ class DeviceSource:
         self._hb_t = np.zeros(1, dtype=np.float64)
         self._resync = np.zeros(1, dtype=np.int64)  # 1: next callback accounts the lost time
         # Clock check (PortAudio thread): the offsets [s] baseline, current window's minimum,
-        # window start, rise seen in the previous window (0: none); and dropouts found.
-        self._clock = np.zeros(4, dtype=np.float64)
+        # window start, rise seen in the previous window (0: none), minimum since the last jump
+        # above it (a dropout may start there); and dropouts found.
+        self._clock = np.zeros(5, dtype=np.float64)
         self._dropouts = np.zeros(1, dtype=np.int64)
         self._clock_reset = np.ones(1, dtype=np.int64)  # 1: next callback starts a new baseline
         self._gen = np.zeros(1, dtype=np.int64)  # current stream generation
         self._ended = threading.Event()  # finished_callback of the current stream
         self._stream: Any = None
-        self._hung_close = False  # an abort+close timed out: its callback may still run
+        # abort+close calls that timed out (appended only: read by two threads; rare)
+        self._hung_closes: list[threading.Thread] = []
         self._callbacks_at_reopen = 0  # callbacks before the last reopen (it delivers if more)
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -337,19 +342,25 @@ class DeviceSource:
                     count_underflow()
             if resync[0]:
                 resync[0] = 0
-                clock_reset[0] = 1  # a new stream, or one that stalled: a new baseline
                 lost = int((now - hb_t[0]) * rate) - frames
+                held = clock[4] - clock[0]  # a dropout before the loss, not yet confirmed
+                if not clock_reset[0] and held > DROPOUT_MIN_S:
+                    lost += int(held * rate)
+                    dropouts[0] += 1
+                clock_reset[0] = 1  # a new stream, or one that stalled: a new baseline
                 if lost > 0:
                     skip(lost)  # the silent wall-clock time becomes one counted gap
             offset = now - (ring.produced_samples + frames) / rate  # stream samples, this block in
             if clock_reset[0]:
                 clock_reset[0] = 0
-                clock[0] = clock[1] = offset
+                clock[0] = clock[1] = clock[4] = offset
                 clock[2] = now
                 clock[3] = 0.0
             else:
                 if offset < clock[1]:
                     clock[1] = offset
+                if offset > clock[4] + DROPOUT_MIN_S or offset < clock[4]:
+                    clock[4] = offset  # a jump (a dropout may start here), or a new minimum
                 if now - clock[2] >= CLOCK_WINDOW_S:
                     rise = clock[1] - clock[0]
                     if rise <= DROPOUT_MIN_S:
@@ -363,6 +374,7 @@ class DeviceSource:
                         dropouts[0] += 1
                         offset -= gap / rate
                         clock[3] = 0.0
+                        clock[4] = offset
                     if clock[3] == 0.0:  # else the next window's minimum includes this one's
                         clock[1] = offset
                     clock[2] = now
@@ -427,9 +439,17 @@ class DeviceSource:
             finally:
                 stream.close()
 
-        closed = call_with_timeout(abort_close, timeout)
-        self._hung_close |= not closed
-        return closed
+        hung = call_with_timeout(abort_close, timeout)
+        if hung is not None:
+            self._hung_closes.append(hung)
+        return hung is None
+
+    @property
+    def _hung_close(self) -> bool:
+        """An abort+close that timed out is still running: its stream's callback may still be
+        inside a ring write (the generation check comes before it), so nobody else may produce
+        into the ring. Cleared once every such call has returned."""
+        return any(t.is_alive() for t in self._hung_closes)
 
     def _stream_ended(self) -> bool:
         if self._ended.is_set():

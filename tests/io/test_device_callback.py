@@ -158,13 +158,40 @@ def test_stop_returns_although_portaudio_hangs() -> None:
 
 
 def test_call_with_timeout() -> None:
-    assert call_with_timeout(lambda: None, 1.0)
-    assert call_with_timeout(lambda: 1 / 0, 1.0)  # errors of a close are swallowed
+    assert call_with_timeout(lambda: None, 1.0) is None
+    assert call_with_timeout(lambda: 1 / 0, 1.0) is None  # errors of a close are swallowed
     ev = threading.Event()
     t0 = time.monotonic()
-    assert not call_with_timeout(lambda: ev.wait(30), 0.1)
+    hung = call_with_timeout(lambda: ev.wait(30), 0.1)
+    assert hung is not None and hung.is_alive()
     assert time.monotonic() - t0 < 0.5
     ev.set()
+    hung.join(1.0)
+    assert not hung.is_alive()
+
+
+def test_silence_is_accounted_again_once_a_hung_close_returns() -> None:
+    """While a timed-out abort+close still runs, its callback may be writing: the watchdog does
+    not produce into the ring. Once it returns, the closed stream's silence is counted again."""
+    src, ring, _, _ = _source(None, ring_size=4 * RATE)
+    release = threading.Event()
+
+    class HungStream:
+        def abort(self) -> None:
+            release.wait(30)
+
+        def close(self) -> None:
+            pass
+
+    src._stream = HungStream()
+    assert not src._close_current(0.1)
+    src._hb_t[0] = time.monotonic() - 0.5
+    src._account_silence()
+    assert ring.dropped_samples == 0  # a callback may still be writing
+    release.set()
+    src._hung_closes[0].join(1.0)
+    src._account_silence()
+    assert abs(ring.dropped_samples - 0.5 * RATE) < 0.05 * RATE
 
 
 def test_find_input_device_rules() -> None:
@@ -272,6 +299,40 @@ def test_clock_check_counts_a_dropout_as_one_gap(monkeypatch: pytest.MonkeyPatch
     # stream time again follows the wall clock: samples produced match the time elapsed
     produced_s = (ring.written_samples + ring.dropped_samples) / RATE
     assert abs(produced_s - t[-1]) < 0.05
+
+
+@pytest.mark.parametrize("audio_between_s", [0.2, 0.7])
+def test_a_dropout_just_before_a_loss_is_counted(monkeypatch: pytest.MonkeyPatch,
+                                                 rng: np.random.Generator,
+                                                 audio_between_s: float) -> None:
+    """A 0.3 s hole, audio again for ``audio_between_s`` (too short to confirm the hole), then no
+    callback for 1.5 s (the watchdog declares a loss): the hole and the loss are both dropped,
+    and stream time again follows the wall clock."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    hole_end, stall = 4.3, 4.3 + audio_between_s
+    _run_blocks(cb, clock, t[t <= 4.0])
+    _run_blocks(cb, clock, t[(t >= hole_end) & (t < stall)])
+    assert src.dropouts == 0 and ring.dropped_samples == 0  # not confirmed yet
+    src._resync[0] = 1  # the watchdog: no audio for STALL_S
+    _run_blocks(cb, clock, t[t >= stall + 1.5])
+    lost = int(((t > 4.0) & (t < hole_end)).sum() + ((t >= stall) & (t < stall + 1.5)).sum())
+    assert abs(ring.dropped_samples - lost * BLOCK) <= 0.1 * RATE
+    assert src.dropouts == 1
+    produced_s = (ring.written_samples + ring.dropped_samples) / RATE
+    assert abs(produced_s - t[-1]) < 0.1
+
+
+def test_a_late_callback_before_a_loss_is_not_a_dropout(monkeypatch: pytest.MonkeyPatch,
+                                                        rng: np.random.Generator) -> None:
+    """Audio flows, then the loss: only the silent time is dropped."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    _run_blocks(cb, clock, t[t <= 4.0])
+    src._resync[0] = 1
+    _run_blocks(cb, clock, t[t >= 5.5])
+    assert src.dropouts == 0
+    assert abs(ring.dropped_samples - int(((t > 4.0) & (t < 5.5)).sum()) * BLOCK) <= 0.1 * RATE
 
 
 def test_short_hiccup_below_the_threshold_is_not_a_dropout(
