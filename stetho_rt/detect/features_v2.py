@@ -72,8 +72,9 @@ SILENCE_RESTART_FRAMES = 50
 there and start afresh at the next sound (the level before the silence says nothing of the level
 after it; the restart takes the first sound frame's smoothed values, whose windows still reach
 into the silence, so they start low and settle over seconds: a known limit),
-and the detector takes the rest of the run as carrying no information. Shorter runs (the band-pass's
-first few zero frames, a dropout's zeros) are left as they always were."""
+the detector takes the rest of the run as carrying no information and starts afresh at its end,
+as after a gap. Shorter runs (the band-pass's first few zero frames, a dropout's zeros) are left
+as they always were."""
 _RING = 16  # raw-frame ring (> 2 * LOOKAHEAD_FRAMES + 1)
 _NCH = 1 + N_BANDS
 

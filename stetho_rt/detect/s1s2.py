@@ -26,8 +26,11 @@ Design
    2 - 1 = 21 frames with the shipped model); the path is then clamped through it, so sounds are
    never revised or duplicated. Runs of digital silence (:data:`~stetho_rt.detect.features_v2.
    SILENCE_RESTART_FRAMES` frames or more below ``SILENCE_DBFS``) carry no information: no sound
-   probability, uninformative emissions, and the features' level statistics restart after them;
-   a sound whose every frame is silent is not emitted (:attr:`silent_sounds`).
+   probability, uninformative emissions, no period estimate and no rate; at the run's end the
+   detector starts afresh as after a gap (open path start, default duration model, period
+   estimated from the new context only, no beat interval across the run) and the features'
+   level statistics restart. A sound whose every frame is silent is not emitted
+   (:attr:`silent_sounds`).
 5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats; the session heart rate
    is the summed autocorrelation's period (or half/double it when clearly more S1-S1 intervals
    agree, unless the summed S1/S2 contrast autocorrelation shows S1 recurring at the period: at
@@ -138,23 +141,31 @@ KERNEL_FRAMES = 200
 MAX_EVENTS = 64
 """Most events one kernel call writes: :data:`KERNEL_FRAMES` rows hold about 15 sounds at
 220 bpm, so the event buffer never fills."""
-EVENT_COLUMNS = 8
+EVENT_COLUMNS = 9
 """Columns of a kernel event row: kind (0 = S1, 1 = S2), first and last frame, confidence, decoded
-frame, quality, period_s, loudest frame energy [nepers] (see :func:`_detect_kernel`)."""
+frame, quality, period_s, loudest frame energy [nepers], first frame of its context (see
+:func:`_detect_kernel`)."""
 
-# float state layout
-F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR = 0, 1, 2, 3
+# float state layout: heart period [s], systolic interval [s], periodicity quality, 1 once a
+# period was estimated, digital-silence frames in a row up to the current frame, first frame of
+# the current context (0, or the first sound frame after a run of digital silence)
+F_PERIOD, F_SYSTOLE, F_QUALITY, F_HAVE_HR, F_SILENT_RUN, F_START = 0, 1, 2, 3, 4, 5
+N_FSTATE = 6
 
 
 @kernel
-def _in_silent_run(ering, t, ring):  # pragma: no cover - numba
-    """True when local frames ``t - SILENCE_RESTART_FRAMES + 1 .. t`` are all digital silence."""
-    if t + 1 < SILENCE_RESTART_FRAMES:
-        return False
-    for u in range(t - SILENCE_RESTART_FRAMES + 1, t + 1):
-        if ering[u % ring] >= SILENCE_NEPERS:
-            return False
-    return True
+def _restart_context(t, ist, fst, dmax, logdur, logsurv):  # pragma: no cover - numba
+    """Start a new context at local frame ``t``, as after a gap: an open path start (any state,
+    no duration cost, nothing before ``t`` revisited), no heart period (the default duration
+    model) and no periodicity until the autocorrelation has :data:`HR_MIN_FRAMES` of it."""
+    ist[hsmm.I_CEND] = t - 1
+    ist[hsmm.I_CSTATE] = -1
+    fst[F_PERIOD] = DEFAULT_PERIOD_S
+    fst[F_SYSTOLE] = hsmm.systolic_interval(DEFAULT_PERIOD_S)
+    fst[F_QUALITY] = 0.0
+    fst[F_HAVE_HR] = 0.0
+    fst[F_START] = t
+    hsmm.durations(DEFAULT_PERIOD_S, fst[F_SYSTOLE], FRAME_RATE_HZ, dmax, logdur, logsurv)
 
 
 @kernel
@@ -193,14 +204,15 @@ def _detect_kernel(
     events,
 ):  # pragma: no cover - numba
     """Run the HSMM over feature rows (``energy``: their absolute frame energies [nepers]);
-    write events ``[kind, start, end, conf, t, quality, period_s, loudest]`` (``period_s``: the
-    heart period when the sound was decided, 0 without one; ``loudest``: the sound's highest
-    frame energy).
+    write events ``[kind, start, end, conf, t, quality, period_s, loudest, context]``
+    (``period_s``: the heart period when the sound was decided, 0 without one; ``loudest``: the
+    sound's highest frame energy; ``context``: the first frame of the context that decided it).
 
     A frame in a run of digital silence (``SILENCE_RESTART_FRAMES`` frames or more below
-    ``SILENCE_NEPERS``) carries no information: no sound probability (so no periodicity for the
-    autocorrelation) and uninformative emissions (the duration model alone carries the path
-    through it)."""
+    ``SILENCE_NEPERS``) carries no information: no sound probability, uninformative emissions
+    (the duration model alone carries the path through it), no period estimate and no
+    periodicity. The first sound frame after such a run starts a new context
+    (:func:`_restart_context`), as a gap does."""
     n_ev = 0
     ring = hsmm.RING
     for r in range(feats.shape[0]):
@@ -213,7 +225,14 @@ def _detect_kernel(
         if t < 0:
             continue
         slot = t % ring
-        if _in_silent_run(ering, t, ring):
+        if ering[slot] < SILENCE_NEPERS:
+            fst[F_SILENT_RUN] += 1.0
+        else:
+            if fst[F_SILENT_RUN] >= SILENCE_RESTART_FRAMES:
+                _restart_context(t, ist, fst, dmax, logdur, logsurv)
+            fst[F_SILENT_RUN] = 0.0
+        in_silent_run = fst[F_SILENT_RUN] >= SILENCE_RESTART_FRAMES
+        if in_silent_run:
             psound[slot] = 0.0
             pdiff[slot] = 0.0
             for j in range(4):
@@ -225,9 +244,12 @@ def _detect_kernel(
             pdiff[slot] = np.exp(lp[0]) - np.exp(lp[2])
             for j in range(4):
                 logb[slot, j] = escale * (lp[j] - log_prior[j])
-        # heart period from the autocorrelation of the sound probability
-        if (t + 1) % HR_STEP_FRAMES == 0 and t + 1 >= HR_MIN_FRAMES:
-            n = min(t + 1, HR_WINDOW_FRAMES)
+        # heart period from the autocorrelation of the sound probability (this context's frames)
+        in_context = t + 1 - int(fst[F_START])
+        if in_silent_run:
+            fst[F_QUALITY] = 0.0
+        elif (t + 1) % HR_STEP_FRAMES == 0 and in_context >= HR_MIN_FRAMES:
+            n = min(in_context, HR_WINDOW_FRAMES)
             ok = _autocorr_period(
                 psound,
                 pdiff,
@@ -275,6 +297,7 @@ def _detect_kernel(
                 events[n_ev, 5] = fst[F_QUALITY]
                 events[n_ev, 6] = fst[F_PERIOD] if fst[F_HAVE_HR] != 0.0 else 0.0
                 events[n_ev, 7] = loudest
+                events[n_ev, 8] = fst[F_START]
                 n_ev += 1
         if last >= 0:
             hsmm.commit(seg[last, 0], seg[last, 2], t, logb, delta, psi, ist, dmax, logdur)
@@ -368,7 +391,7 @@ class S1S2Detector:
         self._delta = np.zeros((r, 4))
         self._psi = np.ones((r, 4), dtype=np.int64)
         self._ist = np.zeros(hsmm.N_ISTATE, dtype=np.int64)
-        self._fst = np.zeros(4)
+        self._fst = np.zeros(N_FSTATE)
         self._dmax = np.zeros(4, dtype=np.int64)
         self._logdur = np.full((4, hsmm.DMAX + 1), -np.inf)
         self._logsurv = np.full((4, hsmm.DMAX + 1), -np.inf)
@@ -471,13 +494,14 @@ class S1S2Detector:
         while the last S1-S1 intervals form a regular new rhythm away from it: then the new
         rhythm's, until the autocorrelation catches up (:meth:`BeatTracker.display_period_s`).
 
-        None during the first :data:`HR_SHOW_FRAMES` frames after the start or a gap, until the
+        None in a run of digital silence and during the first :data:`HR_SHOW_FRAMES` frames
+        after the start, a gap or such a run, until the
         autocorrelation window spans the slowest period's lag range, and while no S1-S1 interval
         was heard within that window (:meth:`BeatTracker.heard_since`).
         """
         if self._fst[F_HAVE_HR] == 0.0 or self._fst[F_QUALITY] < QUALITY_MIN:
             return None
-        if self._ist[hsmm.I_T] < HR_SHOW_FRAMES:
+        if self._ist[hsmm.I_T] - self._fst[F_START] < HR_SHOW_FRAMES:
             return None
         now_s = self._seen / float(INTERNAL_RATE_HZ)
         if not self.beats.heard_since(now_s - HR_WINDOW_FRAMES / FRAME_RATE_HZ):
@@ -557,6 +581,7 @@ class S1S2Detector:
             self._logsurv,
         )
         self.beats.break_sequence()
+        self._context = 0.0  # first frame of the context of the last emitted event
 
     def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
         feats = self._feat.process(x)
@@ -617,7 +642,10 @@ class S1S2Detector:
     def _emit(self, ev: np.ndarray, out: DetectorOutput, decide_at: int) -> None:
         rate = float(INTERNAL_RATE_HZ)
         shift = self.model.time_shift_s
-        for kind_f, a, b, conf, t, q, period_s, loudest in ev:
+        for kind_f, a, b, conf, t, q, period_s, loudest, context in ev:
+            if context != self._context:  # after a run of digital silence: no interval across it
+                self._context = context
+                self.beats.break_sequence()
             if q < EMIT_QUALITY_MIN or conf < CONF_MIN:
                 continue
             if t - b > self._deadline:  # settled too late: a bounded look-ahead drops it
