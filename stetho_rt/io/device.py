@@ -32,7 +32,9 @@ dropped samples at (about) its place:
   accounted when the watchdog closes it (after ``STALL_S + REOPEN_AFTER_S``) or by the first
   callback that delivers again, which adds the rest (minus the block it delivers). A dropout
   just before the loss, which the clock check below had no time to confirm, is added to that gap
-  (and counted as a dropout): the minimum offset since its jump still stands above the baseline.
+  (and counted as a dropout) by whichever accounts the loss first, the callback or the watchdog:
+  the minimum offset since its jump still stands above the baseline (a callback more than
+  ``DROPOUT_MIN_S`` late just before a loss looks the same, and is counted the same).
 - **A dropout** shorter than ``STALL_S`` (a Bluetooth or USB hiccup; PulseAudio and PipeWire raise
   no ``input_overflow`` for it). The callback compares the wall clock with the samples produced:
   ``offset = now - produced / rate`` is constant while audio flows (it drifts by the clocks' ppm
@@ -99,6 +101,21 @@ STATUS_RUNNING = "running"
 STATUS_LOST = "lost"
 STATUS_REOPENING = "reopening"
 STATUS_STOPPED = "stopped"
+
+
+def unconfirmed_dropout(clock: np.ndarray, clock_reset: np.ndarray, rate: int) -> int:
+    """A dropout the clock check had not confirmed yet [samples], 0 if none (any thread that is
+    the ring's producer; scalar arithmetic, no allocation).
+
+    ``clock`` is :class:`DeviceSource`'s clock-check state: the rise of the minimum offset since
+    the last jump (``clock[4]``) above the baseline (``clock[0]``), when above
+    :data:`DROPOUT_MIN_S`. A loss is about to end the baseline (a new stream, or a stalled one,
+    starts a new one), so the hole is counted now or never.
+    """
+    if clock_reset[0]:
+        return 0
+    held = clock[4] - clock[0]
+    return int(held * rate) if held > DROPOUT_MIN_S else 0
 
 
 def call_with_timeout(fn: Callable[[], Any], timeout: float, name: str = "stetho-device-close"
@@ -342,14 +359,13 @@ class DeviceSource:
                     count_underflow()
             if resync[0]:
                 resync[0] = 0
-                lost = int((now - hb_t[0]) * rate) - frames
-                held = clock[4] - clock[0]  # a dropout before the loss, not yet confirmed
-                if not clock_reset[0] and held > DROPOUT_MIN_S:
-                    lost += int(held * rate)
-                    dropouts[0] += 1
+                held = unconfirmed_dropout(clock, clock_reset, rate)  # a hole before the loss
+                lost = int((now - hb_t[0]) * rate) - frames + held
                 clock_reset[0] = 1  # a new stream, or one that stalled: a new baseline
                 if lost > 0:
                     skip(lost)  # the silent wall-clock time becomes one counted gap
+                    if held:
+                        dropouts[0] += 1
             offset = now - (ring.produced_samples + frames) / rate  # stream samples, this block in
             if clock_reset[0]:
                 clock_reset[0] = 0
@@ -507,16 +523,21 @@ class DeviceSource:
     def _account_silence(self) -> None:
         """Turn the wall-clock time since the last audio into a published gap (watchdog thread).
 
-        Only while no stream is open: then the watchdog is the ring's one producer. The next
+        Only while no stream is open: then the watchdog is the ring's one producer (also of the
+        clock-check state: a dropout not yet confirmed before the loss joins the gap). The next
         stream's first callback accounts the rest (``_resync``)."""
         ring = self.ring
         if ring is None or self._stream is not None or self._hung_close:
             return  # a stream is open, or one whose close hung may still call back
-        lost = int((time.monotonic() - self._hb_t[0]) * self.rate)
-        if lost > 0:
-            ring.skip(lost)
+        held = unconfirmed_dropout(self._clock, self._clock_reset, self.rate)
+        self._clock_reset[0] = 1  # counted now: the next stream starts a new baseline
+        wall = int((time.monotonic() - self._hb_t[0]) * self.rate)
+        if wall + held > 0:
+            ring.skip(wall + held)
             ring.flush_gap()
-            self._hb_t[0] += lost / self.rate
+            self._hb_t[0] += wall / self.rate
+            if held:
+                self._dropouts[0] += 1
 
     def _wait_accounting(self, delay: float) -> bool:
         """Wait ``delay`` [s] in watchdog polls, accounting the closed stream's silence at each;

@@ -323,9 +323,11 @@ def test_a_dropout_just_before_a_loss_is_counted(monkeypatch: pytest.MonkeyPatch
     assert abs(produced_s - t[-1]) < 0.1
 
 
-def test_a_late_callback_before_a_loss_is_not_a_dropout(monkeypatch: pytest.MonkeyPatch,
-                                                        rng: np.random.Generator) -> None:
-    """Audio flows, then the loss: only the silent time is dropped."""
+def test_a_loss_without_a_hole_before_it_is_no_dropout(monkeypatch: pytest.MonkeyPatch,
+                                                       rng: np.random.Generator) -> None:
+    """Audio flows, then the loss: only the silent time is dropped, and no dropout is counted.
+    (A callback more than ``DROPOUT_MIN_S`` late just before a loss cannot be told from a hole by
+    the clock: it is counted as one, and the time base stays right either way.)"""
     src, ring, cb, clock = _clocked_source(monkeypatch, 10)
     t = _arrivals(rng, 10)
     _run_blocks(cb, clock, t[t <= 4.0])
@@ -333,6 +335,25 @@ def test_a_late_callback_before_a_loss_is_not_a_dropout(monkeypatch: pytest.Monk
     _run_blocks(cb, clock, t[t >= 5.5])
     assert src.dropouts == 0
     assert abs(ring.dropped_samples - int(((t > 4.0) & (t < 5.5)).sum()) * BLOCK) <= 0.1 * RATE
+
+
+def test_a_dropout_before_a_loss_that_never_ends_is_counted(monkeypatch: pytest.MonkeyPatch,
+                                                            rng: np.random.Generator) -> None:
+    """A 0.3 s hole, 0.5 s of audio, then the device is gone until the run stops: the watchdog's
+    accounting of the closed stream's silence (also at stop) takes the hole too, once."""
+    src, ring, cb, clock = _clocked_source(monkeypatch, 10)
+    t = _arrivals(rng, 10)
+    _run_blocks(cb, clock, t[t <= 4.0])
+    _run_blocks(cb, clock, t[(t >= 4.3) & (t < 4.8)])
+    assert src.dropouts == 0
+    for now in (6.0, 6.5, 7.0):  # watchdog polls while the device is away, or stop()
+        clock.now = 1000.0 + now
+        src._account_silence()
+    assert src.dropouts == 1
+    produced_s = (ring.written_samples + ring.dropped_samples) / RATE
+    assert abs(produced_s - 7.0) < 0.1
+    lost = int(((t > 4.0) & (t < 4.3)).sum() + (t >= 4.8).sum()) - int((t > 7.0).sum())
+    assert abs(ring.dropped_samples - lost * BLOCK) <= 0.1 * RATE
 
 
 def test_short_hiccup_below_the_threshold_is_not_a_dropout(
