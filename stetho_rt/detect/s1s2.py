@@ -248,7 +248,7 @@ def _detect_kernel(
         in_context = t + 1 - int(fst[F_START])
         if in_silent_run:
             fst[F_QUALITY] = 0.0
-        elif (t + 1) % HR_STEP_FRAMES == 0 and in_context >= HR_MIN_FRAMES:
+        elif in_context % HR_STEP_FRAMES == 0 and in_context >= HR_MIN_FRAMES:
             n = min(in_context, HR_WINDOW_FRAMES)
             ok = _autocorr_period(
                 psound,
