@@ -567,19 +567,9 @@ class S1S2Detector:
         self._delta[:] = -np.inf
         self._psi[:] = 1
         self._ist[:] = 0
-        self._ist[hsmm.I_CEND] = -1
-        self._ist[hsmm.I_CSTATE] = -1
         self._fst[:] = 0.0
-        self._fst[F_PERIOD] = DEFAULT_PERIOD_S
-        self._fst[F_SYSTOLE] = hsmm.systolic_interval(DEFAULT_PERIOD_S)
-        hsmm.durations(
-            DEFAULT_PERIOD_S,
-            self._fst[F_SYSTOLE],
-            FRAME_RATE_HZ,
-            self._dmax,
-            self._logdur,
-            self._logsurv,
-        )
+        # the same context start as after a run of digital silence, at local frame 0
+        _restart_context(0, self._ist, self._fst, self._dmax, self._logdur, self._logsurv)
         self.beats.break_sequence()
         self._context = 0.0  # first frame of the context of the last emitted event
 
