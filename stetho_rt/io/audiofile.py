@@ -8,9 +8,11 @@
 - ``<file>: not an audio file (unknown format)``
 - ``<file>: truncated or corrupt header (<libsndfile message>)``
 - ``<file>: truncated: the header declares N frames (x.xxx s) but only M are present (y.yyy s)``
-  (WAV, RF64, W64, AIFF/AIFC and AU: fewer samples than the header declares; of compressed
-  encodings only WAV's are checked: a cut ADPCM/GSM W64, G.72x AU or IMA4 AIFC file is still
-  read short, unreported)
+  (WAV, RF64, W64, AIFF/AIFC and AU: fewer samples than the header declares)
+- ``<file>: truncated: the header declares N bytes of audio data but only M are present (x.x %)``
+  (the same containers, any encoding: the data chunk ends past the end of the file; this is
+  what shows a cut in a compressed encoding whose header counts no frames, such as ADPCM/GSM
+  W64, G.72x AU or IMA4 AIFC)
 - ``<file>: truncated: the last Ogg page is incomplete`` / ``...lacks the end-of-stream mark``
 - ``<file>: truncated or corrupt: the last samples of the declared N frames cannot be read``
   (FLAC, MP3 and others: a read near the declared end fails or comes back short)
@@ -44,6 +46,7 @@ zeroed) downstream.
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import struct
@@ -327,19 +330,31 @@ def _looks_like_mpeg(head: bytes) -> bool:
 
 def _header_truncation(p: Path, head: bytes, size: int, rate: int, frames: int) -> str | None:
     """Container-level truncation that libsndfile hides: it trims WAV, RF64, W64, AIFF, AU
-    and Ogg quietly to what is present (``frames``, the count it reports)."""
+    and Ogg quietly to what is present (``frames``, the count it reports).
+
+    Two checks from the header: the frame count it declares (plain encodings, and the
+    compressed ones that store it), then, for every encoding, where its audio data chunk
+    ends: a compressed block holds many frames, so only the bytes show a cut there."""
     try:
         if head[:4] == b"OggS":
             return _ogg_truncation(p, size)
-        declared = _declared_frames(p, head, size)
+        declared = _declared_length(p, head, size)
     except OSError as e:
         return f"cannot read ({e})"
-    if declared is None or declared <= frames:
-        return None
-    return (
-        f"truncated: the header declares {declared} frames ({declared / rate:.3f} s) "
-        f"but only {frames} are present ({frames / rate:.3f} s)"
-    )
+    if declared.frames is not None and declared.frames > frames:
+        return (
+            f"truncated: the header declares {declared.frames} frames "
+            f"({declared.frames / rate:.3f} s) but only {frames} are present "
+            f"({frames / rate:.3f} s)"
+        )
+    if declared.data_end is not None and declared.data_end > size:
+        want = declared.data_end - declared.data_start
+        have = max(size - declared.data_start, 0)
+        return (
+            f"truncated: the header declares {want} bytes of audio data but only {have} are "
+            f"present ({math.floor(1000.0 * have / want) / 10.0:.1f} %)"
+        )
+    return None
 
 
 #: WAVE format tags whose block is one frame: PCM, IEEE float, A-law, u-law, extensible.
@@ -353,21 +368,41 @@ _W64_RIFF = b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"
 _AU_SAMPLE_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
 
 
-def _declared_frames(p: Path, head: bytes, size: int) -> int | None:
-    """Frames the container's header declares, or None when it does not say (a length left
-    open by a streaming writer, an unknown container, a compressed encoding)."""
+@dataclass(frozen=True)
+class _Declared:
+    """What a container's header declares about its audio; None where it does not say (a
+    length left open by a streaming writer, an unknown container).
+
+    Attributes
+    ----------
+    frames : int or None
+        Frame count (None also for a compressed encoding that does not store it).
+    data_start, data_end : int or None
+        Byte offsets of the audio data's first byte and one past its declared last byte.
+    """
+
+    frames: int | None = None
+    data_start: int | None = None
+    data_end: int | None = None
+
+
+_UNDECLARED = _Declared()
+
+
+def _declared_length(p: Path, head: bytes, size: int) -> _Declared:
+    """What the container's header declares (:class:`_Declared`)."""
     if head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
         return _riff_declared(p, head[:4] != b"RIFX", size)
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return _aiff_declared(p, size)
+        return _aiff_declared(p, head[8:12] == b"AIFC", size)
     if head[:4] == b".snd":
         return _au_declared(p)
     if head[:4] == b"riff":
         return _w64_declared(p, size)
-    return None
+    return _UNDECLARED
 
 
-def _riff_declared(p: Path, little: bool, size: int) -> int | None:
+def _riff_declared(p: Path, little: bool, size: int) -> _Declared:
     """WAV (RIFF/RIFX) and RF64: the data chunk's length (RF64: from ``ds64``) / block align;
     compressed WAV (GSM 6.10, ADPCM: a block holds many frames) the ``fact`` chunk's count."""
     end = "<" if little else ">"
@@ -396,24 +431,26 @@ def _riff_declared(p: Path, little: bool, size: int) -> int | None:
                 if len(body) == 4:
                     (fact_frames,) = struct.unpack(end + "I", body)
             elif cid == b"data":
-                if fmt_tag not in _WAV_PLAIN_TAGS:  # compressed: blocks are not frames
-                    return fact_frames
                 if clen == 0xFFFFFFFF and ds64_data is not None:
                     clen = ds64_data
                 if clen in (0, 0xFFFFFFFF):  # length unknown (written while streaming)
-                    return None
-                return clen // max(block_align, 1)
+                    return _Declared(fact_frames if fmt_tag not in _WAV_PLAIN_TAGS else None)
+                frames = (clen // max(block_align, 1) if fmt_tag in _WAV_PLAIN_TAGS
+                          else fact_frames)  # compressed: blocks are not frames
+                return _Declared(frames, pos + 8, pos + 8 + clen)
             pos += 8 + clen + (clen & 1)
-    return None
+    return _UNDECLARED
 
 
-def _w64_declared(p: Path, size: int) -> int | None:
+def _w64_declared(p: Path, size: int) -> _Declared:
     """Sony Wave64: 16-byte GUID chunk names, 64-bit lengths that include the 24-byte chunk
-    header, chunks aligned to 8 bytes."""
+    header, chunks aligned to 8 bytes. Frames only for the plain encodings (libsndfile writes no
+    ``fact`` count into a compressed W64)."""
     block_align = 0
+    fmt_tag = 1
     with open(p, "rb") as fh:
         if fh.read(16) != _W64_RIFF:
-            return None
+            return _UNDECLARED
         pos = 40  # riff GUID, size, wave GUID
         while pos + 24 <= size:
             fh.seek(pos)
@@ -422,17 +459,29 @@ def _w64_declared(p: Path, size: int) -> int | None:
             if ck[:16] == _W64_FMT and clen >= 24 + 14:
                 fmt = fh.read(14)
                 if len(fmt) == 14:
+                    (fmt_tag,) = struct.unpack("<H", fmt[0:2])
                     (block_align,) = struct.unpack("<H", fmt[12:14])
             elif ck[:16] == _W64_DATA:
-                return (clen - 24) // max(block_align, 1) if clen > 24 else None
+                if clen <= 24:
+                    return _UNDECLARED
+                frames = (clen - 24) // max(block_align, 1) if fmt_tag in _WAV_PLAIN_TAGS else None
+                return _Declared(frames, pos + 24, pos + clen)
             if clen < 24:
-                return None
+                return _UNDECLARED
             pos += (clen + 7) // 8 * 8
-    return None
+    return _UNDECLARED
 
 
-def _aiff_declared(p: Path, size: int) -> int | None:
-    """AIFF/AIFC: the COMM chunk's frame count."""
+#: AIFC compression types whose COMM frame count is in frames (others, such as IMA4, count
+#: packets of many frames).
+_AIFC_FRAME_COUNTED = frozenset({b"NONE", b"sowt", b"fl32", b"FL32", b"fl64", b"FL64", b"ulaw",
+                                 b"ULAW", b"alaw", b"ALAW", b"GSM ", b"in24", b"in32", b"raw "})
+
+
+def _aiff_declared(p: Path, aifc: bool, size: int) -> _Declared:
+    """AIFF/AIFC: the COMM chunk's frame count (AIFC: for the compression types that count
+    frames) and the SSND chunk's extent."""
+    frames = None
     with open(p, "rb") as fh:
         pos = 12
         while pos + 8 <= size:
@@ -440,23 +489,30 @@ def _aiff_declared(p: Path, size: int) -> int | None:
             ck = fh.read(8)
             (clen,) = struct.unpack(">I", ck[4:8])
             if ck[:4] == b"COMM" and clen >= 6:
-                body = fh.read(6)
-                return struct.unpack(">I", body[2:6])[0] if len(body) == 6 else None
+                body = fh.read(min(clen, 22))
+                if len(body) >= 6:
+                    count = struct.unpack(">I", body[2:6])[0]
+                    kind = body[18:22] if aifc and len(body) >= 22 else b"NONE"
+                    frames = count if kind in _AIFC_FRAME_COUNTED else None
+            elif ck[:4] == b"SSND" and clen >= 8:
+                return _Declared(frames, pos + 16, pos + 8 + clen)
             pos += 8 + clen + (clen & 1)
-    return None
+    return _Declared(frames)
 
 
-def _au_declared(p: Path) -> int | None:
-    """Sun/NeXT AU: data size / (channels x bytes per sample); 0xFFFFFFFF is "unknown"."""
+def _au_declared(p: Path) -> _Declared:
+    """Sun/NeXT AU: data size / (channels x bytes per sample) frames for the fixed-size
+    encodings; the data's extent from the header for all (0xFFFFFFFF is "unknown")."""
     with open(p, "rb") as fh:
         hdr = fh.read(24)
     if len(hdr) < 24:
-        return None
-    _, _, data_size, encoding, _, channels = struct.unpack(">6I", hdr)
+        return _UNDECLARED
+    _, offset, data_size, encoding, _, channels = struct.unpack(">6I", hdr)
+    if data_size == 0xFFFFFFFF or channels < 1:
+        return _UNDECLARED
     width = _AU_SAMPLE_BYTES.get(encoding)
-    if data_size == 0xFFFFFFFF or width is None or channels < 1:
-        return None
-    return data_size // (width * channels)
+    frames = None if width is None else data_size // (width * channels)
+    return _Declared(frames, offset, offset + data_size)
 
 
 def _ogg_truncation(p: Path, size: int) -> str | None:
