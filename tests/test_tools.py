@@ -93,13 +93,14 @@ def test_classifier_variants_score_every_variant(tmp_path: Path, capsys) -> None
 
     root = require_data()
     argv = ["--data", str(root), "--subset", "12", "--cache", str(tmp_path / "cache"), "--heads",
-            "--unknown-seeds", "1"]
+            "--unknown-seeds", "1", "--spread-seeds", "2"]
     assert classifier_variants.main(argv) == 0
     out = capsys.readouterr().out
-    unknown = re.findall(r"^  fold seed 1: CirCor patient wacc (\S+) -> (\S+)  AUROC (\S+) -> (\S+)"
-                         r"  PhysioNet MAcc (\S+) -> (\S+)$", out, re.M)
-    assert len(unknown) == 1, out
-    assert all(0.0 <= float(v) <= 1.0 for v in unknown[0][:2] + unknown[0][4:]), out
+    for seed in (1, 2):  # the Unknown-class and the session-spread comparisons
+        cmp = re.findall(rf"^  fold seed {seed}: CirCor patient wacc (\S+) -> (\S+)  AUROC (\S+) "
+                         r"-> (\S+)  PhysioNet MAcc (\S+) -> (\S+)$", out, re.M)
+        assert len(cmp) == 1, out
+        assert all(0.0 <= float(v) <= 1.0 for v in cmp[0][:2] + cmp[0][4:]), out
     rows = re.findall(r"^  (.+?)\s+CirCor AUROC (\S+)  patient wacc (\S+)  PhysioNet MAcc (\S+)",
                       out, re.M)
     names = [r[0].strip() for r in rows]

@@ -17,6 +17,9 @@ PhysioNet MAcc:
   (each fold at the threshold chosen on the other four);
 - with ``--unknown-seeds S [S ...]``, CirCor Unknown patients unused vs taught as artifact (the
   shipped classes), on the same folds for both, one fold assignment per seed (about 6 min each);
+- with ``--spread-seeds S [S ...]``, the session head on the window vectors' means only vs on
+  their means and spreads (shipped), on the same folds, one fold assignment per seed (about
+  5 min each);
 - with ``--heads``, the window head's size (300 rounds at learning rate 0.05; 100 rounds, 8 leaves,
   80 windows per leaf), each a full cross-validation (about 2.5 min more each), nested.
 
@@ -132,6 +135,40 @@ def unknown_comparison(t: T.Table, seeds: list[int]) -> None:
               f"{b['physionet']['macc']:.3f}", flush=True)
 
 
+def _means_only_session_model():  # type: ignore[no-untyped-def]
+    """The shipped session head reading only the means and the quality (no spreads)."""
+    from sklearn.compose import ColumnTransformer
+
+    from stetho_rt.classify.windows import window_feature_names
+
+    model = T.make_session_model()
+    n = len(window_feature_names(T.DSP.mel_bands))
+    cols = [*T.invariant_columns(), 2 * n]
+    model.steps[0] = ("select", ColumnTransformer([("invariant", "passthrough", cols)]))
+    return model
+
+
+def spread_comparison(t: T.Table, seeds: list[int]) -> None:
+    """Print, per fold seed, nested CirCor patient weighted accuracy, CirCor AUROC and PhysioNet
+    MAcc with the session head on the means only and on means and spreads (shipped); the same
+    window-head probabilities for both."""
+    for seed in seeds:
+        fold = T.folds(t, seed=seed)
+        tests = [fold == i for i in range(int(fold.max()) + 1)]
+        P = T.oof_probs(t, T.DEFAULT_KIND, tests)
+        make = T.make_session_model
+        T.make_session_model = _means_only_session_model
+        try:
+            a = T.tune_threshold(t, P, fold, T.oof_session(t, tests))["nested"]
+        finally:
+            T.make_session_model = make
+        b = T.tune_threshold(t, P, fold, T.oof_session(t, tests))["nested"]
+        print(f"  fold seed {seed}: CirCor patient wacc {a['circor']['patient_wacc']:.3f} -> "
+              f"{b['circor']['patient_wacc']:.3f}  AUROC {a['circor']['auroc']:.3f} -> "
+              f"{b['circor']['auroc']:.3f}  PhysioNet MAcc {a['physionet']['macc']:.3f} -> "
+              f"{b['physionet']['macc']:.3f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -141,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")
     ap.add_argument("--unknown-seeds", type=int, nargs="+", default=[], metavar="SEED",
                     help="compare CirCor Unknown unused vs taught as artifact on these fold seeds")
+    ap.add_argument("--spread-seeds", type=int, nargs="+", default=[], metavar="SEED",
+                    help="compare the session head on means only vs means and spreads")
     args = ap.parse_args(argv)
     recs = T.list_recordings(args.data)
     if args.subset:
@@ -165,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.unknown_seeds:
         print("CirCor Unknown patients unused -> taught as artifact (same folds, nested):")
         unknown_comparison(t, args.unknown_seeds)
+
+    if args.spread_seeds:
+        print("session head on the window means only -> means and spreads (same folds, nested):")
+        spread_comparison(t, args.spread_seeds)
 
     if args.heads:
         print("window head size (full CV each, nested threshold):")

@@ -7,8 +7,9 @@ Pipeline per recording, the same code the live path runs::
     (resampler, band-pass, S1/S2 detector, spectral features) -> frames + detected sounds
     -> classify.windows.windows_of (FeatureWindower) -> window vectors (+ quality)
 
-A second, session head sees a recording as a whole: the mean of its window vectors and its mean
-window quality (``classify.session``, built window by window as the runtime worker does); the
+A second, session head sees a recording as a whole: the mean and standard deviation of its window
+vectors and its mean window quality (``classify.session``, built window by window as the runtime
+worker does); the
 verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
 
 Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
@@ -266,7 +267,7 @@ class Table:
     y: np.ndarray  # (n_recs,) class index or -1 (unused)
     groups: np.ndarray  # (n_recs,) split group
     strata: np.ndarray  # (n_recs,) class-balancing stratum (PhysioNet database, else dataset)
-    S: np.ndarray  # (n_recs, n_features + 1) session vectors (NaN rows: no window)
+    S: np.ndarray  # (n_recs, 2 n_features + 1) session vectors (NaN rows: no window)
 
 
 def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
@@ -274,7 +275,7 @@ def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
     from stetho_rt.classify.session import session_vector
 
     n_features = next(d["X"].shape[1] for d in have.values() if d["X"].shape[0])
-    S = np.full((len(recs), n_features + 1), np.nan, np.float32)
+    S = np.full((len(recs), 2 * n_features + 1), np.nan, np.float32)
     Xs, Bs, qs, ri, pos = [], [], [], [], []
     for i, r in enumerate(recs):
         d = have[f"{r.dataset}/{r.rid}"]
@@ -375,15 +376,18 @@ def make_model(kind: str):
 
 
 def make_session_model():
-    """The session head: :data:`SESSION_HGB` on the means of :func:`invariant_columns` and the
-    mean quality (a column selector inside the exported graph)."""
+    """The session head: :data:`SESSION_HGB` on the means and standard deviations of
+    :func:`invariant_columns` and the mean quality (a column selector inside the exported
+    graph)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
 
     from stetho_rt.classify.windows import window_feature_names
 
-    cols = [*invariant_columns(), len(window_feature_names(DSP.mel_bands))]  # quality mean last
+    n = len(window_feature_names(DSP.mel_bands))
+    inv = invariant_columns()
+    cols = [*inv, *(n + c for c in inv), 2 * n]  # means, spreads, the quality mean last
     select = ColumnTransformer([("invariant", "passthrough", cols)])
     hgb = HistGradientBoostingClassifier(early_stopping=False, random_state=SEED, **SESSION_HGB)
     return Pipeline([("select", select), ("hgb", hgb)])
@@ -814,9 +818,10 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "(`stetho_rt/classify/verdict.py`, rules in the sidecar).",
         f"- **Session head** (`{name}_session.onnx`, named in the sidecar's `session` key): "
         f"`hgb` ({', '.join(f'{k} {v}' for k, v in SESSION_HGB.items())}) on the session "
-        "summary (`stetho_rt/classify/session.py`: the mean "
+        "summary (`stetho_rt/classify/session.py`: the mean and the standard deviation "
         "of every window vector so far, per feature over the windows where it is finite, and the "
-        "mean window quality; the same invariant columns), trained with one sample per recording "
+        "mean window quality; the same invariant columns of both), trained with one sample per "
+        "recording "
         "and the same weights. The verdict's murmur share is the plain average of the windows' "
         "and the session head's (`session_weight` 0.5 in the sidecar); the artifact gate "
         "(too few clean windows) and the artifact probability stay the windows'. "

@@ -17,9 +17,9 @@ graph expects and returns, and how its inputs were made::
      "onnx_sha256": "...", "provenance": {...}}
 
 The optional ``session`` head maps the session summary (:mod:`stetho_rt.classify.session`: the
-running mean of the window vectors and the mean quality) to class probabilities; the verdict blends
-them with the windows' (``verdict.session_weight``). A sidecar without it gives a windows-only
-verdict.
+running mean and spread of the window vectors and the mean quality) to class probabilities; the
+verdict blends them with the windows' (``verdict.session_weight``). A sidecar without it gives a
+windows-only verdict.
 
 :meth:`OnnxClassifier.load` raises :class:`~stetho_rt.errors.ModelError` with one line naming the
 file and the problem when either file is missing or unreadable, a key is missing, the labels, the

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from stetho_rt.classify.session import SessionSummary
+from stetho_rt.classify.session import SessionSummary, window_features_of
 from stetho_rt.classify.windows import FeatureWindow
 from stetho_rt.config import CLASSIFIER_QUEUE
 from stetho_rt.errors import ConfigError, PipelineError
@@ -106,8 +106,9 @@ class ClassifierWorker:
         self.session_probs: np.ndarray | None = None
         head: SessionHead | None = getattr(model, "session", None)
         # the session head with the summary it reads (worker thread only), or None; the head
-        # reads the summary's n window-feature means plus the mean quality
-        self._session = None if head is None else (head, SessionSummary(int(head.n_features) - 1))
+        # reads the summary's n window-feature means and n spreads plus the mean quality
+        self._session = None if head is None else (
+            head, SessionSummary(window_features_of(int(head.n_features))))
         self._session_no = 0  # bumped by reset_session (DSP thread, under the lock)
         self._summary_no = 0  # the session the summary holds (worker thread only)
         self._queue: deque[FeatureWindow] = deque()

@@ -16,6 +16,7 @@ from stetho_rt.classify.session import (
     SessionSummary,
     session_feature_names,
     session_vector,
+    window_features_of,
 )
 from stetho_rt.classify.windows import FeatureWindow
 from stetho_rt.classify.worker import ClassifierWorker
@@ -23,7 +24,12 @@ from stetho_rt.events import CLASS_LABELS, Quality
 
 
 def test_names() -> None:
-    assert session_feature_names(("a", "b")) == ("a_mean", "b_mean", QUALITY_FEATURE)
+    assert session_feature_names(("a", "b")) == ("a_mean", "b_mean", "a_std", "b_std",
+                                                  QUALITY_FEATURE)
+    assert window_features_of(5) == 2
+    for bad in (4, 1, 0):
+        with pytest.raises(ValueError, match="session vector length"):
+            window_features_of(bad)
 
 
 def test_mean_over_finite_values_and_quality() -> None:
@@ -32,8 +38,10 @@ def test_mean_over_finite_values_and_quality() -> None:
     s.add(np.array([1.0, np.nan, 4.0], np.float32), 0.5)
     s.add(np.array([3.0, np.nan, np.inf], np.float32), 1.0)
     v = s.vector()
-    assert v.dtype == np.float32 and v.shape == (4,)
-    assert v[0] == 2.0 and np.isnan(v[1]) and v[2] == 4.0 and v[3] == 0.75
+    assert v.dtype == np.float32 and v.shape == (7,)
+    assert v[0] == 2.0 and np.isnan(v[1]) and v[2] == 4.0  # means
+    assert v[3] == 1.0 and np.isnan(v[4]) and v[5] == 0.0  # population standard deviations
+    assert v[6] == 0.75
     s.reset()
     assert s.windows == 0 and np.isnan(s.vector()).all()
     with pytest.raises(ValueError, match="features"):
@@ -42,7 +50,7 @@ def test_mean_over_finite_values_and_quality() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 30), st.integers(0, 2**31 - 1))
-def test_equals_nanmean(n: int, seed: int) -> None:
+def test_equals_nanmean_and_nanstd(n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 6)).astype(np.float32)
     X[rng.random(X.shape) < 0.3] = np.nan
@@ -51,7 +59,9 @@ def test_equals_nanmean(n: int, seed: int) -> None:
     with warnings.catch_warnings():  # an all-NaN column: "Mean of empty slice", NaN expected
         warnings.simplefilter("ignore", RuntimeWarning)
         want = np.nanmean(X.astype(np.float64), axis=0)
-    np.testing.assert_allclose(v[:-1], want, rtol=1e-6, atol=1e-6)
+        spread = np.nanstd(X.astype(np.float64), axis=0)
+    np.testing.assert_allclose(v[:6], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(v[6:12], spread, rtol=1e-5, atol=1e-6)
     assert v[-1] == pytest.approx(q.mean(), rel=1e-6)
 
 
@@ -72,7 +82,7 @@ class _Model:
     labels = CLASS_LABELS
 
     def __init__(self) -> None:
-        self.session = _Head(5)
+        self.session = _Head(9)  # 4 window features: 4 means, 4 spreads, the quality
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return np.array([[0.5, 0.5, 0.0]], np.float32)
@@ -156,3 +166,14 @@ def test_live_drops_leave_the_dropped_windows_out_of_the_session() -> None:
         np.testing.assert_allclose(w.session_probs[1], np.mean(kept), atol=1e-6)
     finally:
         w.close()
+
+
+def test_spread_of_values_near_a_large_constant() -> None:
+    """Log levels sit near a large constant: the running spread keeps their small variation
+    (a sum of squares would cancel to noise)."""
+    rng = np.random.default_rng(3)
+    X = (1e4 + 0.01 * rng.standard_normal((400, 1))).astype(np.float64)
+    s = SessionSummary(1)
+    for x in X:
+        s.add(x, 1.0)
+    assert s.vector()[1] == pytest.approx(X.std(), rel=1e-3)
