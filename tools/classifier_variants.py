@@ -135,17 +135,21 @@ def unknown_comparison(t: T.Table, seeds: list[int]) -> None:
               f"{b['physionet']['macc']:.3f}", flush=True)
 
 
-def _means_only_session_model():  # type: ignore[no-untyped-def]
-    """The shipped session head reading only the means and the quality (no spreads)."""
-    from sklearn.compose import ColumnTransformer
+def _means_only(make: Callable[[], object]) -> Callable[[], object]:
+    """``make`` (the shipped session-head factory) reading only the means and the quality."""
 
-    from stetho_rt.classify.windows import window_feature_names
+    def means_only():  # type: ignore[no-untyped-def]
+        from sklearn.compose import ColumnTransformer
 
-    model = T.make_session_model()
-    n = len(window_feature_names(T.DSP.mel_bands))
-    cols = [*T.invariant_columns(), 2 * n]
-    model.steps[0] = ("select", ColumnTransformer([("invariant", "passthrough", cols)]))
-    return model
+        from stetho_rt.classify.windows import window_feature_names
+
+        model = make()
+        n = len(window_feature_names(T.DSP.mel_bands))
+        cols = [*T.invariant_columns(), 2 * n]
+        model.steps[0] = ("select", ColumnTransformer([("invariant", "passthrough", cols)]))
+        return model
+
+    return means_only
 
 
 def spread_comparison(t: T.Table, seeds: list[int]) -> None:
@@ -157,7 +161,7 @@ def spread_comparison(t: T.Table, seeds: list[int]) -> None:
         tests = [fold == i for i in range(int(fold.max()) + 1)]
         P = T.oof_probs(t, T.DEFAULT_KIND, tests)
         make = T.make_session_model
-        T.make_session_model = _means_only_session_model
+        T.make_session_model = _means_only(make)
         try:
             a = T.tune_threshold(t, P, fold, T.oof_session(t, tests))["nested"]
         finally:
