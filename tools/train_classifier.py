@@ -9,8 +9,7 @@ Pipeline per recording, the same code the live path runs::
 
 A second, session head sees a recording as a whole: the mean and standard deviation of its window
 vectors and its mean window quality (``classify.session``, built window by window as the runtime
-worker does); the
-verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
+worker does); the verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
 
 Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
 2016 (unsure quality -> artifact, abnormal -> murmur, normal -> normal), PASCAL A (normal, murmur,

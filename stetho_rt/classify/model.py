@@ -12,8 +12,9 @@ graph expects and returns, and how its inputs were made::
      "window_s": 4.0, "hop_s": 1.0,
      "verdict": {...VerdictRules...},
      "session": {"file": "<name>_session.onnx", "onnx_sha256": "...",
-                 "input": {"name": "input", "n_features": 258}, "output": {"name": "probabilities"},
-                 "features": [...window names + "_mean"..., "session_quality_mean"]},
+                 "input": {"name": "input", "n_features": 515}, "output": {"name": "probabilities"},
+                 "features": [...window names + "_mean"..., ...window names + "_std"...,
+                              "session_quality_mean"]},
      "onnx_sha256": "...", "provenance": {...}}
 
 The optional ``session`` head maps the session summary (:mod:`stetho_rt.classify.session`: the

@@ -347,14 +347,20 @@ def _header_truncation(p: Path, head: bytes, size: int, rate: int, frames: int) 
             f"({declared.frames / rate:.3f} s) but only {frames} are present "
             f"({frames / rate:.3f} s)"
         )
-    if declared.data_end is not None and declared.data_end > size:
-        want = declared.data_end - declared.data_start
-        have = max(size - declared.data_start, 0)
-        return (
-            f"truncated: the header declares {want} bytes of audio data but only {have} are "
-            f"present ({math.floor(1000.0 * have / want) / 10.0:.1f} %)"
-        )
-    return None
+    if declared.data_end is None or declared.data_start is None:
+        return None
+    short = declared.data_end - size
+    if short <= 0 or (declared.frame_bytes is not None and short < declared.frame_bytes):
+        return None  # all there, or less than one frame of a length not a whole frame count
+    want = declared.data_end - declared.data_start
+    if want <= 0 or declared.data_start >= size:
+        return (f"truncated: the audio data starts at byte {declared.data_start}, past the end "
+                f"of the file ({size} bytes)")
+    have = size - declared.data_start
+    return (
+        f"truncated: the header declares {want} bytes of audio data but only {have} are "
+        f"present ({math.floor(1000.0 * have / want) / 10.0:.1f} %)"
+    )
 
 
 #: WAVE format tags whose block is one frame: PCM, IEEE float, A-law, u-law, extensible.
@@ -379,11 +385,15 @@ class _Declared:
         Frame count (None also for a compressed encoding that does not store it).
     data_start, data_end : int or None
         Byte offsets of the audio data's first byte and one past its declared last byte.
+    frame_bytes : int or None
+        Bytes per frame of a plain encoding (None for a compressed one): a data length short of
+        the file by less than this loses no frame (a length that is not a whole frame count).
     """
 
     frames: int | None = None
     data_start: int | None = None
     data_end: int | None = None
+    frame_bytes: int | None = None
 
 
 _UNDECLARED = _Declared()
@@ -395,8 +405,8 @@ def _declared_length(p: Path, head: bytes, size: int) -> _Declared:
         return _riff_declared(p, head[:4] != b"RIFX", size)
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return _aiff_declared(p, head[8:12] == b"AIFC", size)
-    if head[:4] == b".snd":
-        return _au_declared(p)
+    if head[:4] in (b".snd", b"dns."):  # big- / little-endian
+        return _au_declared(p, head[:4] == b"dns.")
     if head[:4] == b"riff":
         return _w64_declared(p, size)
     return _UNDECLARED
@@ -435,9 +445,10 @@ def _riff_declared(p: Path, little: bool, size: int) -> _Declared:
                     clen = ds64_data
                 if clen in (0, 0xFFFFFFFF):  # length unknown (written while streaming)
                     return _Declared(fact_frames if fmt_tag not in _WAV_PLAIN_TAGS else None)
-                frames = (clen // max(block_align, 1) if fmt_tag in _WAV_PLAIN_TAGS
-                          else fact_frames)  # compressed: blocks are not frames
-                return _Declared(frames, pos + 8, pos + 8 + clen)
+                if fmt_tag in _WAV_PLAIN_TAGS:
+                    return _Declared(clen // max(block_align, 1), pos + 8, pos + 8 + clen,
+                                     max(block_align, 1))
+                return _Declared(fact_frames, pos + 8, pos + 8 + clen)  # blocks are not frames
             pos += 8 + clen + (clen & 1)
     return _UNDECLARED
 
@@ -464,55 +475,74 @@ def _w64_declared(p: Path, size: int) -> _Declared:
             elif ck[:16] == _W64_DATA:
                 if clen <= 24:
                     return _UNDECLARED
-                frames = (clen - 24) // max(block_align, 1) if fmt_tag in _WAV_PLAIN_TAGS else None
-                return _Declared(frames, pos + 24, pos + clen)
+                if fmt_tag in _WAV_PLAIN_TAGS:
+                    return _Declared((clen - 24) // max(block_align, 1), pos + 24, pos + clen,
+                                     max(block_align, 1))
+                return _Declared(None, pos + 24, pos + clen)
             if clen < 24:
                 return _UNDECLARED
             pos += (clen + 7) // 8 * 8
     return _UNDECLARED
 
 
-#: AIFC compression types whose COMM frame count is in frames (others, such as IMA4, count
-#: packets of many frames).
-_AIFC_FRAME_COUNTED = frozenset({b"NONE", b"sowt", b"fl32", b"FL32", b"fl64", b"FL64", b"ulaw",
-                                 b"ULAW", b"alaw", b"ALAW", b"GSM ", b"in24", b"in32", b"raw "})
+#: AIFC compression types whose COMM count is of packets of many frames, not of frames.
+_AIFC_PACKET_COUNTED = frozenset({b"ima4", b"Qclp", b"MAC3", b"MAC6"})
+#: AIFC compression types that store plain integer PCM (big- or little-endian).
+_AIFC_PLAIN_PCM = frozenset({b"NONE", b"twos", b"sowt"})
 
 
 def _aiff_declared(p: Path, aifc: bool, size: int) -> _Declared:
-    """AIFF/AIFC: the COMM chunk's frame count (AIFC: for the compression types that count
-    frames) and the SSND chunk's extent."""
-    frames = None
+    """AIFF/AIFC: the COMM chunk's frame count (not for the compression types that count
+    packets) and the SSND chunk's extent (its data starts after the chunk's offset field; a
+    length of 0xFFFFFFFF is "unknown"), in whatever order the chunks come."""
+    frames = frame_bytes = None
+    extent: tuple[int, int] | None = None
+    seen_comm = False
     with open(p, "rb") as fh:
         pos = 12
-        while pos + 8 <= size:
+        while pos + 8 <= size and not (seen_comm and extent is not None):
             fh.seek(pos)
             ck = fh.read(8)
             (clen,) = struct.unpack(">I", ck[4:8])
-            if ck[:4] == b"COMM" and clen >= 6:
+            if ck[:4] == b"COMM" and clen >= 8:
                 body = fh.read(min(clen, 22))
-                if len(body) >= 6:
-                    count = struct.unpack(">I", body[2:6])[0]
+                if len(body) >= 8:
+                    seen_comm = True
+                    channels, count, bits = struct.unpack(">HIH", body[0:8])
                     kind = body[18:22] if aifc and len(body) >= 22 else b"NONE"
-                    frames = count if kind in _AIFC_FRAME_COUNTED else None
+                    frames = None if kind in _AIFC_PACKET_COUNTED else count
+                    if kind in _AIFC_PLAIN_PCM and channels > 0:
+                        frame_bytes = (bits + 7) // 8 * channels
             elif ck[:4] == b"SSND" and clen >= 8:
-                return _Declared(frames, pos + 16, pos + 8 + clen)
+                if clen == 0xFFFFFFFF:
+                    extent = (0, 0)  # length unknown: no byte check
+                else:
+                    off = fh.read(4)
+                    skip = struct.unpack(">I", off)[0] if len(off) == 4 else 0
+                    extent = (pos + 16 + skip, pos + 8 + clen)
             pos += 8 + clen + (clen & 1)
-    return _Declared(frames)
+    if extent is None or extent == (0, 0):
+        return _Declared(frames)
+    return _Declared(frames, extent[0], extent[1], frame_bytes)
 
 
-def _au_declared(p: Path) -> _Declared:
-    """Sun/NeXT AU: data size / (channels x bytes per sample) frames for the fixed-size
-    encodings; the data's extent from the header for all (0xFFFFFFFF is "unknown")."""
+def _au_declared(p: Path, little: bool) -> _Declared:
+    """Sun/NeXT AU (``little``: the little-endian ``dns.`` variant): data size / (channels x
+    bytes per sample) frames for the fixed-size encodings; the data's extent from the header
+    for all (0xFFFFFFFF is "unknown")."""
     with open(p, "rb") as fh:
         hdr = fh.read(24)
     if len(hdr) < 24:
         return _UNDECLARED
-    _, offset, data_size, encoding, _, channels = struct.unpack(">6I", hdr)
+    _, offset, data_size, encoding, _, channels = struct.unpack(("<" if little else ">") + "6I",
+                                                                hdr)
     if data_size == 0xFFFFFFFF or channels < 1:
         return _UNDECLARED
     width = _AU_SAMPLE_BYTES.get(encoding)
-    frames = None if width is None else data_size // (width * channels)
-    return _Declared(frames, offset, offset + data_size)
+    if width is None:
+        return _Declared(None, offset, offset + data_size)
+    return _Declared(data_size // (width * channels), offset, offset + data_size,
+                     width * channels)
 
 
 def _ogg_truncation(p: Path, size: int) -> str | None:

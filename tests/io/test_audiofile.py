@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import tracemalloc
 from pathlib import Path
 
@@ -478,3 +479,86 @@ def test_compressed_wav_reads_whole_and_a_cut_one_is_truncated(
     path.write_bytes(data[: len(data) // 2])
     msg = _input_error(path)
     assert f"truncated: the header declares {af.frames} frames" in msg, msg
+
+
+def _aiff_chunks(data: bytes) -> dict[bytes, bytes]:
+    """The chunks of an AIFF file, whole (id, length, body), by id."""
+    out, pos = {}, 12
+    while pos + 8 <= len(data):
+        (n,) = struct.unpack(">I", data[pos + 4 : pos + 8])
+        out[data[pos : pos + 4]] = data[pos : pos + 8 + n + (n & 1)]
+        pos += 8 + n + (n & 1)
+    return out
+
+
+def _form(kind: bytes, *chunks: bytes) -> bytes:
+    body = b"".join(chunks)
+    return b"FORM" + struct.pack(">I", 4 + len(body)) + kind + body
+
+
+def test_aiff_header_edge_cases(tmp_path: Path, rng: np.random.Generator):
+    """Chunks in any order, an SSND length left open, a frame count above the data (also for
+    little-endian PCM AIFC), and an SSND that starts past the end: each one line, no crash."""
+    x = (0.3 * rng.standard_normal(4000)).astype(np.float32)
+    src = tmp_path / "a.aiff"
+    sf.write(src, x, 4000, format="AIFF", subtype="PCM_16")
+    ck = _aiff_chunks(src.read_bytes())
+    comm, ssnd = ck[b"COMM"], ck[b"SSND"]
+    big = bytearray(comm)
+    struct.pack_into(">I", big, 10, 5000)  # COMM frame count 5000 over 4000 frames of data
+    open_ended = ssnd[:4] + struct.pack(">I", 0xFFFFFFFF) + ssnd[8:]
+    empty_ssnd = b"SSND" + struct.pack(">III", 8, 0, 0)
+    zero = bytearray(comm)
+    struct.pack_into(">I", zero, 10, 0)
+    cases = {
+        "ssnd_first.aiff": (_form(b"AIFF", ssnd, comm), None),
+        "open_length.aiff": (_form(b"AIFF", comm, open_ended), None),
+        "ssnd_first_overcount.aiff": (_form(b"AIFF", ssnd, bytes(big)), "declares 5000 frames"),
+        "empty_cut.aiff": (_form(b"AIFF", bytes(zero), empty_ssnd)[:-4], "truncated"),
+    }
+    for name, (data, problem) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        if problem is None:
+            assert open_audio(path).frames == 4000, name
+        else:
+            assert problem in _input_error(path), name
+    le = tmp_path / "le.aifc"  # PCM_24 little-endian: AIFC '42n1', its COMM counts frames
+    sf.write(le, x, 4000, format="AIFF", subtype="PCM_24", endian="LITTLE")
+    data = bytearray(le.read_bytes())
+    i = data.index(b"COMM")
+    struct.pack_into(">I", data, i + 10, 5000)
+    le.write_bytes(bytes(data))
+    assert "declares 5000 frames" in _input_error(le)
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "AU"])
+def test_a_length_not_a_whole_frame_count_is_not_a_cut(
+    tmp_path: Path, rng: np.random.Generator, fmt: str
+):
+    """A PCM data length one byte over the file's whole frames loses no sample: it opens."""
+    path = tmp_path / f"odd.{fmt.lower()}"
+    sf.write(path, (0.3 * rng.standard_normal(4000)).astype(np.float32), 4000, format=fmt,
+             subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    if fmt == "WAV":
+        i = data.index(b"data")
+        struct.pack_into("<I", data, i + 4, 8001)
+    else:
+        struct.pack_into(">I", data, 8, 8001)
+    path.write_bytes(bytes(data))
+    assert open_audio(path).frames == 4000
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "G721_32"])
+def test_little_endian_au_cut_is_truncated(
+    tmp_path: Path, rng: np.random.Generator, subtype: str
+):
+    """libsndfile writes little-endian AU as ``dns.``: its header is read the same way."""
+    path = tmp_path / "le.au"
+    sf.write(path, (0.3 * rng.standard_normal(8000)).astype(np.float32), 4000, format="AU",
+             subtype=subtype, endian="LITTLE")
+    assert path.read_bytes()[:4] == b"dns."
+    assert open_audio(path).frames >= 8000
+    path.write_bytes(path.read_bytes()[:-1])
+    assert "truncated" in _input_error(path)
