@@ -640,18 +640,24 @@ def _mpeg_length_problem(p: Path, frames: int, rate: int) -> str | None:
 def _tail_problem(p: Path, frames: int) -> str | None:
     """Read the last samples the header promises; a failure or short read means truncation.
 
-    Formats libsndfile cannot seek in (GSM 6.10 WAV) are read through to the end instead."""
+    Formats libsndfile cannot seek in are read through to the end instead: GSM 6.10 WAV (not
+    seekable) and DWVW AIFF (claims to be, but its seek fails)."""
     k = min(frames, _CHECK_FRAMES)
     msg = f"truncated or corrupt: the last samples of the declared {frames} frames cannot be read"
     try:
         with sf.SoundFile(p) as f:
             if not f.seekable():
                 return _read_through_problem(f, frames, msg)
-            f.seek(frames - k)
-            got = f.read(k, dtype="float32", always_2d=True)
+            try:
+                f.seek(frames - k)
+            except sf.LibsndfileError:
+                with sf.SoundFile(p) as again:  # the failed seek leaves no usable position
+                    return _read_through_problem(again, frames, msg)
+            # read without soundfile's seek after the read (it fails where the seek above did)
+            got = _read_frames(f, np.empty((k, f.channels), dtype=np.float32))
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:  # ValueError: a damaged MP3
         return f"{msg} ({_lib_msg(e)})"
-    if got.shape[0] < k:
+    if got < k:
         return msg
     return None
 

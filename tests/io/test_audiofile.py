@@ -562,3 +562,21 @@ def test_little_endian_au_cut_is_truncated(
     assert open_audio(path).frames >= 8000
     path.write_bytes(path.read_bytes()[:-1])
     assert "truncated" in _input_error(path)
+
+
+@pytest.mark.parametrize("subtype", ["DWVW_16", "DWVW_24"])
+def test_dwvw_aiff_opens_whole_and_a_cut_one_is_truncated(
+    tmp_path: Path, rng: np.random.Generator, subtype: str
+):
+    """libsndfile says it can seek in DWVW AIFF, but the seek fails (so does soundfile's read,
+    which seeks after reading): the tail check reads such a file through instead of refusing
+    it."""
+    x = (0.1 * rng.standard_normal(9000)).clip(-0.9, 0.9).astype(np.float32)  # no clipping
+    path = tmp_path / "d.aiff"
+    sf.write(path, x, 4000, format="AIFF", subtype=subtype)
+    af = open_audio(path)
+    y = af.read_all()
+    assert y.shape[0] == af.frames == 9000
+    np.testing.assert_allclose(y.reshape(-1), x, atol=TOLERANCE["PCM_16"])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert "truncated" in _input_error(path)
