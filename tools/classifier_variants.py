@@ -19,7 +19,7 @@ PhysioNet MAcc:
   shipped classes), on the same folds for both, one fold assignment per seed (about 6 min each);
 - with ``--spread-seeds S [S ...]``, the session head on the window vectors' means only vs on
   their means and spreads (shipped), on the same folds, one fold assignment per seed (about
-  5 min each);
+  6 min each: three took 18 min in a one-off run of the same computation);
 - with ``--heads``, the window head's size (300 rounds at learning rate 0.05; 100 rounds, 8 leaves,
   80 windows per leaf), each a full cross-validation (about 2.5 min more each), nested.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -135,23 +136,6 @@ def unknown_comparison(t: T.Table, seeds: list[int]) -> None:
               f"{b['physionet']['macc']:.3f}", flush=True)
 
 
-def _means_only(make: Callable[[], object]) -> Callable[[], object]:
-    """``make`` (the shipped session-head factory) reading only the means and the quality."""
-
-    def means_only():  # type: ignore[no-untyped-def]
-        from sklearn.compose import ColumnTransformer
-
-        from stetho_rt.classify.windows import window_feature_names
-
-        model = make()
-        n = len(window_feature_names(T.DSP.mel_bands))
-        cols = [*T.invariant_columns(), 2 * n]
-        model.steps[0] = ("select", ColumnTransformer([("invariant", "passthrough", cols)]))
-        return model
-
-    return means_only
-
-
 def spread_comparison(t: T.Table, seeds: list[int]) -> None:
     """Print, per fold seed, nested CirCor patient weighted accuracy, CirCor AUROC and PhysioNet
     MAcc with the session head on the means only and on means and spreads (shipped); the same
@@ -161,7 +145,7 @@ def spread_comparison(t: T.Table, seeds: list[int]) -> None:
         tests = [fold == i for i in range(int(fold.max()) + 1)]
         P = T.oof_probs(t, T.DEFAULT_KIND, tests)
         make = T.make_session_model
-        T.make_session_model = _means_only(make)
+        T.make_session_model = partial(make, spread=False)
         try:
             a = T.tune_threshold(t, P, fold, T.oof_session(t, tests))["nested"]
         finally:

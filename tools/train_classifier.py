@@ -374,19 +374,18 @@ def make_model(kind: str):
     raise ValueError(kind)
 
 
-def make_session_model():
-    """The session head: :data:`SESSION_HGB` on the means and standard deviations of
-    :func:`invariant_columns` and the mean quality (a column selector inside the exported
+def make_session_model(spread: bool = True):
+    """The session head: :data:`SESSION_HGB` on the means and (``spread``) standard deviations
+    of :func:`invariant_columns` and the mean quality (a column selector inside the exported
     graph)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
 
+    from stetho_rt.classify.session import session_columns
     from stetho_rt.classify.windows import window_feature_names
 
-    n = len(window_feature_names(DSP.mel_bands))
-    inv = invariant_columns()
-    cols = [*inv, *(n + c for c in inv), 2 * n]  # means, spreads, the quality mean last
+    cols = session_columns(invariant_columns(), len(window_feature_names(DSP.mel_bands)), spread)
     select = ColumnTransformer([("invariant", "passthrough", cols)])
     hgb = HistGradientBoostingClassifier(early_stopping=False, random_state=SEED, **SESSION_HGB)
     return Pipeline([("select", select), ("hgb", hgb)])

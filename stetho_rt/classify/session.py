@@ -25,7 +25,7 @@ frequency response.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,15 @@ def session_feature_names(window_names: tuple[str, ...]) -> tuple[str, ...]:
     ``<window feature>_std`` for each, then the quality mean."""
     return (*(f"{n}_mean" for n in window_names), *(f"{n}_std" for n in window_names),
             QUALITY_FEATURE)
+
+
+def session_columns(window_columns: Sequence[int], n_window: int,
+                    spread: bool = True) -> list[int]:
+    """Session-vector columns of the window features ``window_columns`` (of ``n_window``): their
+    means, then (``spread``) their spreads, then the quality mean, as :meth:`SessionSummary.vector`
+    lays them out."""
+    spreads = [n_window + c for c in window_columns] if spread else []
+    return [*window_columns, *spreads, 2 * n_window]
 
 
 def window_features_of(n_session_features: int) -> int:

@@ -446,8 +446,8 @@ def _riff_declared(p: Path, little: bool, size: int) -> _Declared:
                 if clen in (0, 0xFFFFFFFF):  # length unknown (written while streaming)
                     return _Declared(fact_frames if fmt_tag not in _WAV_PLAIN_TAGS else None)
                 if fmt_tag in _WAV_PLAIN_TAGS:
-                    return _Declared(clen // max(block_align, 1), pos + 8, pos + 8 + clen,
-                                     max(block_align, 1))
+                    frame_bytes = max(block_align, 1)
+                    return _Declared(clen // frame_bytes, pos + 8, pos + 8 + clen, frame_bytes)
                 return _Declared(fact_frames, pos + 8, pos + 8 + clen)  # blocks are not frames
             pos += 8 + clen + (clen & 1)
     return _UNDECLARED
@@ -476,8 +476,8 @@ def _w64_declared(p: Path, size: int) -> _Declared:
                 if clen <= 24:
                     return _UNDECLARED
                 if fmt_tag in _WAV_PLAIN_TAGS:
-                    return _Declared((clen - 24) // max(block_align, 1), pos + 24, pos + clen,
-                                     max(block_align, 1))
+                    frame_bytes = max(block_align, 1)
+                    return _Declared((clen - 24) // frame_bytes, pos + 24, pos + clen, frame_bytes)
                 return _Declared(None, pos + 24, pos + clen)
             if clen < 24:
                 return _UNDECLARED
@@ -496,11 +496,11 @@ def _aiff_declared(p: Path, aifc: bool, size: int) -> _Declared:
     packets) and the SSND chunk's extent (its data starts after the chunk's offset field; a
     length of 0xFFFFFFFF is "unknown"), in whatever order the chunks come."""
     frames = frame_bytes = None
-    extent: tuple[int, int] | None = None
-    seen_comm = False
+    extent: tuple[int, int] | None = None  # of the SSND data, when its length is known
+    seen_comm = seen_ssnd = False
     with open(p, "rb") as fh:
         pos = 12
-        while pos + 8 <= size and not (seen_comm and extent is not None):
+        while pos + 8 <= size and not (seen_comm and seen_ssnd):
             fh.seek(pos)
             ck = fh.read(8)
             (clen,) = struct.unpack(">I", ck[4:8])
@@ -514,14 +514,13 @@ def _aiff_declared(p: Path, aifc: bool, size: int) -> _Declared:
                     if kind in _AIFC_PLAIN_PCM and channels > 0:
                         frame_bytes = (bits + 7) // 8 * channels
             elif ck[:4] == b"SSND" and clen >= 8:
-                if clen == 0xFFFFFFFF:
-                    extent = (0, 0)  # length unknown: no byte check
-                else:
+                seen_ssnd = True
+                if clen != 0xFFFFFFFF:  # 0xFFFFFFFF: length unknown, no byte check
                     off = fh.read(4)
                     skip = struct.unpack(">I", off)[0] if len(off) == 4 else 0
                     extent = (pos + 16 + skip, pos + 8 + clen)
             pos += 8 + clen + (clen & 1)
-    if extent is None or extent == (0, 0):
+    if extent is None:
         return _Declared(frames)
     return _Declared(frames, extent[0], extent[1], frame_bytes)
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from stetho_rt.classify.session import (
     QUALITY_FEATURE,
     SessionSummary,
+    session_columns,
     session_feature_names,
     session_vector,
     window_features_of,
@@ -177,3 +178,14 @@ def test_spread_of_values_near_a_large_constant() -> None:
     for x in X:
         s.add(x, 1.0)
     assert s.vector()[1] == pytest.approx(X.std(), rel=1e-6)  # a sum of squares: 5 % off
+
+
+def test_session_columns_follow_the_vector_layout() -> None:
+    """The columns a head selects are the means, spreads and quality of the vector itself."""
+    s = SessionSummary(3)
+    s.add(np.array([1.0, 2.0, 3.0]), 0.5)
+    s.add(np.array([3.0, 2.0, 7.0]), 1.0)
+    v = s.vector()
+    assert session_columns([0, 2], 3) == [0, 2, 3, 5, 6]
+    np.testing.assert_allclose(v[session_columns([0, 2], 3)], [2.0, 5.0, 1.0, 2.0, 0.75])
+    np.testing.assert_allclose(v[session_columns([0, 2], 3, spread=False)], [2.0, 5.0, 0.75])
