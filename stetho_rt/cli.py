@@ -7,6 +7,7 @@ Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from stetho_rt.config import (
     BLOCK_SECONDS,
     CLASSIFIER_HOP_S,
     CLASSIFIER_WINDOW_S,
+    MAX_HEART_RATE_BPM,
+    MIN_HEART_RATE_BPM,
     RING_SECONDS,
     PipelineConfig,
     StreamConfig,
@@ -25,6 +28,11 @@ from stetho_rt.errors import (
     StethoError,
     internal_error_text,
 )
+
+MIN_SPEED, MAX_SPEED = 0.01, 1000.0
+"""Replay speed factors accepted (times real time)."""
+MIN_BENCH_S, MAX_BENCH_S = 1.0, 3600.0
+"""Audio per ``bench`` measurement accepted [s]."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,6 +131,31 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig(stream=StreamConfig(ring_seconds=ring, block_seconds=block))
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values no run can honour (one line naming the option, exit 2)."""
+
+    def bad(value: float | None, lo: float, hi: float) -> bool:
+        return value is not None and not (math.isfinite(value) and lo <= value <= hi)
+
+    duration = getattr(args, "duration", None)
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise StethoError(f"--duration {duration}: must be a positive number of seconds")
+    if bad(getattr(args, "speed", None), MIN_SPEED, MAX_SPEED):
+        raise StethoError(f"--speed {args.speed}: must be between {MIN_SPEED:g} and "
+                          f"{MAX_SPEED:g} (times real time)")
+    if bad(getattr(args, "demo_hr", None), MIN_HEART_RATE_BPM, MAX_HEART_RATE_BPM):
+        raise StethoError(f"--demo-hr {args.demo_hr}: must be between "
+                          f"{MIN_HEART_RATE_BPM:g} and {MAX_HEART_RATE_BPM:g} bpm")
+    if args.command == "bench" and bad(args.seconds, MIN_BENCH_S, MAX_BENCH_S):
+        raise StethoError(f"--seconds {args.seconds}: must be between {MIN_BENCH_S:g} and "
+                          f"{MAX_BENCH_S:g}")
+    if args.command == "monitor" and args.demo:
+        for flag, value in (("--rate", args.rate), ("--channel", args.channel),
+                            ("--device", args.device)):
+            if value is not None:
+                raise StethoError(f"{flag} applies to an input device, not to --demo")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -131,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command
     try:
+        _check_options(args)
         if command == "analyze":
             from stetho_rt.commands.analyze import run_analyze
 

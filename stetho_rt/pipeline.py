@@ -20,6 +20,7 @@ and shown in the next snapshot; the CLI turns it into exit code 1.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -49,6 +50,20 @@ IDLE_SLEEP_S = 0.002
 """DSP thread sleep when the ring is empty [s]."""
 RECORDER_CLOSE_S = 10.0
 """Longest wait for the recorder to finish its files at stop (FLAC encodes ~6 min/s) [s]."""
+
+
+def _free_recording_path(folder: Path) -> Path:
+    """``folder/stetho-<date>-<time>.wav`` (``-2``, ``-3``... when a recording of that second
+    exists already: a recording is never overwritten); creates ``folder``."""
+    from stetho_rt.io.recorder import recording_files
+
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        p = folder / (f"stetho-{stamp}.wav" if n == 1 else f"stetho-{stamp}-{n}.wav")
+        if not any(q.exists() for q in recording_files(p)):
+            return p
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -207,9 +222,7 @@ class Pipeline:
             self._closers.append(closer)  # joined by stop(): its problem must be in by then
             return None
         if path is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            Path("recordings").mkdir(exist_ok=True)
-            path = str(Path("recordings") / f"stetho-{stamp}.wav")
+            path = str(_free_recording_path(Path("recordings")))
         rec = Recorder(path, self.rate)
         try:
             rec.start()

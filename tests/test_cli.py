@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -381,3 +384,147 @@ def test_no_heart_sounds_no_heart_rate(tmp_path: Path, capsys: pytest.CaptureFix
     rec = json.loads(capsys.readouterr().out)
     assert rec["nonfinite_samples"] == 100 and not rec["sounds"]
     assert rec["heart_rate_bpm"] is None
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["replay", "--headless", "--duration", "-1", "F"], "--duration -1.0: must be a positive"),
+    (["replay", "--headless", "--duration", "0", "F"], "--duration 0.0: must be a positive"),
+    (["replay", "--headless", "--duration", "nan", "F"], "--duration nan: must be a positive"),
+    (["replay", "--headless", "--speed", "1e-300", "F"], "--speed 1e-300: must be between"),
+    (["replay", "--headless", "--speed", "inf", "F"], "--speed inf: must be between"),
+    (["bench", "--seconds", "0"], "--seconds 0.0: must be between 1 and 3600"),
+    (["bench", "--seconds", "nan"], "--seconds nan: must be between"),
+    (["monitor", "--headless", "--demo", "--demo-hr", "25"], "--demo-hr 25.0: must be between 30"),
+    (["monitor", "--headless", "--demo", "--rate", "100"], "--rate applies to an input device"),
+    (["monitor", "--headless", "--demo", "--channel", "5"], "--channel applies to an input"),
+    (["analyze", "--model", "", "F"], "--model: empty path"),
+    (["analyze", "--model", "DIR", "F"], "is a folder, not a model file"),
+])
+def test_option_values_no_run_can_honour_are_one_line_exit_2(
+        args: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was an internal error (OverflowError, ZeroDivisionError...), was silently accepted
+    (a negative or NaN duration, the demo's ignored rate) or named an internal parameter."""
+    f = _demo_file(tmp_path / "d.wav", 4000, seconds=2.0)
+    args = [str(f) if a == "F" else str(tmp_path) if a == "DIR" else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_record_never_overwrites_a_recording(tmp_path: Path) -> None:
+    """--record to an existing file emptied it, and its events file, without a word."""
+    kept = _demo_file(tmp_path / "keep.wav", 4000, seconds=2.0)
+    before = kept.read_bytes()
+    proc = _run("monitor", "--headless", "--demo", "--duration", "1", "--no-classifier",
+                "--record", str(kept))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"stetho-rt: --record {kept}: {kept} exists already; a "
+                                   "recording is never overwritten (choose another name)")
+    assert kept.read_bytes() == before
+    events = tmp_path / "new.wav.events.jsonl"  # an events file alone is a recording too
+    events.write_text("{}\n")
+    proc = _run("monitor", "--headless", "--demo", "--duration", "1", "--no-classifier",
+                "--record", str(tmp_path / "new.wav"))
+    assert proc.returncode == 2 and "new.wav.events.jsonl exists already" in proc.stderr
+    assert events.read_text() == "{}\n" and not (tmp_path / "new.wav").exists()
+
+
+def test_file_names_are_reported_as_given(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``./a.wav`` came out as ``a.wav``: a script joining records to its inputs broke."""
+    _demo_file(tmp_path / "a.wav", 4000, seconds=3.0)
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "--no-progress", "--no-classifier", "./a.wav", "a.wav"]) == 0
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in recs] == ["./a.wav", "a.wav"]
+
+
+def test_a_file_name_that_is_not_utf8_is_analysed(tmp_path: Path) -> None:
+    """A Latin-1 name (old USB sticks) was an internal error: soundfile encodes str as UTF-8."""
+    good = _demo_file(tmp_path / "good.wav", 4000, seconds=3.0)
+    latin1 = os.path.join(os.fsencode(tmp_path), b"m\xfcller.wav")
+    os.link(os.fsencode(good), latin1)
+    name = os.fsdecode(latin1)
+    proc = _run("analyze", "--no-progress", "--no-classifier", name)
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)
+    assert rec["file"] == name and rec["duration_s"] == pytest.approx(3.0)
+    rec_path = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"r\xfc.wav"))
+    proc = _run("monitor", "--headless", "--demo", "--duration", "1", "--no-classifier",
+                "--record", rec_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sf.info(os.fsencode(rec_path)).frames > 0
+
+
+def test_a_valid_mp3_prints_nothing_on_stderr(tmp_path: Path) -> None:
+    """libmpg123 printed 'error: part2_3_length ... too large' for a valid MP3 (the tail check's
+    seek) although the file was read correctly."""
+    mp3 = _demo_file(tmp_path / "g.mp3", 8000, seconds=6.0)
+    proc = _run("analyze", "--no-progress", "--no-classifier", str(mp3))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)["duration_s"] == pytest.approx(6.0, abs=0.1)
+
+
+def _batch(tmp_path: Path, n: int) -> list[str]:
+    first = _demo_file(tmp_path / "b0.wav", 4000, seconds=20.0)
+    names = [str(first)]
+    for i in range(1, n):
+        names.append(str(tmp_path / f"b{i}.wav"))
+        os.link(first, names[-1])
+    return names
+
+
+def _children(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(k) for k in kids]
+
+
+def _start_batch(tmp_path: Path, names: list[str]) -> subprocess.Popen[str]:
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "stetho_rt", "analyze", "--no-progress",
+                             "--no-classifier", "-j", "2", "-o", str(out), *names],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and out.read_text().count("\n") >= 2):  # workers are running
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_worker_that_dies_does_not_end_the_batch(tmp_path: Path) -> None:
+    """A worker killed mid-batch (out of memory, kill -9) ended the whole run with an internal
+    error (BrokenProcessPool) and no record for the files left."""
+    names = _batch(tmp_path, 60)
+    proc = _start_batch(tmp_path, names)
+    workers = [k for k in _children(proc.pid)
+               if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    recs = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["file"] for r in recs] == names
+    assert proc.returncode == 0 and all("error" not in r for r in recs), err
+
+
+def test_sigterm_stops_the_batch_and_its_workers(tmp_path: Path) -> None:
+    """SIGTERM to the parent left both spawn workers running on, orphaned, for minutes."""
+    names = _batch(tmp_path, 200)
+    proc = _start_batch(tmp_path, names)
+    kids = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert all(json.loads(x)["file"] in names for x in lines)  # whole records only
+    assert err.strip() == (f"stetho-rt: interrupted after {len(lines)} of 200 files "
+                           "(their records are written)")
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{k}").exists() and "Z" not in _state(k) for k in kids):
+        assert time.monotonic() < deadline, "a worker outlived the batch"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

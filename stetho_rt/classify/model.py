@@ -135,8 +135,12 @@ class OnnxClassifier:
             Missing/unreadable files or any mismatch (one line naming the file and the problem).
         """
         dsp = dsp or DspConfig()
+        if path is not None and not str(path):
+            raise ModelError("--model: empty path (give a .onnx file)")
         p = Path(path) if path is not None else default_model_path()
         side = sidecar_path(p)
+        if p.is_dir():
+            raise ModelError(f"{p}: is a folder, not a model file (give a .onnx file)")
         if not p.is_file():
             raise ModelError(f"{p}: model file not found")
         if not side.is_file():

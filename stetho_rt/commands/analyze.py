@@ -14,9 +14,12 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +59,13 @@ class Progress:
         self._tty = stream.isatty()
         self._t0 = time.perf_counter()
         self._last_pct = -10
+
+    def clear(self) -> None:
+        """Erase the bar on a terminal, so that a message printed next starts its own line (the
+        next :meth:`update` redraws it)."""
+        if self.enabled and self._tty and 0 < self.done < self.total:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
     def update(self, failed: bool) -> None:
         """Count one finished file and redraw."""
@@ -104,14 +114,17 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         load_classifier(args, analysis_config())
     out: IO[str] = _open_out(args.out, args.files) if args.out else sys.stdout
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # as Ctrl-C
+    progress = Progress(len(args.files), sys.stderr, not args.no_progress)
+    failed = internal = 0
+    records = _records(args.files, args.jobs, args.channel, args.model, args.no_classifier)
     try:
-        progress = Progress(len(args.files), sys.stderr, not args.no_progress)
-        failed = internal = 0
-        records = _records(args.files, args.jobs, args.channel, args.model, args.no_classifier)
         for record, crashed in records:
             if "error" in record:
                 failed += 1
                 internal += int(crashed)
+                progress.clear()
                 print(f"stetho-rt: {record['error']}", file=sys.stderr)
             try:
                 out.write(json.dumps(record) + "\n")
@@ -125,11 +138,24 @@ def run_analyze(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{args.out or 'stdout'}: cannot write ({e.strerror or e})"
                                   ) from e
             progress.update("error" in record)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM (below): the records so far are complete
+        records.close()  # the workers end now
+        progress.clear()
+        print(f"stetho-rt: interrupted after {progress.done} of {len(args.files)} files "
+              "(their records are written)", file=sys.stderr)
+        raise
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if args.out:
             with contextlib.suppress(OSError):  # its buffer cannot be written either: the
                 out.close()  # write error above says so
     return EXIT_INTERNAL if internal else (EXIT_BAD_INPUT if failed else EXIT_OK)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: the batch stops as on Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 def _silence_stdout() -> None:
@@ -141,19 +167,56 @@ def _silence_stdout() -> None:
 
 def _records(files: list[str], jobs: int, channel: int | None, model: str | None,
              no_classifier: bool):  # type: ignore[no-untyped-def]
-    paths = [str(Path(f)) for f in files]
-    if jobs == 1 or len(paths) == 1:
-        for p in paths:
+    """(record, crashed) per file, in input order; names as given on the command line.
+
+    With ``jobs`` > 1 files run in a pool of worker processes. A worker that dies (killed, out
+    of memory) breaks the pool: the files it had not finished are run again in a new pool, and
+    a file that breaks a pool twice gets an error record (crashed) instead of ending the batch.
+    """
+    if jobs == 1 or len(files) == 1:
+        for p in files:
             yield _analyze_one(p, channel, model, no_classifier)
         return
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=ctx)
-    futures = []
+    breaks = [0] * len(files)
+    pool: ProcessPoolExecutor | None = None
+    futures: dict[int, Future] = {}
+    finished = False
     try:
-        futures = [pool.submit(_analyze_one, p, channel, model, no_classifier) for p in paths]
-        for fut in futures:  # input order; workers run ahead
-            yield fut.result()
-    finally:  # closed early (the reader left): drop the queued files, do not wait for them
-        for fut in futures:  # here, not by shutdown's cancel_futures: its manager thread
-            fut.cancel()  # cancels only while the pool object lives, and this frame drops it
-        pool.shutdown(wait=False)
+        i = 0
+        while i < len(files):
+            if pool is None:
+                pool = ProcessPoolExecutor(max_workers=min(jobs, len(files) - i), mp_context=ctx)
+                futures = {k: pool.submit(_analyze_one, files[k], channel, model, no_classifier)
+                           for k in range(i, len(files))}
+            try:
+                result = futures[i].result()  # input order; workers run ahead
+            except BrokenProcessPool:
+                _end_pool(pool)
+                pool = None
+                breaks[i] += 1
+                if breaks[i] < 2:
+                    continue  # run it (and the files after it) again in a new pool
+                result = ({"file": files[i], "error": f"{files[i]}: internal error: the worker "
+                           "process analysing it ended unexpectedly"}, True)
+            yield result
+            i += 1
+        finished = True
+    finally:  # closed early (reader gone, interrupted): drop queued files, stop the workers
+        if pool is not None and finished:
+            pool.shutdown(wait=True)  # idle workers: they exit at once
+        elif pool is not None:
+            _end_pool(pool)
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    """End the workers now, a worker mid-file too (it would run on for nobody, after this
+    process has gone); the queued files are dropped with them.
+
+    The workers are terminated first and no future is cancelled: the pool then marks its
+    pending futures broken itself (Python 3.11 raises in its manager thread if one of them
+    was cancelled)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):  # already gone
+            proc.terminate()
+    pool.shutdown(wait=False)

@@ -11,7 +11,7 @@ from typing import IO
 
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
-from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, StethoError, report_run_failure
+from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, report_run_failure
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -28,8 +28,6 @@ def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  
     if command == "replay":
         from stetho_rt.io.audiofile import open_audio
 
-        if args.speed <= 0:
-            raise StethoError(f"--speed {args.speed}: must be positive")
         audio = open_audio(args.file, channel=args.channel)
         return ReplaySource.from_file(audio, cfg.stream, speed=args.speed, loop=args.loop)
     from stetho_rt.io.demo import DemoHeart
@@ -41,7 +39,10 @@ def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  
             return open_device_source(args, cfg)  # asked for: a missing device is an error
         if _default_input_available():
             return open_device_source(args, cfg)
-        print("stetho-rt: no input device available: playing the embedded demo signal",
+        ignored = [flag for flag, value in (("--rate", args.rate), ("--channel", args.channel))
+                   if value is not None]
+        print("stetho-rt: no input device available: playing the embedded demo signal"
+              + (f" ({' and '.join(ignored)} ignored: they apply to a device)" if ignored else ""),
               file=sys.stderr)
     demo = DemoHeart(hr_bpm=args.demo_hr, murmur=args.demo_murmur)
     return ReplaySource.from_demo(demo, cfg.stream)

@@ -17,6 +17,8 @@
 - ``<file>: truncated or corrupt: the last samples of the declared N frames cannot be read``
   (FLAC, MP3 and others: a read near the declared end fails or comes back short)
 - ``<file>: no samples (zero-length signal)``
+- ``<file>: corrupt audio data near x.xxx s (<libsndfile message>)`` (a file whose header gives
+  no length, such as a FLAC written to a pipe, is decoded to its end to count its frames)
 - ``<file>: sample rate 500 Hz is outside 1000-192000 Hz``
 - ``<file>: channel 3 out of range (the file has 2 channels, numbered 0-1)``
 - ``<file>: no finite samples (all NaN or infinite)`` (float files only; others cannot hold NaN)
@@ -46,6 +48,7 @@ zeroed) downstream.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import os
@@ -60,10 +63,13 @@ import soundfile as sf
 
 from stetho_rt.config import check_input_rate
 from stetho_rt.errors import ConfigError, InputError
+from stetho_rt.io.devices import quiet_stderr
 
 #: Frames read by the up-front checks (tail read, finite-sample scan) per request [samples].
 _CHECK_FRAMES = 4096
 _SCAN_BLOCK = 65536
+#: Frame counts from here up are libsndfile's "unknown length" (SF_COUNT_MAX, 2**63 - 1).
+_UNKNOWN_FRAMES = 2**62
 #: Largest Ogg page: 27-byte header, 255 lacing values, 255 segments of 255 bytes [bytes].
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255
 #: Subtypes that can hold NaN or infinity.
@@ -154,7 +160,7 @@ class AudioFile:
             raise ConfigError(f"block_size={block_size} must be a positive integer")
         bs = int(block_size)
         try:
-            f = sf.SoundFile(self.path)
+            f = sf.SoundFile(os.fsencode(self.path))
         except (sf.LibsndfileError, OSError) as e:
             raise InputError(f"{self.name}: cannot reopen ({_lib_msg(e)})") from e
         with f:
@@ -250,8 +256,32 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
     if size == 0:
         raise InputError(f"{name}: empty file (0 bytes)")
 
+    # libmpg123 prints its own warnings (a cut stream, a seek) on stderr: the message below
+    # says what matters, in one line
+    mpeg = head.startswith(b"ID3") or _looks_like_mpeg(head)
+    with quiet_stderr() if mpeg else contextlib.nullcontext():
+        rate, channels, frames, subtype, fmt = _checked_header(p, name, head, size)
+    if frames <= 0:
+        raise InputError(f"{name}: no samples (zero-length signal)")
+
+    if channel is not None and not 0 <= channel < channels:
+        plural = "channel, numbered 0" if channels == 1 else f"channels, numbered 0-{channels - 1}"
+        raise InputError(
+            f"{name}: channel {channel} out of range (the file has {channels} {plural})"
+        )
+
+    af = AudioFile(p, rate, channels, frames, subtype, fmt, channel)
+    if subtype in _FLOAT_SUBTYPES and not _has_finite(af):
+        raise InputError(f"{name}: no finite samples (all NaN or infinite)")
+    return af
+
+
+def _checked_header(p: Path, name: str, head: bytes,
+                    size: int) -> tuple[int, int, int, str, str]:
+    """(rate, channels, frames, subtype, format) of an existing, non-empty file, after the
+    checks that need only the header and the last samples (InputError otherwise)."""
     try:
-        with sf.SoundFile(p) as f:
+        with sf.SoundFile(os.fsencode(p)) as f:
             rate_raw, channels, frames = f.samplerate, f.channels, f.frames
             subtype, fmt = f.subtype, f.format
     except sf.LibsndfileError as e:
@@ -268,6 +298,8 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
         rate = check_input_rate(rate_raw, "sample")
     except ConfigError as e:
         raise InputError(f"{name}: {e}") from e
+    if frames >= _UNKNOWN_FRAMES:  # no length in the header (a FLAC written to a pipe): count
+        frames = _count_frames(p, name, rate)
 
     problem = _header_truncation(p, head, size, rate, frames)
     if problem is None and fmt == "MP3":
@@ -276,19 +308,7 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
         problem = _tail_problem(p, frames)
     if problem is not None:
         raise InputError(f"{name}: {problem}")
-    if frames <= 0:
-        raise InputError(f"{name}: no samples (zero-length signal)")
-
-    if channel is not None and not 0 <= channel < channels:
-        plural = "channel, numbered 0" if channels == 1 else f"channels, numbered 0-{channels - 1}"
-        raise InputError(
-            f"{name}: channel {channel} out of range (the file has {channels} {plural})"
-        )
-
-    af = AudioFile(p, rate, channels, frames, subtype, fmt, channel)
-    if subtype in _FLOAT_SUBTYPES and not _has_finite(af):
-        raise InputError(f"{name}: no finite samples (all NaN or infinite)")
-    return af
+    return rate, channels, frames, subtype, fmt
 
 
 # ------------------------------------------------------------------------------ reading
@@ -644,13 +664,14 @@ def _tail_problem(p: Path, frames: int) -> str | None:
     k = min(frames, _CHECK_FRAMES)
     msg = f"truncated or corrupt: the last samples of the declared {frames} frames cannot be read"
     try:
-        with sf.SoundFile(p) as f:
+        with sf.SoundFile(os.fsencode(p)) as f:
             if not f.seekable():
                 return _read_through_problem(f, frames, msg)
             try:
                 f.seek(frames - k)
             except sf.LibsndfileError:
-                with sf.SoundFile(p) as again:  # the failed seek leaves no usable position
+                # the failed seek leaves no usable position
+                with sf.SoundFile(os.fsencode(p)) as again:
                     return _read_through_problem(again, frames, msg)
             # read without soundfile's seek after the read (it fails where the seek above did)
             got = _read_frames(f, np.empty((k, f.channels), dtype=np.float32))
@@ -659,6 +680,20 @@ def _tail_problem(p: Path, frames: int) -> str | None:
     if got < k:
         return msg
     return None
+
+
+def _count_frames(p: Path, name: str, rate: int) -> int:
+    """Frames of a file whose header gives no length, by decoding it to its end."""
+    total = 0
+    try:
+        with sf.SoundFile(os.fsencode(p)) as f:
+            buf = np.empty((_CHECK_FRAMES, f.channels), dtype=np.float32)
+            while n := _read_frames(f, buf):
+                total += n
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise InputError(f"{name}: corrupt audio data near {total / rate:.3f} s "
+                         f"({_lib_msg(e)})") from e
+    return total
 
 
 def _read_through_problem(f: sf.SoundFile, frames: int, msg: str) -> str | None:

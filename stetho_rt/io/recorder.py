@@ -79,7 +79,9 @@ def check_record_path(path: str | os.PathLike[str], subtype: str | None = None) 
     Raises
     ------
     ConfigError
-        Unknown extension, bad subtype, missing or unwritable folder, or a path that is a folder.
+        Unknown extension, bad subtype, missing or unwritable folder, a path that is a folder,
+        or a recording that exists already (its audio, events or partial file): a recording is
+        never overwritten.
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -95,7 +97,17 @@ def check_record_path(path: str | os.PathLike[str], subtype: str | None = None) 
         raise ConfigError(f"--record {p}: folder {parent} is not writable")
     if p.is_dir():
         raise ConfigError(f"--record {p}: is a folder")
+    for existing in recording_files(p):
+        if existing.exists():
+            raise ConfigError(f"--record {p}: {existing} exists already; a recording is never "
+                              "overwritten (choose another name)")
     return p
+
+
+def recording_files(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """Every file a recording at ``path`` may write: the audio, its FLAC partial, its events."""
+    p = Path(path)
+    return (p, partial_path_for(p), *(events_path_for(p, f) for f in EVENT_FORMATS))
 
 
 def events_path_for(path: str | os.PathLike[str], events_format: str = "jsonl") -> Path:
@@ -133,8 +145,8 @@ def finish_partial(partial: str | os.PathLike[str], path: str | os.PathLike[str]
     src = Path(partial)
     dst = Path(path) if path is not None else Path(os.fspath(src).removesuffix(".partial.wav"))
     tmp = Path(f"{dst}.tmp")
-    with sf.SoundFile(os.fspath(src)) as fin, sf.SoundFile(
-        os.fspath(tmp), "w", samplerate=fin.samplerate, channels=fin.channels, format="FLAC",
+    with sf.SoundFile(os.fsencode(src)) as fin, sf.SoundFile(
+        os.fsencode(tmp), "w", samplerate=fin.samplerate, channels=fin.channels, format="FLAC",
         subtype=subtype,
     ) as fout:
         while True:
@@ -236,7 +248,7 @@ class Recorder:
             raise RuntimeError("Recorder can be started only once")
         wav_subtype = "FLOAT" if self.format == "FLAC" else self.subtype
         try:
-            self._sf = sf.SoundFile(os.fspath(self.write_path), "w", samplerate=self.rate,
+            self._sf = sf.SoundFile(os.fsencode(self.write_path), "w", samplerate=self.rate,
                                     channels=1, format="WAV", subtype=wav_subtype)
             self._events = open(self.events_path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         except (OSError, RuntimeError) as exc:

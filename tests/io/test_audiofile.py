@@ -580,3 +580,23 @@ def test_dwvw_aiff_opens_whole_and_a_cut_one_is_truncated(
     np.testing.assert_allclose(y.reshape(-1), x, atol=TOLERANCE["PCM_16"])
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert "truncated" in _input_error(path)
+
+
+def test_a_flac_without_a_length_is_read_whole(tmp_path: Path) -> None:
+    """A FLAC written to a pipe has total samples 0 in STREAMINFO; libsndfile reports 2**63 - 1
+    frames and the tail check called the valid file truncated."""
+    x = (0.3 * np.sin(np.arange(41152) * 0.05)).astype(np.float32)
+    path = tmp_path / "stream.flac"
+    sf.write(path, x, 4000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC"
+    (word,) = struct.unpack(">Q", data[18:26])  # rate, channels, bits, 36-bit total samples
+    data[18:26] = struct.pack(">Q", word & ~((1 << 36) - 1))
+    path.write_bytes(bytes(data))
+    assert sf.info(str(path)).frames > 2**62  # the case this test is about
+    af = open_audio(path)
+    assert af.frames == x.size
+    np.testing.assert_allclose(af.read_all(), x, atol=1 / 2**15)
+    path.write_bytes(bytes(data[: len(data) // 2]))  # cut mid-frame: the decoder says so
+    with pytest.raises(InputError, match=r"stream\.flac: corrupt audio data near [1-9]\.\d{3} s"):
+        open_audio(path)

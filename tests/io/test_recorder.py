@@ -221,3 +221,23 @@ def test_sigkill_loses_at_most_one_second(tmp_path: Path, name: str) -> None:
         finish_partial(left)
         z, _ = sf.read(path, dtype="float32")
         np.testing.assert_array_equal(z, y)
+
+
+def test_a_recording_is_never_overwritten(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's `r` names recordings by the second: two in one second overwrote the
+    first, and `--record` emptied an existing file."""
+    from stetho_rt import pipeline
+
+    for existing in ("a.wav", "b.flac.partial.wav", "c.wav.events.csv"):
+        (tmp_path / existing).write_bytes(b"kept")
+        path = tmp_path / existing.split(".partial")[0].split(".events")[0]
+        with pytest.raises(ConfigError, match=f"{existing} exists already"):
+            Recorder(path, RATE)
+        assert (tmp_path / existing).read_bytes() == b"kept"
+    monkeypatch.setattr(pipeline.time, "strftime", lambda fmt: "20261122-010203")
+    first = pipeline._free_recording_path(tmp_path / "recordings")
+    assert first.name == "stetho-20261122-010203.wav"
+    events_path_for(first).write_text("")
+    second = pipeline._free_recording_path(tmp_path / "recordings")
+    assert second.name == "stetho-20261122-010203-2.wav"
