@@ -221,6 +221,8 @@ class Pipeline:
             closer.start()
             self._closers.append(closer)  # joined by stop(): its problem must be in by then
             return None
+        if self.finished.is_set():
+            raise StethoError("The stream has ended: there is nothing left to record.")
         if path is None:
             path = str(_free_recording_path(Path("recordings")))
         rec = Recorder(path, self.rate)

@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stetho_rt.config import PipelineConfig, StreamConfig
+from stetho_rt.errors import StethoError
 from stetho_rt.io.demo import DemoHeart
 from stetho_rt.io.source import ReplaySource
 from stetho_rt.pipeline import Pipeline
@@ -106,6 +108,11 @@ def test_toggle_recording_and_mark(tmp_path, monkeypatch) -> None:  # type: igno
     lines = Path(path + ".events.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
     assert any(e.get("label") == "murmur heard" for e in events)
+    # after the end `r` made an empty recording and the status bar never showed it
+    with pytest.raises(StethoError, match="has ended: there is nothing left to record"):
+        pipe.toggle_recording()
+    assert sorted(p.name for p in Path("recordings").iterdir()) == [
+        Path(path).name, Path(path).name + ".events.jsonl"]
 
 
 def test_snapshot_carries_the_rings_underflow_count() -> None:

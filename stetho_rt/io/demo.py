@@ -56,6 +56,10 @@ class TrueSound(NamedTuple):
     offset_s: float
 
 
+DEMO_PREFIX = "demo heart sounds"
+"""How the demo's description starts (the dashboard marks such a source DEMO)."""
+
+
 class DemoHeart:
     """Streaming synthetic heart sounds with ground truth.
 
@@ -132,7 +136,7 @@ class DemoHeart:
     def description(self) -> str:
         """One line naming the signal."""
         extra = ", murmur" if self.murmur else ""
-        return f"demo heart sounds ({self.hr_bpm:g} bpm{extra}, {self.rate} Hz, seed {self.seed})"
+        return f"{DEMO_PREFIX} ({self.hr_bpm:g} bpm{extra}, {self.rate} Hz, seed {self.seed})"
 
     @property
     def position_s(self) -> float:

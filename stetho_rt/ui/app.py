@@ -14,6 +14,7 @@ Entry points: :func:`make_app` (any pipeline-like object, so tests inject a fake
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from dataclasses import replace
@@ -29,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from stetho_rt.config import UI_FPS
 from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, report_run_failure
+from stetho_rt.io.demo import DEMO_PREFIX
 from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.help import HelpScreen
 from stetho_rt.ui.messages import LifecycleNews
@@ -116,6 +118,7 @@ class StethoApp(App[int]):
         self._stopped = False
         self._exiting = False
         self._age_s = 0.0
+        self._demo_told = False
 
     # ------------------------------------------------------------------ layout and lifecycle
     def compose(self) -> ComposeResult:
@@ -195,6 +198,10 @@ class StethoApp(App[int]):
         ):
             self._exiting = True
             self.exit(1 if self.pipe.error is not None else 0)
+        if not self._demo_told and live.source.startswith(DEMO_PREFIX):
+            self._demo_told = True
+            self.notify("Synthetic heart sounds, not a patient: no input device is in use.",
+                        title="DEMO signal", severity="warning", timeout=15)
         if not self.paused and live is not self.shown:
             self.shown = live
             self._age_s = snapshot_age_s(live)
@@ -228,14 +235,16 @@ class StethoApp(App[int]):
         """Take a new lifecycle state; notify once per change."""
         if life == self.lifecycle:
             return
-        self.lifecycle = life
+        before, self.lifecycle = self.lifecycle, life
         if life.startswith("failed"):
             self.notify(life[len("failed: ") :], title="Pipeline failed", severity="error",
                         timeout=30)
         elif life == "ended":
             self.notify("The source ended; press q to quit.", title="Source ended")
-        elif life != "running":
-            self.notify(life, title="Source", severity="warning", timeout=10)
+        elif life != "running" and before in ("starting", "running"):  # one toast per loss:
+            self.notify(life, title="Source", severity="warning", timeout=10)  # lost and
+        elif life == "running" and before not in ("starting", "running"):  # reopening alternate
+            self.notify("The source is back.", title="Source")
 
     def _draw(self, snap: Snapshot) -> None:
         view = self.view
@@ -327,7 +336,11 @@ class StethoApp(App[int]):
             self.notify(str(exc), title="Mark", severity="error")
             return
         t = self.pipe.snapshot.stream_time_s
-        self.notify(f"{label} at {t:.2f} s", title="Mark")
+        if self.recording:
+            self.notify(f"{label} at {t:.2f} s", title="Mark")
+        else:  # nothing would keep it: say so
+            self.notify(f"{label} at {t:.2f} s is not saved: marks are written to a recording "
+                        "(press r to record)", title="Mark", severity="warning")
 
     def action_new_session(self) -> None:
         """Restart the classifier's verdict through ``pipe.new_session()`` (a new site)."""
@@ -394,10 +407,13 @@ def run_app(pipe: PipelineLike, duration: float | None = None) -> int:
     from stetho_rt.ui.stderr_guard import divert_stderr
 
     app = make_app(pipe, duration)
+    # SIGTERM quits like q: the terminal is restored (alternate screen, mouse, cursor)
+    previous = signal.signal(signal.SIGTERM, lambda *_: app.exit())
     try:
         with divert_stderr():
             app.run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         app.stop_pipeline()
     if app.start_error is not None:
         raise app.start_error

@@ -192,6 +192,9 @@ async def test_waiting_and_no_estimate_states() -> None:
         assert not hr.query_one("#hr-digits").display
         assert "hr waiting for detector" in status(app)
         classifier = app.query_one("#classifier", ClassifierPanel)
+        # a running stream without a classifier (--no-classifier) said "waiting" for ever
+        assert classifier.render().plain == "classifier off (--no-classifier)"
+        classifier.snapshot = None  # before the first snapshot
         assert classifier.render().plain == "waiting for classifier"
 
     # ready, but too early for an estimate (t = 0.5 s: no beat, no window yet)
@@ -316,3 +319,46 @@ async def test_posted_news_polls_at_once(fake: FakePipeline) -> None:
         app.post_message(LifecycleNews("device lost"))  # what a pipeline thread would do
         await pilot.pause()
         assert app.lifecycle == "device lost"
+
+
+async def test_a_device_flapping_between_lost_and_reopening_is_one_toast(
+        fake: FakePipeline) -> None:
+    """Each lost/reopening flip posted a 10 s toast: eight piled up over the panels."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        notes = notes_of(app)
+        for status_now in ("lost", "reopening", "lost", "reopening", "lost"):
+            fake.set_status(status_now)
+            app.poll()
+        assert len(notes) == 1 and status(app).startswith("⚠ lost")
+        fake.set_status("running")
+        app.poll()
+        assert len(notes) == 2 and "back" in notes[-1]
+
+
+async def test_paused_stays_visible_when_the_stream_ends(fake: FakePipeline) -> None:
+    """ENDED replaced PAUSED: a view frozen at 7.6 s read as a file that ended there."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        fake.finish()
+        app.poll()
+        assert status(app).startswith("⏸ PAUSED · ■ ENDED"), status(app)
+        await pilot.press("space")
+        app.poll()
+        assert status(app).startswith("■ ENDED"), status(app)
+
+
+async def test_a_mark_while_not_recording_says_it_is_not_saved(fake: FakePipeline) -> None:
+    """`m` said "mark 1 at 8.17 s" while nothing kept it."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        notes: list[tuple[str, str]] = []
+        app.notify = (  # type: ignore[method-assign]
+            lambda message, severity="information", **_: notes.append((message, severity)))
+        await pilot.press("m")
+        assert "not saved" in notes[-1][0] and notes[-1][1] == "warning"
+        await pilot.press("r", "m")
+        assert notes[-1][0].endswith(" s") and notes[-1][1] == "information"

@@ -31,7 +31,8 @@ def test_dashboard_60x20_murmur(snap_compare) -> None:  # type: ignore[no-untype
 
 
 def test_waiting_for_detector_and_classifier(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    """No detector, no classifier: plain trace, waiting notes, no events."""
+    """Detector not ready, no classifier: plain trace, the waiting note, "classifier off", no
+    events."""
     pipe = FakePipeline(detector_ready=False, classifier_ready=False)
     assert snap_compare(make_app(pipe), terminal_size=(100, 30))
 

@@ -78,8 +78,10 @@ class ClassifierPanel(Widget):
     def render(self) -> Text:
         """The panel text at the current width."""
         snap = self.snapshot
-        if snap is None or not snap.classifier_ready:
+        if snap is None or (not snap.classifier_ready and snap.stream_time_s <= 0):
             return Text("waiting for classifier", style="italic dim")
+        if not snap.classifier_ready:  # the stream runs without one (--no-classifier)
+            return Text("classifier off (--no-classifier)", style="italic dim")
         found = verdict_of(snap)
         window = snap.windows[-1] if snap.windows else None
         label, probs = found if found is not None else ("--", {})  # no window yet

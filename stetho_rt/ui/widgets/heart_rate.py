@@ -86,7 +86,7 @@ class HeartRatePanel(Vertical):
             self._trend = trend
             self.query_one("#hr-trend", TrendLine).data = trend
         hrv = rr_variability(snap.beats)
-        line = "" if not text else (
+        line = "" if text in ("", "--") else (  # no variability without a rate
             "SDNN -- · RMSSD --" if hrv is None else f"SDNN {hrv[0]:.0f} · RMSSD {hrv[1]:.0f} ms"
         )
         if line != self._hrv:

@@ -13,6 +13,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from stetho_rt.io.demo import DEMO_PREFIX
 from stetho_rt.snapshot import Snapshot
 from stetho_rt.ui.palette import BAD_COLOR, GOOD_COLOR, WARN_COLOR
 from stetho_rt.ui.render import text_strip
@@ -68,15 +69,18 @@ def position(snap: Snapshot) -> str:
 
 
 def _state_item(state: StatusState) -> tuple[str, str]:
+    """The stream's state; a paused view says so together with the state behind it (ended,
+    device lost...), so a frozen view never reads as the end of the file."""
     life = state.lifecycle
     if life.startswith("failed"):
         return "✖ FAILED", f"bold #ffffff on {BAD_COLOR}"
+    paused = "⏸ PAUSED · " if state.paused else ""
     if life == "ended":
-        return "■ ENDED", "bold"
+        return f"{paused}■ ENDED", f"bold #000000 on {WARN_COLOR}" if paused else "bold"
     if life == "starting":
-        return "… starting", "italic"
+        return f"{paused}… starting", "italic"
     if life != "running":
-        return f"⚠ {life}", f"bold #000000 on {WARN_COLOR}"
+        return f"{paused}⚠ {life}", f"bold #000000 on {WARN_COLOR}"
     if state.paused:
         return "⏸ PAUSED", f"bold #000000 on {WARN_COLOR}"
     return "▶ LIVE", f"bold {GOOD_COLOR}"
@@ -100,6 +104,8 @@ def _rare_counts(snap: Snapshot) -> tuple[tuple[int, str, str, str], ...]:
 def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     """(text, style) items in priority order; ``short`` uses abbreviated labels."""
     items = [_state_item(state)]
+    if state.snap is not None and state.snap.source.startswith(DEMO_PREFIX):
+        items.append(("DEMO" if short else "DEMO signal", f"bold #000000 on {WARN_COLOR}"))
     if state.recording:
         items.append(("✖ REC FAILED" if state.recording_error else "● REC", f"bold {BAD_COLOR}"))
     snap = state.snap
@@ -114,7 +120,10 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     for count, long_label, short_label, color in _rare_counts(snap):  # shown once non-zero
         if count:
             items.append((f"{short_label if short else long_label} {count}", f"bold {color}"))
-    latency_ms = (snap.latency_s + state.age_s) * 1000
+    # a snapshot ages on screen while the stream runs; an ended stream's last one does not
+    ended = state.lifecycle == "ended" or state.lifecycle.startswith("failed")
+    age_s = 0.0 if ended else state.age_s
+    latency_ms = (snap.latency_s + age_s) * 1000
     items.append((f"{'lat' if short else 'latency'} {latency_ms:.0f} ms", ""))
     load_style = f"bold {BAD_COLOR}" if snap.dsp_load > 0.8 else ""
     items.append((f"{'DSP' if short else 'DSP load'} {snap.dsp_load * 100:.0f}%", load_style))
