@@ -29,8 +29,9 @@ dropped samples at (about) its place:
   so the watchdog itself turns the silent wall-clock time into gaps every poll: the dashboard's
   clock, ``--duration`` and the dropped count keep moving while the device is away. A stalled
   stream that stays open cannot be written around (the ring has one producer); its silence is
-  accounted when the watchdog closes it (after ``STALL_S + REOPEN_AFTER_S``) or by the first
-  callback that delivers again, which adds the rest (minus the block it delivers). A dropout
+  accounted when the watchdog closes it (after ``STALL_S + REOPEN_AFTER_S``, also when the
+  device reopens at once and stays silent: then every such cycle) or by the first callback that
+  delivers again, which adds the rest (minus the block it delivers). A dropout
   just before the loss, which the clock check below had no time to confirm, is added to that gap
   (and counted as a dropout) by whichever accounts the loss first, the callback or the watchdog:
   the minimum offset since its jump still stands above the baseline (a callback more than
@@ -555,6 +556,9 @@ class DeviceSource:
         """Close the dead stream and open a new one, with backoff; False if stopped meanwhile."""
         self._gen[0] += 1  # a late callback of the dead stream now aborts instead of writing
         self._close_current(CLOSE_TIMEOUT_S)
+        # the stalled stream's silence, now that nothing else produces: without this a device
+        # that reopens at once but stays silent (its feed stopped) froze the stream clock
+        self._account_silence()
         delay = BACKOFF_START_S
         attempt = 0
         while not self._stop.is_set():

@@ -333,3 +333,24 @@ def test_headless_monitor_ends_on_time_and_exits_2_when_the_device_is_gone(
     t_end = float(last.split("t=")[1].split("s")[0])
     dropped = int(last.split("dropped=")[1].split()[0])
     assert t_end >= 5.0 and dropped / RATE > 2.0, last
+
+
+def test_stream_time_moves_on_while_an_open_device_stays_silent(vdev: VirtualDevice) -> None:
+    """The feed stops but the sound server stays up: the device reopens at once and stays
+    silent. Its silence was never accounted (only after a failed reopen), so stream time, the
+    dropped count and ``--duration`` froze until audio came back."""
+    vdev.feed(np.zeros(2 * RATE, np.float32), paced=True)
+    src = open_device_source(_args())
+    ring = RingBuffer(RATE * 30)
+    src.start(ring)
+    try:
+        assert vdev.wait_fed(DELIVERY_WAIT_S)
+        t_quiet = time.monotonic()
+        # one stall (STALL_S + REOPEN_AFTER_S = 3 s) accounts it; allow two cycles and margin
+        assert _wait(lambda: ring.dropped_samples > 4 * RATE, 12) is not None, (
+            src.status, src.reopen_count, ring.dropped_samples)
+        print(f"\n{ring.dropped_samples / RATE:.1f} s dropped "
+              f"{time.monotonic() - t_quiet:.1f} s after the feed stopped")
+    finally:
+        src.stop()
+    assert src.reopen_count >= 1
