@@ -171,8 +171,8 @@ class Pipeline:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the source and the DSP thread; never waits longer than ``timeout`` each."""
         self._refuse_sessions()
+        self._stop.set()  # first: a source that ends because it is stopped is not an end
         self.source.stop()
-        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if (self.live and not self._thread.is_alive() and not self.finished.is_set()
@@ -324,7 +324,10 @@ class Pipeline:
         src_err = self.source.error
         if src_err is not None:
             raise src_err
-        return bool(self.source.finished) and self.ring.available == 0
+        # a stopped run ends where it stands: a replay source also says "finished" when it is
+        # stopped, and a final flush and verdict then looked like the end of the recording
+        return (bool(self.source.finished) and self.ring.available == 0
+                and not self._stop.is_set())
 
     def _on_gap(self, length: int) -> None:
         """Samples were dropped: feed that many zeros so every stage's clock stays exact.

@@ -194,3 +194,16 @@ def test_stream_time_moves_on_through_gaps_with_no_audio() -> None:
     assert snap.dropped_samples == pipe.ring.dropped_samples > 0
     assert pipe.samples_in <= snap.dropped_samples and pipe.error is None
     assert pipe.gaps == 1  # one loss, published in 10 ms pieces with no audio between
+
+
+def test_a_stopped_replay_is_not_an_ended_one() -> None:
+    """Stopping a paced replay sometimes ran the end-of-stream flush: the final headless line
+    read "(end)" with an artifact verdict of no windows, as if the recording had ended there."""
+    cfg = PipelineConfig()
+    for seed in range(20):
+        demo = DemoHeart(rate=4000, seed=seed, duration_s=30.0)
+        pipe = Pipeline(ReplaySource.from_demo(demo, cfg.stream, speed=1.0), cfg, live=True)
+        pipe.start()
+        time.sleep(0.05 + 0.02 * seed)
+        pipe.stop()  # it stopped the source first: its end looked like the recording's
+        assert not pipe.finished.is_set() and not pipe.snapshot.finished, seed

@@ -68,6 +68,8 @@ def status_line(s: Snapshot) -> str:
         verdict = str(s.verdict.get("label"))
     elif s.classifier_ready:
         verdict = "--"
+    elif s.stream_time_s > 0:  # running without one (--no-classifier)
+        verdict = "off"
     clip = " CLIPPING" if s.level.clipping else ""
     return (f"t={s.stream_time_s:7.1f}s level={s.level.rms_dbfs:6.1f} dBFS "
             f"peak={s.level.peak_dbfs:6.1f} dBFS{clip} dropped={s.dropped_samples} "
