@@ -168,6 +168,20 @@ class Pipeline:
         self._thread.start()
         self.source.start(self.ring)
 
+    @property
+    def nonfinite_samples(self) -> int:
+        """NaN/inf input samples: replaced by zeros (the meter), or left out of a file's
+        downmix (counted by the file as it streams, so it may lead the meter by the ring)."""
+        hidden = getattr(self.source, "hidden_counts", None)
+        return self.meter.nonfinite_samples + (hidden.nonfinite if hidden is not None else 0)
+
+    @property
+    def clipped_samples(self) -> int:
+        """Input samples at full scale: of the stream (the meter), or of a channel of a file
+        that its downmix averages down (counted by the file as it streams)."""
+        hidden = getattr(self.source, "hidden_counts", None)
+        return self.meter.clipped_samples + (hidden.clipped if hidden is not None else 0)
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the source and the DSP thread; never waits longer than ``timeout`` each."""
         self._refuse_sessions()
@@ -396,14 +410,14 @@ class Pipeline:
             level=Level(
                 peak_dbfs=to_dbfs(self.meter.peak),
                 rms_dbfs=to_dbfs(self.meter.rms),
-                clipped_samples=self.meter.clipped_samples,
+                clipped_samples=self.clipped_samples,
                 clipping=self.meter.peak >= CLIP_LEVEL,
             ),
             dropped_samples=self.ring.dropped_samples,
             input_overflows=self.ring.input_overflows,
             input_underflows=self.ring.input_underflows,
             gaps=self.gaps,
-            nonfinite_samples=self.meter.nonfinite_samples,
+            nonfinite_samples=self.nonfinite_samples,
             late_sounds=g.detector.late_sounds,
             latency_s=(float(getattr(self.source, "input_latency_s", 0.0)) + backlog_s
                        + self.block / self.rate + g.latency_s + PUBLISH_INTERVAL_S / 2),

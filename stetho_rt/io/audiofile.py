@@ -42,26 +42,28 @@ channel by 0 and counts them, and counts clipped samples, as the audio streams t
 
 Channels are numbered from 0. With ``channel=None`` a multichannel file is downmixed by the mean
 of each frame's finite channels: a NaN or infinite sample in one channel is left out of its frame's
-mean (not counted anywhere); only a frame with no finite channel stays NaN and is counted (and
-zeroed) downstream.
+mean; a frame with no finite channel stays NaN and is counted (and zeroed) downstream. What the
+mean would hide, a non-finite or a clipped channel in a frame whose mean is neither, is counted
+in :attr:`AudioFile.hidden` and added to the pipeline's counts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import mmap
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from stetho_rt.config import check_input_rate
+from stetho_rt.config import CLIP_LEVEL, check_input_rate
 from stetho_rt.errors import ConfigError, InputError
 from stetho_rt.io.devices import quiet_stderr
 
@@ -87,6 +89,20 @@ Float32Array = npt.NDArray[np.float32]
 
 
 # ------------------------------------------------------------------------------ the file
+@dataclass(slots=True)
+class HiddenByDownmix:
+    """Samples of a multichannel file that the downmix would hide, counted as it streams.
+
+    The pipeline counts non-finite and clipped samples of the one channel it receives; a
+    downmix leaves a NaN channel out of its frame's mean and averages a clipped channel down,
+    so these are counted here, per frame: ``nonfinite`` frames with a non-finite channel whose
+    mean is finite, ``clipped`` frames with a channel at full scale (:data:`CLIP_LEVEL`) whose
+    mean is not. The pipeline adds them to its own counts."""
+
+    nonfinite: int = 0
+    clipped: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class AudioFile:
     """A validated audio file, read in blocks; build it with :func:`open_audio`.
@@ -116,6 +132,8 @@ class AudioFile:
     subtype: str
     format: str
     channel: int | None = None
+    hidden: HiddenByDownmix = field(default_factory=HiddenByDownmix)
+    """What the downmix hides so far (``channel`` None, several channels)."""
 
     @property
     def duration_s(self) -> float:
@@ -200,6 +218,10 @@ class AudioFile:
                 bad = ~np.isfinite(mono)
                 if bad.any():  # one non-finite channel must not wipe out the others' samples
                     mono[bad] = _finite_mean(frames2d[bad])
+                    self.hidden.nonfinite += int(np.isfinite(mono[bad]).sum())
+                loud = np.abs(frames2d).max(axis=1) >= CLIP_LEVEL  # NaN compares False
+                if loud.any():
+                    self.hidden.clipped += int((loud & ~(np.abs(mono) >= CLIP_LEVEL)).sum())
             return mono
         return frames2d[:, self.channel].copy()  # a copy: never a view into the read buffer
 
@@ -710,4 +732,5 @@ def _read_through_problem(f: sf.SoundFile, frames: int, msg: str) -> str | None:
 
 def _has_finite(af: AudioFile) -> bool:
     """True once a finite sample of the delivered channel is seen (usually the first block)."""
-    return any(bool(np.isfinite(b).any()) for b in af.blocks(_SCAN_BLOCK))
+    scan = dataclasses.replace(af, hidden=HiddenByDownmix())  # a check, not the stream: no count
+    return any(bool(np.isfinite(b).any()) for b in scan.blocks(_SCAN_BLOCK))

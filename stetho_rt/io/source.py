@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from stetho_rt.config import StreamConfig
 from stetho_rt.errors import ConfigError
-from stetho_rt.io.audiofile import AudioFile
+from stetho_rt.io.audiofile import AudioFile, HiddenByDownmix
 from stetho_rt.io.demo import DemoHeart
 from stetho_rt.ringbuffer import RingBuffer
 from stetho_rt.snapshot import Snapshot
@@ -160,6 +160,8 @@ class ReplaySource:
         self.finished = False
         self.error: BaseException | None = None
         self._reader = reader
+        self.hidden_counts: HiddenByDownmix | None = None
+        """Non-finite and clipped samples the file's downmix hides (files only)."""
         self._rewind = rewind
         self._produced = 0  # samples written or dropped (stream position) [samples]
         self._stop = threading.Event()
@@ -201,7 +203,7 @@ class ReplaySource:
         cfg = stream_cfg or StreamConfig()
         bs = cfg.block_size(audio.rate)
         mode = "free-run" if free_run else f"{speed:g}x"
-        return cls(
+        src = cls(
             audio.blocks(bs),
             audio.rate,
             ring,
@@ -213,6 +215,8 @@ class ReplaySource:
             rewind=lambda: audio.blocks(bs),
             duration_s=audio.duration_s,
         )
+        src.hidden_counts = audio.hidden
+        return src
 
     @classmethod
     def from_demo(

@@ -600,3 +600,27 @@ def test_a_flac_without_a_length_is_read_whole(tmp_path: Path) -> None:
     path.write_bytes(bytes(data[: len(data) // 2]))  # cut mid-frame: the decoder says so
     with pytest.raises(InputError, match=r"stream\.flac: corrupt audio data near [1-9]\.\d{3} s"):
         open_audio(path)
+
+
+def test_what_a_downmix_hides_is_counted(tmp_path: Path) -> None:
+    """A clipped channel averaged down and a NaN channel left out of the mean were counted
+    nowhere: a stereo file with one channel clipped reported 0 clipped samples."""
+    from stetho_rt.analysis import analyze_file
+
+    n = 8000
+    x = (0.2 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+    left = x.copy()
+    left[1000:1300] = 1.0  # 300 clipped frames, the mean 0.6: hidden
+    right = x.copy()
+    right[3000:3050] = np.nan  # 50 frames, the mean finite (the left channel): hidden
+    both = np.stack([left, right], axis=1)
+    both[5000:5010] = 1.0  # 10 frames clipped in both: the mean clips, the pipeline counts them
+    path = tmp_path / "st.wav"
+    sf.write(path, both, 4000, subtype="FLOAT")
+    af = open_audio(path)
+    assert (af.hidden.nonfinite, af.hidden.clipped) == (0, 0)  # the open's own scan: no count
+    af.read_all()
+    assert (af.hidden.nonfinite, af.hidden.clipped) == (50, 300)
+    rec = analyze_file(path)
+    assert rec["nonfinite_samples"] == 50 and rec["clipped_samples"] == 310
+    assert analyze_file(path, channel=1)["nonfinite_samples"] == 50  # one channel: the meter's
