@@ -66,6 +66,9 @@ class Quality:
     index: float
     clipped: bool = False
     too_quiet: bool = False
+    repaired: bool = False
+    """The window holds input the pipeline replaced by zeros (dropped samples, NaN/inf): its
+    index is 0, so it is not clean and stays out of the verdict and the session summary."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,6 +352,7 @@ class Pipeline:
         if self.samples_in != self._gap_end:  # else it extends the gap before (a lost device)
             self.gaps += 1
         self._gap_end = self.samples_in + length
+        self._mark_repaired(self.samples_in, self.samples_in + length)
         rec = self.recorder
         if rec is not None:
             rec.submit_gap(self.samples_in, length)  # zeros + a "gap" event
@@ -364,9 +365,23 @@ class Pipeline:
             length -= k
 
     def _process(self, x: np.ndarray) -> None:
+        if not np.isfinite(x.sum(dtype=np.float64)):  # rare: where the meter will put zeros
+            bad = np.flatnonzero(~np.isfinite(x))
+            if bad.size:
+                cut = np.flatnonzero(np.diff(bad) > 1)  # runs of consecutive samples
+                for a, b in zip(bad[np.r_[0, cut + 1]], bad[np.r_[cut, bad.size - 1]],
+                                strict=True):
+                    self._mark_repaired(self.samples_in + int(a), self.samples_in + int(b) + 1)
         self.meter.process(x)  # sanitises in place: no NaN reaches a stage
         out = self.graph.process(x)
         self._absorb(out)
+
+    def _mark_repaired(self, start: int, end: int) -> None:
+        """Input samples ``start`` to ``end`` (stream indices) were replaced by zeros: windows
+        over them are not clean (:meth:`ClassifierBranch.mark_repaired`)."""
+        branch = self.graph.classify
+        if branch is not None:
+            branch.mark_repaired(start / self.rate, end / self.rate)
 
     def _absorb(self, out: Any) -> None:
         self._raw_hist.append(out.resampled)

@@ -66,6 +66,7 @@ class ClassifierBranch:
         self._verdict_sums = VerdictAccumulator(model.rules)
         self._verdict: dict[str, Any] | None = None
         self._session_start_s = -np.inf  # windows starting earlier belong to an older session
+        self._repaired: list[tuple[float, float]] = []  # input spans replaced by zeros [s]
         self._flushed = False
 
     @property
@@ -96,6 +97,7 @@ class ClassifierBranch:
         the verdict discarded (no wait on the worker)."""
         self.new_session(-np.inf)
         self.windower.reset()
+        self._repaired.clear()
         self._flushed = False
 
     def new_session(self, at_s: float) -> None:
@@ -108,10 +110,20 @@ class ClassifierBranch:
         self._verdict = None
         self._session_start_s = float(at_s)
 
+    def mark_repaired(self, start_s: float, end_s: float) -> None:
+        """Input from ``start_s`` to ``end_s`` [s, input time base] was replaced by zeros
+        (dropped samples, NaN/inf): windows overlapping it get quality 0 (not clean, left out
+        of the verdict and the session summary). Called in stream order, before the windows
+        over that span are cut (they are cut 0.6 s after their end)."""
+        self._repaired.append((float(start_s), float(end_s)))
+
     def _submit(self, windows: Sequence[FeatureWindow]) -> None:
         for fw in windows:
             if fw.start_s >= self._session_start_s:
-                self.worker.submit(fw)
+                repaired = any(a < fw.end_s and b > fw.start_s for a, b in self._repaired)
+                self.worker.submit(fw, repaired)
+            # windows come in start order: a span ending before this one's start is done
+            self._repaired = [(a, b) for a, b in self._repaired if b > fw.start_s]
 
     def _take(self, windows: list[Window]) -> list[Window]:
         if windows:

@@ -91,13 +91,15 @@ class SessionSummary:
         v = np.asarray(vector, dtype=np.float64).reshape(-1)
         if v.size != self.n_features:
             raise ValueError(f"window vector has {v.size} features, expected {self.n_features}")
+        self._quality_sum += float(quality)
+        self.windows += 1
+        if not quality > 0.0:  # too quiet, no rhythm at all, or repaired input: nothing of
+            return  # the heart to summarise (silence looked like a murmur's steady level)
         f = np.isfinite(v)
         self._count += f
         delta = v[f] - self._mean[f]
         self._mean[f] += delta / self._count[f]
         self._m2[f] += delta * (v[f] - self._mean[f])
-        self._quality_sum += float(quality)
-        self.windows += 1
 
     def vector(self) -> npt.NDArray[np.float32]:
         """Session vector, shape ``(2 n_features + 1,)`` float32: per-feature means, then

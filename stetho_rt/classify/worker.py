@@ -31,7 +31,7 @@ from stetho_rt.classify.session import SessionSummary, window_features_of
 from stetho_rt.classify.windows import FeatureWindow
 from stetho_rt.config import CLASSIFIER_QUEUE
 from stetho_rt.errors import ConfigError, PipelineError
-from stetho_rt.events import CLASS_LABELS, Window
+from stetho_rt.events import CLASS_LABELS, Quality, Window
 
 
 class Model(Protocol):
@@ -50,8 +50,10 @@ class SessionHead(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def make_window(fw: FeatureWindow, probs: np.ndarray, labels: tuple[str, ...]) -> Window:
-    """The :class:`~stetho_rt.events.Window` event of a classified feature window."""
+def make_window(fw: FeatureWindow, probs: np.ndarray, labels: tuple[str, ...],
+                quality: Quality | None = None) -> Window:
+    """The :class:`~stetho_rt.events.Window` event of a classified feature window (``quality``:
+    instead of the window's own, e.g. for a repaired window)."""
     p = {k: float(probs[i]) for i, k in enumerate(labels)}
     return Window(
         start_s=fw.start_s,
@@ -59,7 +61,7 @@ def make_window(fw: FeatureWindow, probs: np.ndarray, labels: tuple[str, ...]) -
         probs=p,
         label=labels[int(np.argmax(probs))],
         decided_s=fw.decided_s,
-        quality=fw.quality,
+        quality=fw.quality if quality is None else quality,
     )
 
 
@@ -111,7 +113,7 @@ class ClassifierWorker:
             head, SessionSummary(window_features_of(int(head.n_features))))
         self._session_no = 0  # bumped by reset_session (DSP thread, under the lock)
         self._summary_no = 0  # the session the summary holds (worker thread only)
-        self._queue: deque[FeatureWindow] = deque()
+        self._queue: deque[tuple[FeatureWindow, bool]] = deque()  # (window, repaired)
         self._out: deque[tuple[int, Window, np.ndarray | None]] = deque()
         self._busy = False
         self._closed = False
@@ -120,8 +122,9 @@ class ClassifierWorker:
         self._thread.start()
 
     # ------------------------------------------------------------------ producer side (DSP thread)
-    def submit(self, fw: FeatureWindow) -> None:
-        """Queue one window (drops the oldest when full in live mode; waits in batch mode)."""
+    def submit(self, fw: FeatureWindow, repaired: bool = False) -> None:
+        """Queue one window (drops the oldest when full in live mode; waits in batch mode);
+        ``repaired``: it holds input replaced by zeros (its quality index becomes 0)."""
         self._raise_error()
         with self._cond:
             if self._closed:
@@ -132,7 +135,7 @@ class ClassifierWorker:
             elif len(self._queue) >= self.maxsize:
                 self._queue.popleft()
                 self.dropped += 1
-            self._queue.append(fw)
+            self._queue.append((fw, repaired))
             self.submitted += 1
             self._cond.notify_all()
         self._raise_error()
@@ -187,20 +190,23 @@ class ClassifierWorker:
                         self._cond.wait()
                     if self._closed:
                         return
-                    fw = self._queue.popleft()
+                    fw, repaired = self._queue.popleft()
                     number = self._session_no
                     self._busy = True
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
+                quality = fw.quality
+                if repaired:
+                    quality = Quality(0.0, quality.clipped, quality.too_quiet, repaired=True)
                 head_probs = None
                 if self._session is not None:
                     head, summary = self._session
                     if number != self._summary_no:
                         summary.reset()
                         self._summary_no = number
-                    summary.add(fw.vector, fw.quality.index)
+                    summary.add(fw.vector, quality.index)
                     head_probs = np.asarray(head.run(summary.vector()[None, :]))[0]
-                self._out.append((number, make_window(fw, probs, labels), head_probs))
+                self._out.append((number, make_window(fw, probs, labels, quality), head_probs))
                 with self._cond:
                     self.processed += 1
                     self._busy = False

@@ -3,6 +3,8 @@ audio gives the same numbers in batch and live mode. Skipped until the graph tak
 
 from __future__ import annotations
 
+import numpy as np
+
 from stetho_rt.classify.model import OnnxClassifier, default_model_path
 from stetho_rt.config import PipelineConfig
 from stetho_rt.io.demo import DemoHeart
@@ -112,3 +114,34 @@ def test_heads_run_once_at_load_not_per_graph(monkeypatch) -> None:  # type: ign
         assert probed == ["classifier.onnx", "classifier_session.onnx"]
         DspGraph(4000, cfg, max_block=400, classifier=clf, live=False).warm_up()
         assert len(probed) == 2
+
+
+def test_windows_over_repaired_input_are_not_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """1 s of inf replaced by zeros (counted) left its windows at quality 1.0, and the
+    verdict of a normal demo turned murmur. Windows over repaired input now get quality 0, at
+    every block size; the other windows are untouched."""
+    import soundfile as sf
+
+    from stetho_rt.analysis import analyze_file
+    from stetho_rt.config import StreamConfig
+
+    x = DemoHeart(rate=4000, seed=3).read(4000 * 12)
+    bad = x.copy()
+    bad[4 * 4000 : 5 * 4000] = np.inf
+    clean_path, bad_path = tmp_path / "clean.wav", tmp_path / "inf.wav"
+    sf.write(clean_path, x, 4000, subtype="FLOAT")
+    sf.write(bad_path, bad, 4000, subtype="FLOAT")
+    cfg = PipelineConfig()
+    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    clean = analyze_file(clean_path, classifier=clf)
+    recs = [analyze_file(bad_path, PipelineConfig(stream=StreamConfig(block_seconds=b)),
+                         classifier=clf) for b in (0.25, 0.01)]
+    assert recs[0]["windows"] == recs[1]["windows"] and recs[0]["verdict"] == recs[1]["verdict"]
+    rec = recs[0]
+    assert rec["nonfinite_samples"] == 4000
+    over = [w for w in rec["windows"] if w["start_s"] < 5.0 and w["end_s"] > 4.0]
+    assert over and all(w["quality"] == 0.0 for w in over)
+    for w, c in zip(rec["windows"], clean["windows"], strict=True):
+        if w not in over:
+            assert w["quality"] == c["quality"]
+    assert rec["verdict"]["label"] == clean["verdict"]["label"] == "normal"

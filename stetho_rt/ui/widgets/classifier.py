@@ -44,7 +44,8 @@ def quality_text(window: Window | None) -> Text:
     q = window.quality
     style = GOOD_COLOR if q.index >= 0.7 else (WARN_COLOR if q.index >= 0.4 else BAD_COLOR)
     text = Text("quality  ").append(f"{q.index:.2f}", style=style)
-    flags = [name for name, on in (("clipped", q.clipped), ("too quiet", q.too_quiet)) if on]
+    flags = [name for name, on in (("clipped", q.clipped), ("too quiet", q.too_quiet),
+                                   ("input repaired", q.repaired)) if on]
     if flags:
         text.append("  " + ", ".join(flags), style=f"bold {BAD_COLOR}")
     return text
