@@ -86,15 +86,16 @@ class SessionSummary:
         self._quality_sum = 0.0
         self.windows = 0
 
-    def add(self, vector: np.ndarray, quality: float) -> None:
-        """Add one window: its vector (shape ``(n_features,)``) and quality index (0-1)."""
+    def add(self, vector: np.ndarray, quality: float, summarise: bool = True) -> None:
+        """Add one window: its vector (shape ``(n_features,)``) and quality index (0-1);
+        ``summarise`` False (a window over repaired input) counts it in the mean quality only."""
         v = np.asarray(vector, dtype=np.float64).reshape(-1)
         if v.size != self.n_features:
             raise ValueError(f"window vector has {v.size} features, expected {self.n_features}")
         self._quality_sum += float(quality)
         self.windows += 1
-        if not quality > 0.0:  # too quiet, no rhythm at all, or repaired input: nothing of
-            return  # the heart to summarise (silence looked like a murmur's steady level)
+        if not summarise:  # repaired input: its zeros are not the heart's sound
+            return
         f = np.isfinite(v)
         self._count += f
         delta = v[f] - self._mean[f]
