@@ -78,16 +78,17 @@ class StethoApp(App[int]):
         (22, "-short"),
         (30, "-tall"),
     ]
+    # footer order: what must stay visible in a narrow terminal first (quit, help, pause)
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("space", "toggle_pause", "Pause"),
         Binding("r", "toggle_recording", "Rec"),
+        Binding("m", "mark", "Mark"),
+        Binding("n", "new_session", "New", key_display="n"),
+        Binding("f", "cycle_filter", "Filter"),
         Binding("plus,equals_sign", "gain(1)", "Gain+", key_display="+"),
         Binding("minus,underscore", "gain(-1)", "Gain-", key_display="-"),
-        Binding("f", "cycle_filter", "Filter"),
-        Binding("m", "mark", "Mark"),
-        Binding("n", "new_session", "New session", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
     ]
 
     paused: reactive[bool] = reactive(False)

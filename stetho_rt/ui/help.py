@@ -66,7 +66,8 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark", "dismiss", "Close", show=True),
+        Binding("escape,question_mark,space", "dismiss", "Close", show=True),
+        Binding("q", "app.quit", "Quit"),  # the footer's keys work here too
     ]
 
     def compose(self) -> ComposeResult:

@@ -362,3 +362,17 @@ async def test_a_mark_while_not_recording_says_it_is_not_saved(fake: FakePipelin
         assert "not saved" in notes[-1][0] and notes[-1][1] == "warning"
         await pilot.press("r", "m")
         assert notes[-1][0].endswith(" s") and notes[-1][1] == "information"
+
+
+async def test_the_footer_keys_work_over_the_help_screen(fake: FakePipeline) -> None:
+    """Over the help screen the footer still showed `space Pause ... q Quit`, and both did
+    nothing (only Escape or ? closed it)."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("space")  # closes the help (it does not pause behind it)
+        assert not isinstance(app.screen, HelpScreen) and not app.paused
+        await pilot.press("question_mark", "q")
+        await pilot.pause()
+    assert app.return_code == 0

@@ -46,7 +46,10 @@ def meter_text(level: Level, width: int) -> Text:
         out.append(" CLIPPING ", style=f"bold #ffffff on {BAD_COLOR}")
         out.append(f" {level.clipped_samples} samples", style=f"bold {BAD_COLOR}")
     else:
-        out.append(f"rms {level.rms_dbfs:5.1f}  peak {level.peak_dbfs:5.1f} dBFS")
+        line = f"rms {level.rms_dbfs:5.1f}  peak {level.peak_dbfs:5.1f} dBFS"
+        if len(line) > width:  # the unit is never the part cut off (80x24)
+            line = f"rms {level.rms_dbfs:.1f} pk {level.peak_dbfs:.1f} dBFS"
+        out.append(line)
     return out
 
 
