@@ -22,6 +22,8 @@
 - ``<file>: sample rate 500 Hz is outside 1000-192000 Hz``
 - ``<file>: channel 3 out of range (the file has 2 channels, numbered 0-1)``
 - ``<file>: no finite samples (all NaN or infinite)`` (float files only; others cannot hold NaN)
+- ``<file>: samples reach 1e+20 times full scale; float audio is expected within about ±1
+  (rescale the file)`` (float files beyond :data:`MAX_FLOAT_PEAK`)
 
 While streaming, :meth:`AudioFile.blocks` raises ``<file>: truncated: only M of N frames could
 be read`` or ``<file>: corrupt audio data near x.xxx s (<libsndfile message>)`` instead of ending
@@ -74,6 +76,9 @@ _SCAN_BLOCK = 65536
 _UNKNOWN_FRAMES = 2**62
 #: Largest Ogg page: 27-byte header, 255 lacing values, 255 segments of 255 bytes [bytes].
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255
+#: Largest float sample accepted [full scale]: 120 dB over; far beyond, a level squared overflows
+#: float32 and the analysis would be garbage (1e20 gave a confident verdict from nothing).
+MAX_FLOAT_PEAK = 1e6
 #: Subtypes that can hold NaN or infinity.
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 #: libsndfile codes whose text misleads for an existing file (2 "System error", 7 "not a regular
@@ -293,8 +298,8 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
         )
 
     af = AudioFile(p, rate, channels, frames, subtype, fmt, channel)
-    if subtype in _FLOAT_SUBTYPES and not _has_finite(af):
-        raise InputError(f"{name}: no finite samples (all NaN or infinite)")
+    if subtype in _FLOAT_SUBTYPES and (problem := _float_problem(af)) is not None:
+        raise InputError(f"{name}: {problem}")
     return af
 
 
@@ -730,7 +735,19 @@ def _read_through_problem(f: sf.SoundFile, frames: int, msg: str) -> str | None:
     return None
 
 
-def _has_finite(af: AudioFile) -> bool:
-    """True once a finite sample of the delivered channel is seen (usually the first block)."""
+def _float_problem(af: AudioFile) -> str | None:
+    """Scan a float file: no finite sample at all, or samples so far beyond full scale that
+    they overflow the pipeline's float32 arithmetic (a level squared), is a problem."""
     scan = dataclasses.replace(af, hidden=HiddenByDownmix())  # a check, not the stream: no count
-    return any(bool(np.isfinite(b).any()) for b in scan.blocks(_SCAN_BLOCK))
+    peak = -1.0
+    with np.errstate(invalid="ignore"):
+        for b in scan.blocks(_SCAN_BLOCK):
+            finite = b[np.isfinite(b)]
+            if finite.size:
+                peak = max(peak, float(np.abs(finite).max()))
+    if peak < 0.0:
+        return "no finite samples (all NaN or infinite)"
+    if peak > MAX_FLOAT_PEAK:
+        return (f"samples reach {peak:.3g} times full scale; float audio is expected within "
+                "about ±1 (rescale the file)")
+    return None

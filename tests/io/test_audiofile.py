@@ -624,3 +624,15 @@ def test_what_a_downmix_hides_is_counted(tmp_path: Path) -> None:
     rec = analyze_file(path)
     assert rec["nonfinite_samples"] == 50 and rec["clipped_samples"] == 310
     assert analyze_file(path, channel=1)["nonfinite_samples"] == 50  # one channel: the meter's
+
+
+def test_a_float_file_far_beyond_full_scale_is_refused(tmp_path: Path) -> None:
+    """At 1e20 times full scale (finite float32) the level's square overflowed: no sound, no
+    rate, and a confident murmur verdict from nothing, with exit 0. Up to 120 dB over full scale
+    (a float file written at int16 scale, 32768) still opens."""
+    x = (0.3 * np.sin(np.arange(8000) * 0.05)).astype(np.float32)
+    sf.write(tmp_path / "int16scale.wav", x * 32768, 4000, subtype="FLOAT")
+    assert open_audio(tmp_path / "int16scale.wav").frames == 8000
+    sf.write(tmp_path / "huge.wav", x * 1e20, 4000, subtype="FLOAT")
+    with pytest.raises(InputError, match=r"huge\.wav: samples reach 3e\+19 times full scale"):
+        open_audio(tmp_path / "huge.wav")
