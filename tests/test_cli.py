@@ -528,3 +528,37 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def _dies_on_kill(path: str) -> tuple[dict[str, object], bool]:
+    """A pool worker's job for the test below: "kill*" ends its process, "slow*" takes 1 s."""
+    name = Path(path).name
+    if name.startswith("kill"):
+        os._exit(3)
+    if name.startswith("slow"):
+        time.sleep(1.0)
+    return {"file": path}, False
+
+
+def test_only_the_file_that_kills_its_worker_is_blamed() -> None:
+    """The first unfinished file in input order was blamed for a break: a healthy slow file
+    running beside the killer got the error record and exit code 1."""
+    from stetho_rt.commands.analyze import _records
+
+    files = ["slow1.wav", "kill.wav", "ok1.wav", "slow2.wav", "ok2.wav"]
+    out = list(_records(files, 2, _dies_on_kill))
+    assert [r["file"] for r, _ in out] == files
+    assert [bool(crashed) for _, crashed in out] == [False, True, False, False, False]
+    assert "ended unexpectedly" in str(out[1][0]["error"])
+
+
+def test_a_mid_stream_error_names_the_file_as_given(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The record kept ``./mid.flac`` but its error said ``mid.flac``."""
+    flac = _damage_middle(_demo_file(tmp_path / "mid.flac", 4000, seconds=20.0), seed=1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "--no-progress", "--no-classifier", "./mid.flac"]) == 2
+    rec = json.loads(capsys.readouterr().out)
+    assert flac.exists() and rec["file"] == "./mid.flac"
+    assert rec["error"].startswith("./mid.flac: "), rec["error"]

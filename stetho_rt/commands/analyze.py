@@ -18,8 +18,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,7 +120,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # as Ctrl-C
     progress = Progress(len(args.files), sys.stderr, not args.no_progress)
     failed = internal = 0
-    records = _records(args.files, args.jobs, args.channel, args.model, args.no_classifier)
+    work = partial(_analyze_one, channel=args.channel, model=args.model,
+                   no_classifier=args.no_classifier)
+    records = _records(args.files, args.jobs, work)
     try:
         for record, crashed in records:
             if "error" in record:
@@ -165,38 +169,59 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _records(files: list[str], jobs: int, channel: int | None, model: str | None,
-             no_classifier: bool):  # type: ignore[no-untyped-def]
-    """(record, crashed) per file, in input order; names as given on the command line.
+Work = Callable[[str], tuple[dict[str, Any], bool]]
+"""Analyse one file: (record, crashed); a picklable top-level callable (pool workers)."""
 
-    With ``jobs`` > 1 files run in a pool of worker processes. A worker that dies (killed, out
-    of memory) breaks the pool: the files it had not finished are run again in a new pool, and
-    a file that breaks a pool twice gets an error record (crashed) instead of ending the batch.
+
+def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untyped-def]
+    """(record, crashed) per file, in input order, from ``work`` (names as given).
+
+    With ``jobs`` > 1 files run in a pool of worker processes, which run ahead of the order.
+    A worker that dies (killed, out of memory) breaks the pool, and the pool cannot say which
+    file it was running. Files finished before the break keep their records; the others run
+    again in a new pool. After a second break the remaining files run one at a time in a
+    one-worker pool until one breaks it alone: that file gets an error record (crashed), and the
+    rest go back to a full pool. So a file that kills its worker never ends the batch, and a
+    healthy file that happened to run beside it is never blamed.
     """
     if jobs == 1 or len(files) == 1:
         for p in files:
-            yield _analyze_one(p, channel, model, no_classifier)
+            yield work(p)
         return
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
-    breaks = [0] * len(files)
+    done: dict[int, tuple[dict[str, Any], bool]] = {}  # finished out of order, kept
     pool: ProcessPoolExecutor | None = None
     futures: dict[int, Future] = {}
+    breaks = 0
+    isolate = False  # one file at a time, to find the one that kills its worker
     finished = False
     try:
         i = 0
         while i < len(files):
+            if i in done:
+                yield done.pop(i)
+                i += 1
+                continue
             if pool is None:
-                pool = ProcessPoolExecutor(max_workers=min(jobs, len(files) - i), mp_context=ctx)
-                futures = {k: pool.submit(_analyze_one, files[k], channel, model, no_classifier)
-                           for k in range(i, len(files))}
+                width = 1 if isolate else min(jobs, len(files) - i)
+                pool = ProcessPoolExecutor(max_workers=width, mp_context=ctx)
+                ahead = [i] if isolate else [k for k in range(i, len(files)) if k not in done]
+                futures = {k: pool.submit(work, files[k]) for k in ahead}
+            if i not in futures:  # isolating: the next file, in the same one-worker pool
+                futures = {i: pool.submit(work, files[i])}
             try:
                 result = futures[i].result()  # input order; workers run ahead
             except BrokenProcessPool:
+                for k, fut in futures.items():  # what finished before the break stands
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        done[k] = fut.result()
                 _end_pool(pool)
                 pool = None
-                breaks[i] += 1
-                if breaks[i] < 2:
-                    continue  # run it (and the files after it) again in a new pool
+                if not isolate:
+                    breaks += 1
+                    isolate = breaks >= 2
+                    continue
+                isolate, breaks = False, 0  # this file broke a pool it ran in alone
                 result = ({"file": files[i], "error": f"{files[i]}: internal error: the worker "
                            "process analysing it ended unexpectedly"}, True)
             yield result

@@ -52,7 +52,6 @@ in :attr:`AudioFile.hidden` and added to the pipeline's counts.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import mmap
 import os
@@ -137,6 +136,8 @@ class AudioFile:
     subtype: str
     format: str
     channel: int | None = None
+    given_name: str | None = None
+    """The path as the caller gave it (``./a.wav`` stays so), for messages."""
     hidden: HiddenByDownmix = field(default_factory=HiddenByDownmix)
     """What the downmix hides so far (``channel`` None, several channels)."""
 
@@ -148,7 +149,7 @@ class AudioFile:
     @property
     def name(self) -> str:
         """The path as given, for messages."""
-        return str(self.path)
+        return self.given_name if self.given_name is not None else str(self.path)
 
     def describe(self) -> str:
         """One line: name, format, rate, channels and the channel choice."""
@@ -224,7 +225,8 @@ class AudioFile:
                 if bad.any():  # one non-finite channel must not wipe out the others' samples
                     mono[bad] = _finite_mean(frames2d[bad])
                     self.hidden.nonfinite += int(np.isfinite(mono[bad]).sum())
-                loud = np.abs(frames2d).max(axis=1) >= CLIP_LEVEL  # NaN compares False
+                # a finite channel at full scale (inf is counted as non-finite, not as clipped)
+                loud = (np.isfinite(frames2d) & (np.abs(frames2d) >= CLIP_LEVEL)).any(axis=1)
                 if loud.any():
                     self.hidden.clipped += int((loud & ~(np.abs(mono) >= CLIP_LEVEL)).sum())
             return mono
@@ -297,7 +299,7 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
             f"{name}: channel {channel} out of range (the file has {channels} {plural})"
         )
 
-    af = AudioFile(p, rate, channels, frames, subtype, fmt, channel)
+    af = AudioFile(p, rate, channels, frames, subtype, fmt, channel, given_name=name)
     if subtype in _FLOAT_SUBTYPES and (problem := _float_problem(af)) is not None:
         raise InputError(f"{name}: {problem}")
     return af
@@ -736,15 +738,19 @@ def _read_through_problem(f: sf.SoundFile, frames: int, msg: str) -> str | None:
 
 
 def _float_problem(af: AudioFile) -> str | None:
-    """Scan a float file: no finite sample at all, or samples so far beyond full scale that
-    they overflow the pipeline's float32 arithmetic (a level squared), is a problem."""
-    scan = dataclasses.replace(af, hidden=HiddenByDownmix())  # a check, not the stream: no count
+    """Scan a float file's delivered channel(s) in float64: no finite sample at all, or samples
+    so far beyond full scale that they overflow the pipeline's float32 arithmetic (a level
+    squared; a DOUBLE file past float32's range would turn to inf), is a problem."""
     peak = -1.0
-    with np.errstate(invalid="ignore"):
-        for b in scan.blocks(_SCAN_BLOCK):
-            finite = b[np.isfinite(b)]
-            if finite.size:
-                peak = max(peak, float(np.abs(finite).max()))
+    try:
+        with sf.SoundFile(os.fsencode(af.path)) as f:
+            for b in f.blocks(blocksize=_SCAN_BLOCK, dtype="float64", always_2d=True):
+                x = b if af.channel is None else b[:, af.channel]
+                finite = x[np.isfinite(x)]
+                if finite.size:
+                    peak = max(peak, float(np.abs(finite).max()))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        return f"cannot read ({_lib_msg(e)})"
     if peak < 0.0:
         return "no finite samples (all NaN or infinite)"
     if peak > MAX_FLOAT_PEAK:

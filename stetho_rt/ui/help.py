@@ -12,13 +12,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS: tuple[tuple[str, str], ...] = (
-    ("space", "pause / resume the view (the stream keeps running and recording)"),
+    ("space", "pause / resume the view (the stream keeps running and recording); over this "
+              "help it closes the help"),
     ("r", "start / stop recording"),
     ("+ / -", "waveform gain (also the mouse wheel over the waveform)"),
     ("f", "waveform: band-passed (25-400 Hz) / raw"),
     ("m", "mark an event in the recording"),
     ("n", "new session: the verdict starts afresh (the chest piece moved to another site)"),
-    ("?", "this help (escape closes it)"),
+    ("?", "this help (escape, ? or space closes it; q quits)"),
     ("q", "quit"),
 )
 
@@ -48,7 +49,7 @@ def keys_table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and panels; escape, ? or a click outside closes it."""
+    """Keys and panels; escape, ?, space or a click closes it, q quits."""
 
     DEFAULT_CSS = """
     HelpScreen {

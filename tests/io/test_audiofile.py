@@ -636,3 +636,25 @@ def test_a_float_file_far_beyond_full_scale_is_refused(tmp_path: Path) -> None:
     sf.write(tmp_path / "huge.wav", x * 1e20, 4000, subtype="FLOAT")
     with pytest.raises(InputError, match=r"huge\.wav: samples reach 3e\+19 times full scale"):
         open_audio(tmp_path / "huge.wav")
+
+
+def test_downmix_counts_a_clip_beside_nan_and_no_inf_as_clipped(tmp_path: Path) -> None:
+    """A frame [1.0, NaN, 0.0] hid its clipped channel (the max of a row with NaN is NaN), and
+    an inf channel was counted as clipped as well as non-finite (a mono file: non-finite only)."""
+    x = np.zeros((1000, 3), np.float32)
+    x[:300] = [1.0, np.nan, 0.0]
+    x[500:600, 0] = np.inf
+    sf.write(tmp_path / "c3.wav", x, 4000, subtype="FLOAT")
+    af = open_audio(tmp_path / "c3.wav")
+    af.read_all()
+    assert (af.hidden.nonfinite, af.hidden.clipped) == (400, 300)
+
+
+def test_a_double_file_beyond_float32_is_refused_not_zeroed(tmp_path: Path) -> None:
+    """DOUBLE samples at 1e40 turned to inf in the float32 scan: ten were silently zeroed and
+    called NaN/inf, and a file of ±1e300 was 'no finite samples'."""
+    x = 0.1 * np.sin(np.arange(8000) * 0.05)
+    x[100:110] = 1e40
+    sf.write(tmp_path / "d.wav", x, 4000, subtype="DOUBLE")
+    with pytest.raises(InputError, match=r"samples reach 1e\+40 times full scale"):
+        open_audio(tmp_path / "d.wav")

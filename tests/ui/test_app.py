@@ -376,3 +376,15 @@ async def test_the_footer_keys_work_over_the_help_screen(fake: FakePipeline) -> 
         await pilot.press("question_mark", "q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+def test_the_classifier_panel_turns_off_once_the_stream_runs() -> None:
+    """The panel kept its first snapshot (t = 0, "waiting") for ever without a classifier: its
+    cache key did not change when the stream started."""
+    from stetho_rt.snapshot import Snapshot
+
+    panel = ClassifierPanel()
+    panel.update_from(Snapshot(stream_time_s=0.0))
+    assert panel.render().plain == "waiting for classifier"
+    panel.update_from(Snapshot(stream_time_s=1.0))
+    assert panel.render().plain == "classifier off (--no-classifier)"

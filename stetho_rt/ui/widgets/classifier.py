@@ -70,7 +70,8 @@ class ClassifierPanel(Widget):
     def update_from(self, snap: Snapshot) -> None:
         """Take ``snap`` if its readiness, verdict or latest window changed."""
         last = snap.windows[-1] if snap.windows else None
-        key = (snap.classifier_ready, repr(snap.verdict), last)
+        # the stream's start matters too: without a classifier, "waiting" turns "off"
+        key = (snap.classifier_ready, snap.stream_time_s > 0, repr(snap.verdict), last)
         if key != self._key:
             self._key = key
             self.snapshot = snap
