@@ -490,7 +490,9 @@ class S1S2Detector:
     def heart_rate_bpm(self) -> float | None:
         """Current heart rate [bpm], None when the signal is not periodic.
 
-        The autocorrelation's rate over the last 8 s (robust to missed and extra sounds), except
+        The autocorrelation's rate over the last 8 s (robust to missed and extra sounds; twice
+        it when the running S1/S2 contrast shows S1 recurring at half its period,
+        :meth:`_shown_period_s`), except
         while the last S1-S1 intervals form a regular new rhythm away from it: then the new
         rhythm's, until the autocorrelation catches up (:meth:`BeatTracker.display_period_s`).
 
