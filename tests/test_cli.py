@@ -535,6 +535,11 @@ def _dies_on_kill(path: str) -> tuple[dict[str, object], bool]:
     name = Path(path).name
     if name.startswith("kill"):
         os._exit(3)
+    if name.startswith("flaky"):  # kills its worker on its first two runs only
+        runs = len(list(Path(path).parent.glob(name + ".run*")))
+        Path(f"{path}.run{runs}").touch()
+        if runs < 2:
+            os._exit(3)
     if name.startswith("slow"):
         time.sleep(1.0)
     return {"file": path}, False
@@ -562,3 +567,15 @@ def test_a_mid_stream_error_names_the_file_as_given(tmp_path: Path,
     rec = json.loads(capsys.readouterr().out)
     assert flac.exists() and rec["file"] == "./mid.flac"
     assert rec["error"].startswith("./mid.flac: "), rec["error"]
+
+
+def test_a_file_that_kills_twice_then_runs_is_not_blamed(tmp_path: Path) -> None:
+    """Two breaks send the batch into one-at-a-time runs; a file that then runs alone is not
+    blamed, and after ``jobs + 2`` quiet files the batch returns to a full pool."""
+    from stetho_rt.commands.analyze import _records
+
+    files = [str(tmp_path / "flaky.wav"), *(f"ok{k}.wav" for k in range(8))]
+    out = list(_records(files, 2, _dies_on_kill))
+    assert [r["file"] for r, _ in out] == files
+    assert not any(crashed for _, crashed in out)
+    assert len(list(tmp_path.glob("flaky.wav.run*"))) == 3

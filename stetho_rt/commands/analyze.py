@@ -181,8 +181,10 @@ def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untype
     file it was running. Files finished before the break keep their records; the others run
     again in a new pool. After a second break the remaining files run one at a time in a
     one-worker pool until one breaks it alone: that file gets an error record (crashed), and the
-    rest go back to a full pool. So a file that kills its worker never ends the batch, and a
-    healthy file that happened to run beside it is never blamed.
+    rest go back to a full pool (also after ``jobs + 2`` files in a row ran alone without a
+    break: the files that were running at the break are past by then). So a file that kills its
+    worker never ends the batch, and a healthy file that happened to run beside it is never
+    blamed.
     """
     if jobs == 1 or len(files) == 1:
         for p in files:
@@ -194,6 +196,7 @@ def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untype
     futures: dict[int, Future] = {}
     breaks = 0
     isolate = False  # one file at a time, to find the one that kills its worker
+    alone_ok = 0  # files in a row that ran alone without a break
     finished = False
     try:
         i = 0
@@ -221,9 +224,14 @@ def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untype
                     breaks += 1
                     isolate = breaks >= 2
                     continue
-                isolate, breaks = False, 0  # this file broke a pool it ran in alone
+                isolate, breaks, alone_ok = False, 0, 0  # it broke a pool it ran in alone
                 result = ({"file": files[i], "error": f"{files[i]}: internal error: the worker "
                            "process analysing it ended unexpectedly"}, True)
+            if isolate:
+                alone_ok += 1
+                if alone_ok > jobs + 1:  # no culprit among the suspects: full pool again
+                    pool.shutdown(wait=True)
+                    pool, isolate, breaks, alone_ok = None, False, 0, 0
             yield result
             i += 1
         finished = True
