@@ -542,6 +542,10 @@ def _dies_on_kill(path: str) -> tuple[dict[str, object], bool]:
             os._exit(3)
     if name.startswith("slow"):
         time.sleep(1.0)
+    if name.startswith("diesafter"):  # its worker dies just after it returned, while idle
+        import threading
+
+        threading.Timer(0.1, os._exit, (3,)).start()
     return {"file": path}, False
 
 
@@ -579,3 +583,18 @@ def test_a_file_that_kills_twice_then_runs_is_not_blamed(tmp_path: Path) -> None
     assert [r["file"] for r, _ in out] == files
     assert not any(crashed for _, crashed in out)
     assert len(list(tmp_path.glob("flaky.wav.run*"))) == 3
+
+
+def test_an_idle_worker_that_dies_between_files_does_not_end_the_batch(tmp_path: Path) -> None:
+    """One at a time, the next file went to the idle worker outside the guard: a worker killed
+    between two files (out of memory, a kill) raised BrokenProcessPool out of the batch."""
+    from stetho_rt.commands.analyze import _records
+
+    files = [str(tmp_path / "flaky.wav"), "diesafter.wav", "ok1.wav", "ok2.wav", "ok3.wav"]
+    out = []
+    for record in _records(files, 2, _dies_on_kill):  # two breaks: one at a time from here
+        out.append(record)
+        if record[0]["file"] == "diesafter.wav":
+            time.sleep(0.6)  # its worker is gone before the next file is sent
+    assert [r["file"] for r, _ in out] == files
+    assert not any(crashed for _, crashed in out)

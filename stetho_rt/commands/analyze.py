@@ -210,9 +210,9 @@ def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untype
                 pool = ProcessPoolExecutor(max_workers=width, mp_context=ctx)
                 ahead = [i] if isolate else [k for k in range(i, len(files)) if k not in done]
                 futures = {k: pool.submit(work, files[k]) for k in ahead}
-            if i not in futures:  # isolating: the next file, in the same one-worker pool
-                futures = {i: pool.submit(work, files[i])}
             try:
+                if i not in futures:  # isolating: the next file, in the same one-worker pool
+                    futures = {i: pool.submit(work, files[i])}  # (its idle worker may be gone)
                 result = futures[i].result()  # input order; workers run ahead
             except BrokenProcessPool:
                 for k, fut in futures.items():  # what finished before the break stands
@@ -224,6 +224,8 @@ def _records(files: list[str], jobs: int, work: Work):  # type: ignore[no-untype
                     breaks += 1
                     isolate = breaks >= 2
                     continue
+                if i not in futures:  # the idle worker died before this file was sent: not its
+                    continue  # fault, send it to a new one-worker pool
                 isolate, breaks, alone_ok = False, 0, 0  # it broke a pool it ran in alone
                 result = ({"file": files[i], "error": f"{files[i]}: internal error: the worker "
                            "process analysing it ended unexpectedly"}, True)
