@@ -20,7 +20,6 @@ and shown in the next snapshot; the CLI turns it into exit code 1.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import deque
@@ -36,6 +35,7 @@ from stetho_rt.errors import StethoError
 from stetho_rt.events import Beat, HeartSound, Window
 from stetho_rt.graph import DspGraph
 from stetho_rt.history import History
+from stetho_rt.io.audiofile import HiddenByDownmix
 from stetho_rt.io.source import Source
 from stetho_rt.ringbuffer import RingBuffer
 from stetho_rt.snapshot import Level, Snapshot
@@ -59,11 +59,11 @@ def _free_recording_path(folder: Path) -> Path:
 
     folder.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in itertools.count(1):
-        p = folder / (f"stetho-{stamp}.wav" if n == 1 else f"stetho-{stamp}-{n}.wav")
-        if not any(q.exists() for q in recording_files(p)):
-            return p
-    raise AssertionError("unreachable")
+    p, n = folder / f"stetho-{stamp}.wav", 1
+    while any(q.exists() for q in recording_files(p)):
+        n += 1
+        p = folder / f"stetho-{stamp}-{n}.wav"
+    return p
 
 
 @dataclass
@@ -124,6 +124,8 @@ class Pipeline:
             rate, self.cfg, max_block=self.block * 4, classifier=classifier, live=live
         )
         self.meter = BlockMeter()
+        # what a file's downmix hides from the meter (a live device: nothing)
+        self._hidden = getattr(source, "hidden_counts", None) or HiddenByDownmix()
         self._zeros = np.zeros(self.block * 4, dtype=np.float32)
         self.events = EventLog(keep_all=not live)
         internal = self.cfg.dsp.internal_rate
@@ -172,15 +174,13 @@ class Pipeline:
     def nonfinite_samples(self) -> int:
         """NaN/inf input samples: replaced by zeros (the meter), or left out of a file's
         downmix (counted by the file as it streams, so it may lead the meter by the ring)."""
-        hidden = getattr(self.source, "hidden_counts", None)
-        return self.meter.nonfinite_samples + (hidden.nonfinite if hidden is not None else 0)
+        return self.meter.nonfinite_samples + self._hidden.nonfinite
 
     @property
     def clipped_samples(self) -> int:
         """Input samples at full scale: of the stream (the meter), or of a channel of a file
         that its downmix averages down (counted by the file as it streams)."""
-        hidden = getattr(self.source, "hidden_counts", None)
-        return self.meter.clipped_samples + (hidden.clipped if hidden is not None else 0)
+        return self.meter.clipped_samples + self._hidden.clipped
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the source and the DSP thread; never waits longer than ``timeout`` each."""

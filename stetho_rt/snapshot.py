@@ -95,6 +95,12 @@ class Snapshot:
     """``time.monotonic()`` when the DSP thread published this snapshot."""
 
     @property
+    def classifier_off(self) -> bool:
+        """The stream runs without a classifier (``--no-classifier``): samples came, and no
+        classifier is ready (one is ready from the first snapshot when loaded)."""
+        return not self.classifier_ready and self.stream_time_s > 0
+
+    @property
     def view_start_s(self) -> float:
         """Input time of ``waveform[0]`` [s]."""
         return self.waveform_end_s - self.waveform.shape[0] / self.internal_rate

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -195,9 +196,7 @@ class ClassifierWorker:
                     self._busy = True
                     self._cond.notify_all()
                 probs = np.asarray(self.model.run(fw.vector[None, :]))[0]
-                quality = fw.quality
-                if repaired:
-                    quality = Quality(0.0, quality.clipped, quality.too_quiet, repaired=True)
+                quality = replace(fw.quality, index=0.0, repaired=True) if repaired else fw.quality
                 head_probs = None
                 if self._session is not None:
                     head, summary = self._session

@@ -68,7 +68,7 @@ def status_line(s: Snapshot) -> str:
         verdict = str(s.verdict.get("label"))
     elif s.classifier_ready:
         verdict = "--"
-    elif s.stream_time_s > 0:  # running without one (--no-classifier)
+    elif s.classifier_off:
         verdict = "off"
     clip = " CLIPPING" if s.level.clipping else ""
     return (f"t={s.stream_time_s:7.1f}s level={s.level.rms_dbfs:6.1f} dBFS "

@@ -70,8 +70,8 @@ class ClassifierPanel(Widget):
     def update_from(self, snap: Snapshot) -> None:
         """Take ``snap`` if its readiness, verdict or latest window changed."""
         last = snap.windows[-1] if snap.windows else None
-        # the stream's start matters too: without a classifier, "waiting" turns "off"
-        key = (snap.classifier_ready, snap.stream_time_s > 0, repr(snap.verdict), last)
+        # without a classifier, "waiting" turns "off" once the stream runs
+        key = (snap.classifier_ready, snap.classifier_off, repr(snap.verdict), last)
         if key != self._key:
             self._key = key
             self.snapshot = snap
@@ -80,10 +80,10 @@ class ClassifierPanel(Widget):
     def render(self) -> Text:
         """The panel text at the current width."""
         snap = self.snapshot
-        if snap is None or (not snap.classifier_ready and snap.stream_time_s <= 0):
-            return Text("waiting for classifier", style="italic dim")
-        if not snap.classifier_ready:  # the stream runs without one (--no-classifier)
+        if snap is not None and snap.classifier_off:
             return Text("classifier off (--no-classifier)", style="italic dim")
+        if snap is None or not snap.classifier_ready:
+            return Text("waiting for classifier", style="italic dim")
         found = verdict_of(snap)
         window = snap.windows[-1] if snap.windows else None
         label, probs = found if found is not None else ("--", {})  # no window yet
