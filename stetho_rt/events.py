@@ -70,6 +70,13 @@ class Quality:
     """The window holds input the pipeline replaced by zeros (dropped samples, NaN/inf): its
     index is 0, so it is not clean and stays out of the verdict and the session summary."""
 
+    @property
+    def heard(self) -> bool:
+        """False when the window's vector describes no heart sound: input replaced by zeros
+        (``repaired``) or digital silence (``too_quiet``). Such a window stays out of the session
+        summary (it still counts in the summary's mean quality)."""
+        return not (self.repaired or self.too_quiet)
+
 
 @dataclass(frozen=True, slots=True)
 class Window:

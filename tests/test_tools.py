@@ -174,7 +174,8 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     rec = next(r for r in train_classifier.list_recordings(root) if r.path == path)
     t = train_classifier.build_table([rec], train_classifier.load_windows(
         [rec], tmp_path / "cache", verbose=False))
-    want = session_vector((w.vector for w in ws), [w.quality.index for w in ws], clf.n_features)
+    want = session_vector((w.vector for w in ws), [w.quality.index for w in ws], clf.n_features,
+                          [w.quality.heard for w in ws])
     np.testing.assert_array_equal(t.S[0], want)
 
 

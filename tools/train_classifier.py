@@ -92,9 +92,9 @@ WINDOW_SOURCES = (
     "stetho_rt/classify/_summary_kernels.py",
     "stetho_rt/classify/phase.py",
 )
-WINDOW_CACHE_FORMAT = 2
+WINDOW_CACHE_FORMAT = 3
 """Layout of a cached window entry (bump when :func:`load_windows` stores something new;
-2: quality as float64, the worker's dtype)."""
+2: quality as float64, the worker's dtype; 3: ``heard``, whether the session summary takes it)."""
 SESSION_HGB = {"max_iter": 300, "learning_rate": 0.03, "max_leaf_nodes": 8,
                "min_samples_leaf": 20, "l2_regularization": 1.0}
 """Session head: one sample per recording (about 2000), so smaller trees and a slower rate."""
@@ -224,6 +224,7 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str
         have[key] = {
             "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
             "q": np.array([w.quality.index for w in ws], np.float64),  # as the worker sees it
+            "heard": np.array([w.quality.heard for w in ws], bool),  # in the session summary
             "mfcc": _mfcc_windows(frames, len(ws)),
         }
         if verbose and (i % 200 == 0 or i == len(todo) - 1):
@@ -279,7 +280,7 @@ def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
     for i, r in enumerate(recs):
         d = have[f"{r.dataset}/{r.rid}"]
         if d["X"].shape[0]:
-            S[i] = session_vector(d["X"], d["q"], n_features)
+            S[i] = session_vector(d["X"], d["q"], n_features, d["heard"])
             Xs.append(d["X"])
             Bs.append(d["mfcc"])
             qs.append(d["q"])

@@ -110,6 +110,7 @@ def recording_verdict(clf: OnnxClassifier, windows: Sequence[FeatureWindow]) -> 
     q = np.array([w.quality.index for w in windows], dtype=np.float64)
     session = None
     if clf.session is not None and windows:
-        sv = session_vector((w.vector for w in windows), q, n)
+        sv = session_vector((w.vector for w in windows), q, n,
+                            (w.quality.heard for w in windows))
         session = clf.session.run(sv)[0]
     return aggregate(p, q, clf.rules, session)

@@ -88,13 +88,14 @@ class SessionSummary:
 
     def add(self, vector: np.ndarray, quality: float, summarise: bool = True) -> None:
         """Add one window: its vector (shape ``(n_features,)``) and quality index (0-1);
-        ``summarise`` False (a window over repaired input) counts it in the mean quality only."""
+        ``summarise`` False (a window that is not the heart's sound,
+        :attr:`~stetho_rt.events.Quality.heard`) counts it in the mean quality only."""
         v = np.asarray(vector, dtype=np.float64).reshape(-1)
         if v.size != self.n_features:
             raise ValueError(f"window vector has {v.size} features, expected {self.n_features}")
         self._quality_sum += float(quality)
         self.windows += 1
-        if not summarise:  # repaired input: its zeros are not the heart's sound
+        if not summarise:  # repaired input or digital silence: not the heart's sound
             return
         f = np.isfinite(v)
         self._count += f
@@ -117,9 +118,14 @@ class SessionSummary:
 
 
 def session_vector(vectors: Iterable[np.ndarray], qualities: Iterable[float],
-                   n_features: int) -> npt.NDArray[np.float32]:
-    """Session vector of windows given in stream order (what the worker reaches at the end)."""
+                   n_features: int, heard: Iterable[bool] | None = None,
+                   ) -> npt.NDArray[np.float32]:
+    """Session vector of windows given in stream order (what the worker reaches at the end);
+    ``heard`` (:attr:`~stetho_rt.events.Quality.heard` per window, all True if None) keeps the
+    others' vectors out, as the worker does."""
     s = SessionSummary(n_features)
-    for v, q in zip(vectors, qualities, strict=True):
-        s.add(v, q)
+    qs = list(qualities)
+    flags = [True] * len(qs) if heard is None else list(heard)
+    for v, q, h in zip(vectors, qs, flags, strict=True):
+        s.add(v, q, summarise=bool(h))
     return s.vector()

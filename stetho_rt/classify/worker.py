@@ -203,7 +203,7 @@ class ClassifierWorker:
                     if number != self._summary_no:
                         summary.reset()
                         self._summary_no = number
-                    summary.add(fw.vector, quality.index, summarise=not repaired)
+                    summary.add(fw.vector, quality.index, summarise=quality.heard)
                     head_probs = np.asarray(head.run(summary.vector()[None, :]))[0]
                 self._out.append((number, make_window(fw, probs, labels, quality), head_probs))
                 with self._cond:

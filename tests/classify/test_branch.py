@@ -81,7 +81,7 @@ def test_verdict_blends_the_session_head_and_reset_restarts_it(
             ws = br.process(frames) + br.flush()
             fws = windows_of(frames, PipelineConfig().dsp, 4.0, 1.0)
             sv = session_vector((w.vector for w in fws), [w.quality.index for w in fws],
-                                clf.n_features)
+                                clf.n_features, [w.quality.heard for w in fws])
             session = clf.session.run(sv)[0]
             np.testing.assert_array_equal(br.worker.session_probs, session)
             assert br.verdict() == aggregate_windows(ws, clf.rules, session)
@@ -112,7 +112,7 @@ def test_new_session_forgets_the_old_site(clf: OnnxClassifier, frames: np.ndarra
         assert [w.start_s for w in rest] == [w.start_s for w in new] and len(new) >= 4
         assert all(w.start_s < at_s for w in first)
         sv = session_vector((w.vector for w in new), [w.quality.index for w in new],
-                            clf.n_features)
+                            clf.n_features, [w.quality.heard for w in new])
         session = clf.session.run(sv)[0]
         np.testing.assert_array_equal(br.worker.session_probs, session)
         assert br.verdict() == aggregate_windows(rest, clf.rules, session)

@@ -145,3 +145,31 @@ def test_windows_over_repaired_input_are_not_clean(tmp_path) -> None:  # type: i
         if w not in over:
             assert w["quality"] == c["quality"]
     assert rec["verdict"]["label"] == clean["verdict"]["label"] == "normal"
+
+
+def test_windows_over_digital_silence_stay_out_of_the_verdict(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """1 s of zeros inside a recording (a muted input, a dropout the device did not report) left
+    the windows over it at quality 1.0 and in the session summary. Those holding more than
+    0.2 s of it are now too quiet: quality 0, out of the verdict and the session summary; the
+    others are untouched."""
+    import soundfile as sf
+
+    from stetho_rt.analysis import analyze_file
+
+    x = DemoHeart(rate=4000, seed=3).read(4000 * 14)
+    muted = x.copy()
+    muted[6 * 4000 : 7 * 4000] = 0.0
+    clean_path, muted_path = tmp_path / "clean.wav", tmp_path / "muted.wav"
+    sf.write(clean_path, x, 4000, subtype="FLOAT")
+    sf.write(muted_path, muted, 4000, subtype="FLOAT")
+    cfg = PipelineConfig()
+    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    clean = analyze_file(clean_path, classifier=clf)
+    rec = analyze_file(muted_path, classifier=clf)
+    over = [w for w in rec["windows"] if min(w["end_s"], 7.0) - max(w["start_s"], 6.0) > 0.3]
+    far = [i for i, w in enumerate(rec["windows"]) if w["end_s"] < 5.5 or w["start_s"] > 7.5]
+    assert len(over) >= 4 and all(w["quality"] == 0.0 for w in over)
+    for i in far:
+        assert rec["windows"][i]["quality"] == clean["windows"][i]["quality"]
+    assert rec["verdict"]["label"] == clean["verdict"]["label"] == "normal"
+    assert rec["verdict"]["clean_windows"] == clean["verdict"]["clean_windows"] - len(over)

@@ -62,11 +62,12 @@ def test_equals_nanmean_and_nanstd(n: int, seed: int) -> None:
     X = rng.normal(size=(n, 6)).astype(np.float32)
     X[rng.random(X.shape) < 0.3] = np.nan
     q = rng.random(n)
-    v = session_vector(X, q, 6)
+    heard = rng.random(n) < 0.8  # the others (silence, repaired input): quality mean only
+    v = session_vector(X, q, 6, heard)
     with warnings.catch_warnings():  # an all-NaN column: "Mean of empty slice", NaN expected
         warnings.simplefilter("ignore", RuntimeWarning)
-        want = np.nanmean(X.astype(np.float64), axis=0)
-        spread = np.nanstd(X.astype(np.float64), axis=0)
+        want = np.nanmean(X[heard].astype(np.float64), axis=0)
+        spread = np.nanstd(X[heard].astype(np.float64), axis=0)
     np.testing.assert_allclose(v[:6], want, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(v[6:12], spread, rtol=1e-5, atol=1e-6)
     assert v[-1] == pytest.approx(q.mean(), rel=1e-6)

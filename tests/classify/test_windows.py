@@ -14,7 +14,7 @@ from stetho_rt.classify.windows import (
 )
 from stetho_rt.config import DspConfig
 from stetho_rt.errors import ConfigError
-from stetho_rt.events import HeartSound
+from stetho_rt.events import HeartSound, Quality
 from tests.classify.helpers import frames_of, heart_like
 
 
@@ -110,6 +110,21 @@ def test_quality_periodic_vs_noise_vs_silence(rng: np.random.Generator) -> None:
     assert q_silence.too_quiet and q_silence.index == 0.0
     loud = frames_of(np.sign(heart_like(4.2, rng)) * 0.99)[:500]
     assert window_quality(loud, 1.0).clipped
+
+
+@pytest.mark.parametrize(("gap_s", "quiet"), [(0.1, False), (0.3, True), (1.0, True)])
+def test_a_gap_of_digital_silence_makes_a_window_too_quiet(
+    rng: np.random.Generator, gap_s: float, quiet: bool
+) -> None:
+    """A window is too quiet once more than QUIET_SHARE (0.2 s of 4 s) of it is digital
+    silence, not only when most of it is (the median rule let 1 s of zeros pass at quality 1 and
+    into the session summary, and normal recordings read murmur)."""
+    x = heart_like(4.2, rng)
+    x[int(2000 * 1.5) : int(2000 * (1.5 + gap_s))] = 0.0
+    f = frames_of(x)[:500]
+    q = window_quality(f, window_vector(f, 125.0)[1])
+    assert q.too_quiet is quiet and (q.index == 0.0) is quiet and q.heard is not quiet
+    assert Quality(1.0, repaired=True).heard is False and Quality(1.0).heard is True
 
 
 def test_level_invariance(rng: np.random.Generator) -> None:
