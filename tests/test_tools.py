@@ -7,6 +7,7 @@ training run writes models the runtime loads.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -134,6 +135,23 @@ def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> Non
     assert eval_classifier.main(["--jsonl", str(out), "--data", str(root)]) == 0
     scored = capsys.readouterr().out
     assert scored == run and ("circor" in run or "physionet" in run)
+
+
+def test_eval_dropouts_compares_verdicts_with_and_without_a_gap(capsys) -> None:
+    """The tool behind the README's digital-silence table runs and reports every class."""
+    import eval_dropouts
+
+    root = require_data()
+    args = [str(root), "--per-class", "2", "--gaps", "1", "--jobs", "1"]
+    assert eval_dropouts.main(args) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^(\w+)\s+(normal|murmur) gap  1\.0 s: 2 recordings, verdict changed in "
+                      r"(\d) \((.*)\); as they are: (.*)$", out, re.M)
+    assert {(ds, cls) for ds, cls, *_ in rows} == {
+        (ds, cls) for ds in ("circor", "physionet") for cls in ("normal", "murmur")}
+    for *_, n_changed, changes, as_they_are in rows:
+        assert sum(ast.literal_eval(as_they_are).values()) == 2
+        assert sum(ast.literal_eval(changes).values()) == int(n_changed)
 
 
 def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsys) -> None:

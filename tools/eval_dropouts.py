@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Does a gap of digital silence change a recording's verdict? Robustness of the classifier.
+
+Usage::
+
+    python tools/eval_dropouts.py [DATA_DIR] [--gaps 0.3 1 2] [--per-class 60] [--jobs 2]
+
+A stethoscope that loses its link can write zeros instead of reporting a dropout; a muted input
+does the same. The monitor must not read such a gap as a finding. For each dataset (CirCor 2022,
+PhysioNet 2016) the tool draws ``--per-class`` recordings of each training class ``normal`` and
+``murmur`` (CirCor: murmur-free patients / murmur heard at the location; PhysioNet: normal /
+abnormal, good signal quality only) that are at least :data:`MIN_DURATION_S` long, seeded. Each is
+analysed as it is and with ``gap`` seconds of zeros inserted at a uniformly drawn point between 30
+and 70 % of its length (written to a temporary WAV, same rate, 16-bit, then deleted), through
+:func:`stetho_rt.analysis.analyze_file`: the same pipeline as ``stetho-rt analyze``.
+
+Prints per dataset, class and gap: the recordings, how many verdicts the gap changed and to what.
+The audio never leaves the temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from _paths import data_dir  # noqa: E402
+
+MIN_DURATION_S = 12.0
+"""Shortest recording drawn [s]: a gap of a few seconds then leaves clean windows on both sides."""
+GAP_AT = (0.3, 0.7)
+"""Range of the gap's position, as a share of the recording's length."""
+CLASSES = ("normal", "murmur")
+
+
+def _eligible(rec) -> bool:  # type: ignore[no-untyped-def]
+    if rec.target not in CLASSES or rec.dataset not in ("circor", "physionet"):
+        return False
+    return rec.dataset != "physionet" or rec.meta.get("signal_quality") == "good"
+
+
+_CLASSIFIER: list = []  # the shipped model, loaded once per worker process
+
+
+def _verdicts(task: tuple[str, float, float]) -> tuple[str, str | None]:
+    """(verdict as it is, verdict with ``gap_s`` of zeros at ``at`` (share of the length))."""
+    import soundfile as sf
+
+    from stetho_rt.analysis import analysis_config, analyze_file
+    from stetho_rt.classify.model import OnnxClassifier
+
+    if not _CLASSIFIER:
+        cfg = analysis_config()
+        _CLASSIFIER.append(OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s,
+                                               cfg.classifier_hop_s))
+    clf = _CLASSIFIER[0]
+    path, gap_s, at = task
+    x, rate = sf.read(path, dtype="float64", always_2d=True)
+    orig = analyze_file(Path(path), classifier=clf)["verdict"]["label"]
+    cut = int(at * x.shape[0])
+    gapped = np.concatenate([x[:cut], np.zeros((round(gap_s * rate), x.shape[1])), x[cut:]])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "gap.wav"
+        sf.write(out, gapped, rate, subtype="PCM_16")
+        rec = analyze_file(out, classifier=clf)
+    return orig, rec["verdict"]["label"] if "verdict" in rec else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("data", nargs="?", type=Path, default=None, help="data root")
+    ap.add_argument("--gaps", nargs="+", type=float, default=[0.3, 1.0, 2.0],
+                    help="gap lengths [s]")
+    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=20261122)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args(argv)
+    import soundfile as sf
+    from train_classifier import list_recordings
+
+    root = args.data or data_dir()
+    rng = np.random.default_rng(args.seed)
+    drawn: dict[tuple[str, str], list[str]] = {}
+    for ds in ("circor", "physionet"):
+        for cls in CLASSES:
+            pool = [r for r in list_recordings(root) if r.dataset == ds and r.target == cls
+                    and _eligible(r) and sf.info(str(r.path)).duration >= MIN_DURATION_S]
+            pick = rng.choice(len(pool), min(args.per_class, len(pool)), replace=False)
+            drawn[(ds, cls)] = [str(pool[i].path) for i in sorted(pick)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as ex:
+        for gap in args.gaps:
+            for (ds, cls), paths in drawn.items():
+                tasks = [(p, gap, float(rng.uniform(*GAP_AT))) for p in paths]
+                pairs = list(ex.map(_verdicts, tasks))
+                changed = Counter(f"{a}->{b}" for a, b in pairs if a != b)
+                print(f"{ds:9s} {cls:6s} gap {gap:4.1f} s: {len(pairs)} recordings, verdict "
+                      f"changed in {sum(changed.values())} ({dict(sorted(changed.items()))}); "
+                      f"as they are: {dict(Counter(a for a, _ in pairs))}", flush=True)
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
