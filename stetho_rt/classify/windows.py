@@ -50,6 +50,7 @@ from stetho_rt.config import (
     MIN_HEART_RATE_BPM,
     DspConfig,
 )
+from stetho_rt.detect.features_v2 import SILENCE_DBFS
 from stetho_rt.errors import ConfigError
 from stetho_rt.events import HeartSound, Quality
 
@@ -67,14 +68,19 @@ CLIP_RMS = 0.5
 CLIP_SHARE = 0.02
 """Share of clipped frames above which a window is flagged ``clipped``."""
 QUIET_RMS = 1e-4
-"""Frame RMS below which a frame is digital silence [full scale] (-80 dBFS: below any
-stethoscope's own noise; a dropout, a muted or unplugged input)."""
-QUIET_SHARE = 0.05
-"""Share of a window's frames in digital silence above which it is flagged ``too_quiet`` (0.2 s of
-a 4 s window): its statistics then describe the silence, not the heart. It was the median
-(a share of 0.5) until a 1 s gap of zeros was shown to turn the verdict of 13 of 60 murmur-free
-CirCor recordings and 17 of 60 normal PhysioNet ones to murmur; with 0.05 and such windows out of
-the session summary, 0 and 0 (``tools/eval_dropouts.py``, README)."""
+"""Median frame RMS below which a window is flagged ``too_quiet`` [full scale] (-80 dBFS)."""
+DIGITAL_SILENCE_RMS = float(10.0 ** (SILENCE_DBFS / 20.0))
+"""Frame RMS below which a frame is digital silence [full scale]: the detector's floor
+(:data:`~stetho_rt.detect.features_v2.SILENCE_DBFS`, -100 dBFS), under any stethoscope's own
+noise; zeros written for a dropout, a muted input."""
+SILENT_SHARE = 0.05
+"""Share of a window's frames in digital silence above which it is flagged ``too_quiet`` too
+(0.2 s of a 4 s window): its statistics then describe the gap, not the heart. Only the median
+rule existed until a 1 s gap of zeros was shown to turn the verdict of 13 of 60 murmur-free
+CirCor recordings and 17 of 60 normal PhysioNet ones to murmur (``tools/eval_dropouts.py``,
+README). The floor is digital silence, not :data:`QUIET_RMS`: at -80 dBFS the share flagged
+windows of quiet but real PASCAL heart recordings (normal, murmur, extra sounds); at -100 dBFS
+only the dev split's recordings that hold zeros (10 PASCAL artifact, 4 PhysioNet)."""
 PERIODICITY_FULL = 0.6
 """Envelope autocorrelation peak that maps to quality 1."""
 
@@ -290,16 +296,17 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     -------
     Quality
         ``index`` in 0-1: periodicity / :data:`PERIODICITY_FULL` capped at 1, times 0 when the
-        window is too quiet (more than :data:`QUIET_SHARE` of its frames are digital silence,
-        RMS < :data:`QUIET_RMS`) and times 0.5 when more than :data:`CLIP_SHARE` of its frames
-        are overdriven (RMS >= :data:`CLIP_RMS`). A too-quiet window is not clean (out of the
-        verdict) and stays out of the session summary (:attr:`Quality.heard`).
+        window is too quiet (median RMS < :data:`QUIET_RMS`, or more than :data:`SILENT_SHARE`
+        of its frames digital silence, RMS < :data:`DIGITAL_SILENCE_RMS`) and times 0.5 when
+        more than :data:`CLIP_SHARE` of its frames are overdriven (RMS >= :data:`CLIP_RMS`).
+        A too-quiet window is not clean (out of the verdict) and stays out of the session
+        summary (:attr:`Quality.heard`).
     """
-    rms = np.ascontiguousarray(frames[:, 0], dtype=np.float64)
-    n_quiet, n_clip = rms_stats_kernel(rms, QUIET_RMS, CLIP_RMS)
+    rms = np.array(frames[:, 0], dtype=np.float64)  # a copy: the kernel reorders it
+    median, n_silent, n_clip = rms_stats_kernel(rms, DIGITAL_SILENCE_RMS, CLIP_RMS)
     n = max(rms.shape[0], 1)
-    too_quiet = bool(n_quiet / n > QUIET_SHARE)
-    clipped = bool(n_clip / n > CLIP_SHARE)
+    too_quiet = bool(median < QUIET_RMS) or n_silent / n > SILENT_SHARE
+    clipped = n_clip / n > CLIP_SHARE
     index = min(periodicity / PERIODICITY_FULL, 1.0)
     if too_quiet:
         index = 0.0

@@ -14,10 +14,11 @@ from stetho_rt.classify.windows import (
     BAND_GROUPS,
     CLIP_RMS,
     CLIP_SHARE,
+    DIGITAL_SILENCE_RMS,
     ENVELOPE_BANDS,
     PERIODICITY_FULL,
     QUIET_RMS,
-    QUIET_SHARE,
+    SILENT_SHARE,
 )
 from stetho_rt.config import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
 from stetho_rt.events import Quality
@@ -222,12 +223,13 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     -------
     Quality
         ``index`` in 0-1: periodicity / :data:`PERIODICITY_FULL` capped at 1, times 0 when the
-        window is too quiet (more than :data:`QUIET_SHARE` of its frames below
-        :data:`QUIET_RMS`) and times 0.5 when more than :data:`CLIP_SHARE` of its frames are
-        overdriven (RMS >= :data:`CLIP_RMS`).
+        window is too quiet (median RMS < :data:`QUIET_RMS`, or more than :data:`SILENT_SHARE`
+        of its frames below :data:`DIGITAL_SILENCE_RMS`) and times 0.5 when more than
+        :data:`CLIP_SHARE` of its frames are overdriven (RMS >= :data:`CLIP_RMS`).
     """
     rms = np.asarray(frames[:, 0], dtype=np.float64)
-    too_quiet = bool(np.mean(rms < QUIET_RMS) > QUIET_SHARE)
+    silent = np.mean(rms < DIGITAL_SILENCE_RMS) if rms.size else 0.0
+    too_quiet = bool(np.median(rms) < QUIET_RMS or silent > SILENT_SHARE)
     clipped = bool(np.mean(rms >= CLIP_RMS) > CLIP_SHARE)
     index = min(periodicity / PERIODICITY_FULL, 1.0)
     if too_quiet:

@@ -116,15 +116,20 @@ def test_quality_periodic_vs_noise_vs_silence(rng: np.random.Generator) -> None:
 def test_a_gap_of_digital_silence_makes_a_window_too_quiet(
     rng: np.random.Generator, gap_s: float, quiet: bool
 ) -> None:
-    """A window is too quiet once more than QUIET_SHARE (0.2 s of 4 s) of it is digital
+    """A window is too quiet once more than SILENT_SHARE (0.2 s of 4 s) of it is digital
     silence, not only when most of it is (the median rule let 1 s of zeros pass at quality 1 and
-    into the session summary, and normal recordings read murmur)."""
+    into the session summary, and normal recordings read murmur); quiet sound is not silence."""
     x = heart_like(4.2, rng)
     x[int(2000 * 1.5) : int(2000 * (1.5 + gap_s))] = 0.0
     f = frames_of(x)[:500]
     q = window_quality(f, window_vector(f, 125.0)[1])
     assert q.too_quiet is quiet and (q.index == 0.0) is quiet and q.heard is not quiet
     assert Quality(1.0, repaired=True).heard is False and Quality(1.0).heard is True
+    faint = x.copy()
+    faint[int(2000 * 1.5) : int(2000 * (1.5 + gap_s))] = 3e-5 * rng.standard_normal(
+        int(2000 * gap_s))  # -90 dBFS: faint, but sound
+    f = frames_of(faint)[:500]
+    assert not window_quality(f, window_vector(f, 125.0)[1]).too_quiet
 
 
 def test_level_invariance(rng: np.random.Generator) -> None:
