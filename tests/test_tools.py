@@ -188,13 +188,18 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     ws = recording_windows(path)
     v = recording_verdict(clf, ws)
     assert v["label"] in ("normal", "murmur", "artifact") and v["windows"] == len(ws) > 3
-    # the session vector training builds is, bit for bit, the one the worker builds at run time
-    rec = next(r for r in train_classifier.list_recordings(root) if r.path == path)
-    t = train_classifier.build_table([rec], train_classifier.load_windows(
-        [rec], tmp_path / "cache", verbose=False))
-    want = session_vector((w.vector for w in ws), [w.quality.index for w in ws], clf.n_features,
-                          [w.quality.heard for w in ws])
-    np.testing.assert_array_equal(t.S[0], want)
+    # the session vector training builds is, bit for bit, the one the worker builds at run time,
+    # also where windows stay out of it (d0022 holds digital silence)
+    for p in (path, root / "physionet2016" / "d0022.flac"):
+        ws = recording_windows(p)
+        rec = next(r for r in train_classifier.list_recordings(root) if r.path == p)
+        t = train_classifier.build_table([rec], train_classifier.load_windows(
+            [rec], tmp_path / "cache", verbose=False))
+        heard = [w.quality.heard for w in ws]
+        assert all(heard) is (p == path)
+        want = session_vector((w.vector for w in ws), [w.quality.index for w in ws],
+                              clf.n_features, heard)
+        np.testing.assert_array_equal(t.S[0], want)
 
 
 def test_train_detector_writes_a_model_the_detector_loads(tmp_path: Path, capsys) -> None:

@@ -908,7 +908,8 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "S1/S2 detector: where it fails (noise, arrhythmia, S1/S2 swapped at high rates) a window "
         "has fewer or wrong cycles. Murmur timing and grade are not reported.",
         "- The session head and the verdict summarise every window since the stream started or "
-        "since the dashboard's `n` (new session): moving the chest piece to another site "
+        "since the dashboard's `n` (new session), but those over digital silence or repaired "
+        "input (`Quality.heard`): moving the chest piece to another site "
         "without it mixes sites (the training recordings are one site each); nothing detects a "
         "site change automatically.",
         "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "

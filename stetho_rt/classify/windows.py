@@ -76,11 +76,12 @@ noise; zeros written for a dropout, a muted input."""
 SILENT_SHARE = 0.05
 """Share of a window's frames in digital silence above which it is flagged ``too_quiet`` too
 (0.2 s of a 4 s window): its statistics then describe the gap, not the heart. Only the median
-rule existed until a 1 s gap of zeros was shown to turn the verdict of 13 of 60 murmur-free
-CirCor recordings and 17 of 60 normal PhysioNet ones to murmur (``tools/eval_dropouts.py``,
-README). The floor is digital silence, not :data:`QUIET_RMS`: at -80 dBFS the share flagged
-windows of quiet but real PASCAL heart recordings (normal, murmur, extra sounds); at -100 dBFS
-only the dev split's recordings that hold zeros (10 PASCAL artifact, 4 PhysioNet)."""
+rule existed until a 1 s gap of zeros was shown to turn the verdict of 15 of 60 murmur-free
+CirCor recordings and 20 of 60 normal PhysioNet ones to murmur; now 2 and 2
+(``tools/eval_dropouts.py``, README). The floor is digital silence, not :data:`QUIET_RMS`: at
+-80 dBFS the share flagged windows of quiet but real PASCAL heart recordings (normal, murmur,
+extra sounds); at -100 dBFS only the dev split's recordings that hold zeros (10 PASCAL artifact,
+4 PhysioNet)."""
 PERIODICITY_FULL = 0.6
 """Envelope autocorrelation peak that maps to quality 1."""
 

@@ -56,9 +56,11 @@ def test_physionet_unsure_quality_scores_more_artifact() -> None:
     assert np.mean(pu) > np.mean(pg)
 
 
-@pytest.mark.parametrize("name", ["circor2022/50159_MV.flac", "physionet2016/a0008.flac"])
+@pytest.mark.parametrize("name", ["circor2022/50159_MV.flac", "physionet2016/a0008.flac",
+                                  "physionet2016/d0022.flac"])
 def test_training_windows_equal_analyze_windows(name: str) -> None:
-    """The windows the training tool builds are those ``analyze`` classifies, to the digit."""
+    """The windows the training tool builds are those ``analyze`` classifies, to the digit, and
+    both leave the same windows out of the session summary (d0022 holds digital silence)."""
     dataset, fname = name.split("/")
     path = require_data(dataset) / fname
     clf = OnnxClassifier.load(default_model_path())
@@ -73,4 +75,7 @@ def test_training_windows_equal_analyze_windows(name: str) -> None:
         assert got["quality"] == round(w.quality.index, 3)
     assert clf.session is not None  # the shipped model blends a session head into the verdict
     assert rec["verdict"] == recording_verdict(clf, ws)
-    assert sum(int(w.vector[-1] > 0) for w in ws) >= len(ws) - 1  # cycles found in the windows
+    silent = [w for w in ws if not w.quality.heard]
+    assert bool(silent) is name.endswith("d0022.flac")
+    heard = [w for w in ws if w.quality.heard]
+    assert sum(int(w.vector[-1] > 0) for w in heard) >= len(heard) - 1  # cycles found in them
