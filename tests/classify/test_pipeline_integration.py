@@ -116,23 +116,31 @@ def test_heads_run_once_at_load_not_per_graph(monkeypatch) -> None:  # type: ign
         assert len(probed) == 2
 
 
+def _demo_and_damaged(tmp_path, seconds: int, span_s: tuple[int, int], value: float):  # type: ignore[no-untyped-def]
+    """A normal demo heart (4 kHz, ``seconds`` long) and a copy with ``span_s`` [s] set to
+    ``value``, both as float WAV files in ``tmp_path``; and the shipped classifier.
+    Returns ``(clean_path, damaged_path, classifier)``."""
+    import soundfile as sf
+
+    x = DemoHeart(rate=4000, seed=3).read(4000 * seconds)
+    damaged = x.copy()
+    damaged[span_s[0] * 4000 : span_s[1] * 4000] = value
+    clean_path, damaged_path = tmp_path / "clean.wav", tmp_path / "damaged.wav"
+    sf.write(clean_path, x, 4000, subtype="FLOAT")
+    sf.write(damaged_path, damaged, 4000, subtype="FLOAT")
+    cfg = PipelineConfig()
+    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    return clean_path, damaged_path, clf
+
+
 def test_windows_over_repaired_input_are_not_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """1 s of inf replaced by zeros (counted) left its windows at quality 1.0, and the
     verdict of a normal demo turned murmur. Windows over repaired input now get quality 0, at
     every block size; the other windows are untouched."""
-    import soundfile as sf
-
     from stetho_rt.analysis import analyze_file
     from stetho_rt.config import StreamConfig
 
-    x = DemoHeart(rate=4000, seed=3).read(4000 * 12)
-    bad = x.copy()
-    bad[4 * 4000 : 5 * 4000] = np.inf
-    clean_path, bad_path = tmp_path / "clean.wav", tmp_path / "inf.wav"
-    sf.write(clean_path, x, 4000, subtype="FLOAT")
-    sf.write(bad_path, bad, 4000, subtype="FLOAT")
-    cfg = PipelineConfig()
-    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    clean_path, bad_path, clf = _demo_and_damaged(tmp_path, 12, (4, 5), np.inf)
     clean = analyze_file(clean_path, classifier=clf)
     recs = [analyze_file(bad_path, PipelineConfig(stream=StreamConfig(block_seconds=b)),
                          classifier=clf) for b in (0.25, 0.01)]
@@ -152,18 +160,9 @@ def test_windows_over_digital_silence_stay_out_of_the_verdict(tmp_path) -> None:
     the windows over it at quality 1.0 and in the session summary. Those holding more than
     0.2 s of it are now too quiet: quality 0, out of the verdict and the session summary; the
     others are untouched."""
-    import soundfile as sf
-
     from stetho_rt.analysis import analyze_file
 
-    x = DemoHeart(rate=4000, seed=3).read(4000 * 14)
-    muted = x.copy()
-    muted[6 * 4000 : 7 * 4000] = 0.0
-    clean_path, muted_path = tmp_path / "clean.wav", tmp_path / "muted.wav"
-    sf.write(clean_path, x, 4000, subtype="FLOAT")
-    sf.write(muted_path, muted, 4000, subtype="FLOAT")
-    cfg = PipelineConfig()
-    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    clean_path, muted_path, clf = _demo_and_damaged(tmp_path, 14, (6, 7), 0.0)
     clean = analyze_file(clean_path, classifier=clf)
     rec = analyze_file(muted_path, classifier=clf)
     over = [w for w in rec["windows"] if min(w["end_s"], 7.0) - max(w["start_s"], 6.0) > 0.3]
