@@ -48,12 +48,8 @@ CLASSES = ("normal", "murmur")
 
 
 def _eligible(rec) -> bool:  # type: ignore[no-untyped-def]
-    if rec.target not in CLASSES or rec.dataset not in ("circor", "physionet"):
-        return False
+    """PhysioNet recordings of good signal quality only (the class is chosen by the caller)."""
     return rec.dataset != "physionet" or rec.meta.get("signal_quality") == "good"
-
-
-_CLASSIFIER: list = []  # the shipped model, loaded once per worker process
 
 
 def _verdicts(task: tuple[str, tuple[float, ...], float]) -> tuple[str | None, list[str | None]]:
@@ -62,13 +58,9 @@ def _verdicts(task: tuple[str, tuple[float, ...], float]) -> tuple[str | None, l
     import soundfile as sf
 
     from stetho_rt.analysis import analysis_config, analyze_file
-    from stetho_rt.classify.model import OnnxClassifier
+    from stetho_rt.commands import load_classifier
 
-    if not _CLASSIFIER:
-        cfg = analysis_config()
-        _CLASSIFIER.append(OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s,
-                                               cfg.classifier_hop_s))
-    clf = _CLASSIFIER[0]
+    clf = load_classifier(argparse.Namespace(), analysis_config())  # the shipped model, once
     path, gaps_s, at = task
     x, rate = sf.read(path, dtype="float64", always_2d=True)
     cut = int(at * x.shape[0])
@@ -102,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
     root = args.data or data_dir()
     rng = np.random.default_rng(args.seed)
+    recs = list_recordings(root)
     drawn: dict[tuple[str, str], list[str]] = {}
     for ds in ("circor", "physionet"):
         for cls in CLASSES:
-            pool = [r for r in list_recordings(root) if r.dataset == ds and r.target == cls
+            pool = [r for r in recs if r.dataset == ds and r.target == cls
                     and _eligible(r) and sf.info(str(r.path)).duration >= MIN_DURATION_S]
             pick = rng.choice(len(pool), min(args.per_class, len(pool)), replace=False)
             drawn[(ds, cls)] = [str(pool[i].path) for i in sorted(pick)]
