@@ -137,21 +137,37 @@ def test_eval_classifier_run_equals_analyze_jsonl(tmp_path: Path, capsys) -> Non
     assert scored == run and ("circor" in run or "physionet" in run)
 
 
-def test_eval_dropouts_compares_verdicts_with_and_without_a_gap(capsys) -> None:
-    """The tool behind the README's digital-silence table runs and reports every class."""
+def test_eval_dropouts_compares_verdicts_with_and_without_damage(capsys) -> None:
+    """The tool behind the README's robustness table runs and reports every class and damage."""
     import eval_dropouts
 
     root = require_data()
-    args = [str(root), "--per-class", "2", "--gaps", "1", "--jobs", "1"]
+    args = [str(root), "--per-class", "2", "--gaps", "1", "--bursts", "0.5", "--jobs", "1"]
     assert eval_dropouts.main(args) == 0
     out = capsys.readouterr().out
-    rows = re.findall(r"^(\w+)\s+(normal|murmur) gap  1\.0 s: 2 recordings, verdict changed in "
-                      r"(\d) \((.*)\); as they are: (.*)$", out, re.M)
-    assert {(ds, cls) for ds, cls, *_ in rows} == {
-        (ds, cls) for ds in ("circor", "physionet") for cls in ("normal", "murmur")}
+    rows = re.findall(r"^(\w+)\s+(normal|murmur) (gap|burst)\s+(1\.0|0\.5) s: 2 recordings, "
+                      r"verdict changed in (\d) \((.*)\); as they are: (.*)$", out, re.M)
+    assert {(ds, cls, kind, s) for ds, cls, kind, s, *_ in rows} == {
+        (ds, cls, kind, s) for ds in ("circor", "physionet") for cls in ("normal", "murmur")
+        for kind, s in (("gap", "1.0"), ("burst", "0.5"))}
     for *_, n_changed, changes, as_they_are in rows:
         assert sum(ast.literal_eval(as_they_are).values()) == 2
         assert sum(ast.literal_eval(changes).values()) == int(n_changed)
+
+
+def test_eval_dropouts_damages() -> None:
+    """A gap inserts zeros (the recording grows); a burst overdrives in place, clipped under
+    full scale, and leaves the rest untouched."""
+    import eval_dropouts
+
+    x = np.full((10, 2), 0.1)
+    gap = eval_dropouts._damaged(x, 10, 4, ("gap", 0.3))
+    assert gap.shape == (13, 2) and np.all(gap[4:7] == 0.0)
+    assert np.array_equal(np.delete(gap, [4, 5, 6], axis=0), x)
+    burst = eval_dropouts._damaged(x, 10, 4, ("burst", 0.3))
+    assert burst.shape == x.shape and np.all(burst[4:7] == eval_dropouts.FULL_SCALE)
+    assert np.array_equal(np.delete(burst, [4, 5, 6], axis=0), np.delete(x, [4, 5, 6], axis=0))
+    assert np.array_equal(x, np.full((10, 2), 0.1))  # the input is not modified
 
 
 def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsys) -> None:
