@@ -7,9 +7,9 @@ Pipeline per recording, the same code the live path runs::
     (resampler, band-pass, S1/S2 detector, spectral features) -> frames + detected sounds
     -> classify.windows.windows_of (FeatureWindower) -> window vectors (+ quality)
 
-A second, session head sees a recording as a whole: the mean and standard deviation of its window
-vectors and its mean window quality (``classify.session``, built window by window as the runtime
-worker does); the verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
+A second, session head sees a recording as a whole: the median and inter-quartile range of its
+window vectors and its mean window quality (``classify.session``, built window by window as the
+runtime worker does); the verdict blends its murmur share with the windows' (``SESSION_WEIGHT``).
 
 Labels: CirCor (murmur heard at the location -> murmur, murmur-free patient -> normal), PhysioNet
 2016 (unsure quality -> artifact, abnormal -> murmur, normal -> normal), PASCAL A (normal, murmur,
@@ -376,8 +376,8 @@ def make_model(kind: str):
 
 
 def make_session_model(spread: bool = True):
-    """The session head: :data:`SESSION_HGB` on the means and (``spread``) standard deviations
-    of :func:`invariant_columns` and the mean quality (a column selector inside the exported
+    """The session head: :data:`SESSION_HGB` on the medians and (``spread``) inter-quartile
+    ranges of :func:`invariant_columns` and the mean quality (a column selector inside the exported
     graph)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -817,9 +817,10 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "(`stetho_rt/classify/verdict.py`, rules in the sidecar).",
         f"- **Session head** (`{name}_session.onnx`, named in the sidecar's `session` key): "
         f"`hgb` ({', '.join(f'{k} {v}' for k, v in SESSION_HGB.items())}) on the session "
-        "summary (`stetho_rt/classify/session.py`: the mean and the standard deviation "
-        "of every window vector so far, per feature over the windows where it is finite, and the "
-        "mean window quality; the same invariant columns of both), trained with one sample per "
+        "summary (`stetho_rt/classify/session.py`: the median and the inter-quartile range "
+        "of the window vectors so far (the latest 900), per feature over the windows where it is "
+        "finite, and the mean window quality; the same invariant columns of both), trained with "
+        "one sample per "
         "recording "
         "and the same weights. The verdict's murmur share is the plain average of the windows' "
         "and the session head's (`session_weight` 0.5 in the sidecar); the artifact gate "
