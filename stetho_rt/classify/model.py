@@ -13,14 +13,14 @@ graph expects and returns, and how its inputs were made::
      "verdict": {...VerdictRules...},
      "session": {"file": "<name>_session.onnx", "onnx_sha256": "...",
                  "input": {"name": "input", "n_features": 515}, "output": {"name": "probabilities"},
-                 "features": [...window names + "_mean"..., ...window names + "_std"...,
+                 "features": [...window names + "_median"..., ...window names + "_iqr"...,
                               "session_quality_mean"]},
      "onnx_sha256": "...", "provenance": {...}}
 
 The optional ``session`` head maps the session summary (:mod:`stetho_rt.classify.session`: the
-running mean and spread of the window vectors and the mean quality) to class probabilities; the
-verdict blends them with the windows' (``verdict.session_weight``). A sidecar without it gives a
-windows-only verdict.
+median and inter-quartile range of the window vectors and the mean quality) to class
+probabilities; the verdict blends them with the windows' (``verdict.session_weight``). A sidecar
+without it gives a windows-only verdict.
 
 :meth:`OnnxClassifier.load` raises :class:`~stetho_rt.errors.ModelError` with one line naming the
 file and the problem when either file is missing or unreadable, a key is missing, the labels, the

@@ -9,7 +9,7 @@ artifact probability is below ``artifact_threshold``. The verdict is:
 
 The murmur share blends two views of the session: the windows' own,
 ``m_w = mean(p_murmur / (p_murmur + p_normal))`` over clean windows, and the model's session head
-(:mod:`stetho_rt.classify.session`: the mean window vector of the session),
+(:mod:`stetho_rt.classify.session`: the median window vector of the session and its spread),
 ``m_s = s_murmur / (s_murmur + s_normal)``: ``m = (1 - w) m_w + w m_s`` with
 ``w = session_weight`` (``m = m_w`` without a session head).
 

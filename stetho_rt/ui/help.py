@@ -29,7 +29,7 @@ PANELS = (
     "50 dB range below the visible maximum. Heart rate: bpm, its trend, and beat-to-beat "
     "variability (SDNN, RMSSD of recent RR intervals). Classifier: the session's verdict "
     "with the murmur share that decided it against the model's threshold (for example "
-    "34%≥20%: murmur; "
+    "34%≥22%: murmur; "
     "the bars are probabilities, so a murmur verdict can have the shorter murmur bar), class "
     "probabilities and the window's signal quality. Status bar: state, ● REC while recording "
     "(✖ REC FAILED when the file stopped taking writes), heart rate, position, dropped "
