@@ -17,9 +17,10 @@ PhysioNet MAcc:
   (each fold at the threshold chosen on the other four);
 - with ``--unknown-seeds S [S ...]``, CirCor Unknown patients unused vs taught as artifact (the
   shipped classes), on the same folds for both, one fold assignment per seed (about 6 min each);
-- with ``--spread-seeds S [S ...]``, the session head on the window vectors' means only vs on
-  their means and spreads (shipped), on the same folds, one fold assignment per seed (about
-  6 min each: three took 18 min in a one-off run of the same computation);
+- with ``--spread-seeds S [S ...]``, the session head on the window vectors' medians only vs on
+  their medians and inter-quartile ranges (shipped), on the same folds, one fold assignment per
+  seed (about 6 min each: three took 18 min in a one-off run of the same computation, on means
+  and standard deviations);
 - with ``--heads``, the window head's size (300 rounds at learning rate 0.05; 100 rounds, 8 leaves,
   80 windows per leaf), each a full cross-validation (about 2.5 min more each), nested.
 
@@ -138,7 +139,7 @@ def unknown_comparison(t: T.Table, seeds: list[int]) -> None:
 
 def spread_comparison(t: T.Table, seeds: list[int]) -> None:
     """Print, per fold seed, nested CirCor patient weighted accuracy, CirCor AUROC and PhysioNet
-    MAcc with the session head on the means only and on means and spreads (shipped); the same
+    MAcc with the session head on the medians only and on medians and spreads (shipped); the same
     window-head probabilities for both."""
     for seed in seeds:
         fold = T.folds(t, seed=seed)
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unknown-seeds", type=int, nargs="+", default=[], metavar="SEED",
                     help="compare CirCor Unknown unused vs taught as artifact on these fold seeds")
     ap.add_argument("--spread-seeds", type=int, nargs="+", default=[], metavar="SEED",
-                    help="compare the session head on means only vs means and spreads")
+                    help="compare the session head on medians only vs medians and spreads")
     args = ap.parse_args(argv)
     recs = T.list_recordings(args.data)
     if args.subset:
@@ -194,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown_comparison(t, args.unknown_seeds)
 
     if args.spread_seeds:
-        print("session head on the window means only -> means and spreads (same folds, nested):")
+        print("session head on the window medians only -> medians and spreads (same folds, "
+              "nested):")
         spread_comparison(t, args.spread_seeds)
 
     if args.heads:
