@@ -50,7 +50,7 @@ from _paths import data_dir  # noqa: E402
 
 MIN_DURATION_S = 12.0
 """Shortest recording drawn [s]: a gap of a few seconds then leaves clean windows on both sides."""
-GAP_AT = (0.3, 0.7)
+DAMAGE_AT = (0.3, 0.7)
 """Range of the damage's position, as a share of the recording's length."""
 BURST_GAIN = 20.0
 """Gain of an overdriven burst (+26 dB) before clipping at full scale."""
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.jobs) as ex:
         results = {}
         for key, paths in drawn.items():
-            tasks = [(p, damages, float(rng.uniform(*GAP_AT))) for p in paths]
+            tasks = [(p, damages, float(rng.uniform(*DAMAGE_AT))) for p in paths]
             results[key] = list(ex.map(_verdicts, tasks))
     for d, (kind, seconds) in enumerate(damages):
         for (ds, cls), rows in results.items():

@@ -57,6 +57,7 @@ from _paths import data_dir  # noqa: E402
 from stetho_rt.classify import labels as L  # noqa: E402
 from stetho_rt.classify.extract import RecordingStream, recording_stream  # noqa: E402
 from stetho_rt.classify.model import onnx_session  # noqa: E402
+from stetho_rt.classify.session import MAX_SUMMARY_WINDOWS  # noqa: E402
 from stetho_rt.classify.windows import windows_of  # noqa: E402
 from stetho_rt.config import CLASSIFIER_HOP_S, CLASSIFIER_WINDOW_S, DspConfig  # noqa: E402
 
@@ -818,7 +819,8 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         f"- **Session head** (`{name}_session.onnx`, named in the sidecar's `session` key): "
         f"`hgb` ({', '.join(f'{k} {v}' for k, v in SESSION_HGB.items())}) on the session "
         "summary (`stetho_rt/classify/session.py`: the median and the inter-quartile range "
-        "of the window vectors so far (the latest 900), per feature over the windows where it is "
+        f"of the window vectors so far (the latest {MAX_SUMMARY_WINDOWS}), per feature over the "
+        "windows where it is "
         "finite, and the mean window quality; the same invariant columns of both), trained with "
         "one sample per "
         "recording "
@@ -910,7 +912,8 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "has fewer or wrong cycles. Murmur timing and grade are not reported.",
         "- The session head and the verdict summarise every window since the stream started or "
         "since the dashboard's `n` (new session), but those over digital silence or repaired "
-        "input (`Quality.heard`): moving the chest piece to another site "
+        f"input (`Quality.heard`), and the session head only the latest {MAX_SUMMARY_WINDOWS} "
+        "of those: moving the chest piece to another site "
         "without it mixes sites (the training recordings are one site each); nothing detects a "
         "site change automatically.",
         "- PhysioNet 'abnormal' includes non-murmur pathologies (CAD, MVP...): training maps them "

@@ -502,3 +502,20 @@ def rms_stats_kernel(rms, silent_rms, clip_rms):  # pragma: no cover - compiled
         if rms[i] > lo:
             lo = rms[i]
     return (lo + v) / 2.0, n_silent, n_clip
+
+
+@kernel
+def column_quartiles_kernel(xs, count, out):  # pragma: no cover - compiled
+    """:func:`sorted_quantile` at 0.25, 0.5 and 0.75 of each column ``j`` of ``xs`` (shape (k, n),
+    each column sorted ascending) over its first ``count[j]`` values, into ``out`` (shape (3, n));
+    NaN for a column with ``count[j] == 0``."""
+    for j in range(xs.shape[1]):
+        c = count[j]
+        if c == 0:
+            for r in range(3):
+                out[r, j] = np.nan
+            continue
+        col = xs[:c, j]
+        out[0, j] = sorted_quantile(col, 0.25)
+        out[1, j] = sorted_quantile(col, 0.5)
+        out[2, j] = sorted_quantile(col, 0.75)

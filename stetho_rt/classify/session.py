@@ -35,13 +35,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from stetho_rt.classify._summary_kernels import column_quartiles_kernel
+
 QUALITY_FEATURE = "session_quality_mean"
 """Name of the session vector's last element (mean window quality index, 0-1)."""
 MAX_SUMMARY_WINDOWS = 900
 """Window vectors a session summary keeps [windows]: the latest 15 min at the 1 s hop (every dev
 recording is shorter). Its quartiles cost about O(kept x features) per window."""
-QUARTILES = (25.0, 50.0, 75.0)
-"""Percentiles of the summary [%]: the median and the two ends of the inter-quartile range."""
 
 
 def session_feature_names(window_names: tuple[str, ...]) -> tuple[str, ...]:
@@ -68,31 +68,16 @@ def window_features_of(n_session_features: int) -> int:
     return n
 
 
-def quartiles(x: np.ndarray, finite: np.ndarray | None = None,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """25th, 50th and 75th percentiles of each column of ``x`` (shape (k, n), k >= 1), each shape
-    (n,), by linear interpolation between order statistics (numpy's default ``linear`` method, to
-    about 1e-16): a sort and three gathers, about 8x cheaper than ``np.percentile`` for the few
-    dozen rows of a recording.
-
-    ``finite`` (shape (n,)), if given, counts the values of each column that are not NaN: NaN
-    sorts last, so the percentiles are over those (NaN for a column without any). It must be given
-    when ``x`` holds NaN: without it the NaN are read as the largest values."""
+def quartiles(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """25th, 50th and 75th percentiles of each column of ``x`` (shape (k, n), k >= 1) over its
+    values that are not NaN, each shape (n,) (NaN for a column without any): numpy's default
+    ``linear`` percentile to the bit (:func:`~stetho_rt.classify._summary_kernels.
+    sorted_quantile` on each sorted column; NaN sorts last, so a column's values are its first
+    ``count`` rows)."""
     xs = np.sort(x, axis=0)
-    k = x.shape[0]
-    count = np.full(x.shape[1], k) if finite is None else np.asarray(finite)
-    last = np.maximum(count - 1, 0)
-    cols = np.arange(x.shape[1])
-    out = []
-    for q in QUARTILES:
-        pos = last * (q / 100.0)
-        lo = np.floor(pos).astype(np.intp)
-        hi = np.minimum(lo + 1, last)
-        a = xs[lo, cols]
-        out.append(a + (pos - lo) * (xs[hi, cols] - a))
-    if finite is not None and not count.all():
-        for v in out:
-            v[count == 0] = np.nan
+    count = x.shape[0] - np.isnan(x).sum(axis=0)
+    out = np.empty((3, x.shape[1]), np.float64)
+    column_quartiles_kernel(xs, count, out)
     return out[0], out[1], out[2]
 
 
@@ -115,14 +100,12 @@ class SessionSummary:
         self.n_features = int(n_features)
         self.capacity = int(capacity) or MAX_SUMMARY_WINDOWS
         self._rows = np.empty((self.capacity, self.n_features), np.float64)
-        self._row_has_nan = np.zeros(self.capacity, bool)
         self.reset()
 
     def reset(self) -> None:
         """Forget every window (new session)."""
         self._kept = 0  # rows of _rows in use
         self._next = 0  # ring position of the next row
-        self._nan_rows = 0  # kept rows holding a non-finite value
         self._quality_sum = 0.0
         self.windows = 0
 
@@ -137,20 +120,11 @@ class SessionSummary:
         self.windows += 1
         if not summarise:  # repaired input or digital silence: not the heart's sound
             return
-        i = self._next
-        row = self._rows[i]
+        row = self._rows[self._next]  # full: the oldest window's row
         row[:] = v
-        bad = ~np.isfinite(row)
-        has_nan = bool(bad.any())
-        if has_nan:
-            row[bad] = np.nan
-        if self._kept == self.capacity:  # the ring is full: row i held the oldest window
-            self._nan_rows -= int(self._row_has_nan[i])
-        else:
-            self._kept += 1
-        self._row_has_nan[i] = has_nan
-        self._nan_rows += int(has_nan)
-        self._next = (i + 1) % self.capacity
+        row[~np.isfinite(row)] = np.nan
+        self._kept = min(self._kept + 1, self.capacity)
+        self._next = (self._next + 1) % self.capacity
 
     def vector(self) -> npt.NDArray[np.float32]:
         """Session vector, shape ``(2 n_features + 1,)`` float32: per-feature medians, then
@@ -160,9 +134,7 @@ class SessionSummary:
         n = self.n_features
         out = np.full(2 * n + 1, np.nan, np.float32)
         if self._kept:
-            x = self._rows[: self._kept]
-            finite = self._kept - np.isnan(x).sum(axis=0) if self._nan_rows else None
-            q25, q50, q75 = quartiles(x, finite)
+            q25, q50, q75 = quartiles(self._rows[: self._kept])
             out[:n] = q50
             out[n : 2 * n] = q75 - q25
         if self.windows:

@@ -42,6 +42,7 @@ from stetho_rt.classify._summary_kernels import (
     summary_kernel,
 )
 from stetho_rt.classify.phase import phase_feature_names, phase_features
+from stetho_rt.classify.session import quartiles
 from stetho_rt.config import (
     CLASSIFIER_HOP_S,
     CLASSIFIER_SOUND_WAIT_S,
@@ -77,8 +78,9 @@ SILENT_SHARE = 0.05
 """Share of a window's frames in digital silence above which it is flagged ``too_quiet`` too
 (0.2 s of a 4 s window): its statistics then describe the gap, not the heart. Only the median
 rule existed until a 1 s gap of zeros was shown to turn the verdict of 15 of 60 murmur-free
-CirCor recordings and 20 of 60 normal PhysioNet ones to murmur; now 2 and 2
-(``tools/eval_dropouts.py``, README). The floor is digital silence, not :data:`QUIET_RMS`: at
+CirCor recordings and 20 of 60 normal PhysioNet ones to murmur; 2 and 2 with this rule (the
+model of ``10bad4e``), 2 and 0 since the session summary's quartiles (``tools/eval_dropouts.py``,
+README). The floor is digital silence, not :data:`QUIET_RMS`: at
 -80 dBFS the share flagged windows of quiet but real PASCAL heart recordings (normal, murmur,
 extra sounds); at -100 dBFS only the dev split's recordings that hold zeros (10 PASCAL artifact,
 4 PhysioNet)."""
@@ -529,7 +531,8 @@ def warm_up_summary(dsp: DspConfig = _DEFAULT_DSP) -> None:
     """Compile (or load from the cache) every window-summary kernel: summarise one synthetic
     window with a periodic envelope and complete S1-S2-S1 cycles, so that every kernel, the
     conditional ones included (band autocorrelation, cycle aggregation), runs once. Called before
-    a stream opens, so the first real window never compiles on the worker thread. Once per
+    a stream opens, so the first real window never compiles on the worker thread (the session
+    summary's :func:`~stetho_rt.classify.session.quartiles` too). Once per
     process and DSP configuration (the body takes 0.34 ms once compiled, a one-off ``timeit``;
     later calls return at once)."""
     if dsp in _SUMMARY_WARMED:
@@ -544,4 +547,5 @@ def warm_up_summary(dsp: DspConfig = _DEFAULT_DSP) -> None:
     cycles = [(("S1", 0.8 * k, 0.1), ("S2", 0.8 * k + 0.3, 0.08)) for k in range(6)]
     sounds = [HeartSound(kind, c, c + d, 0.9, c + d) for pair in cycles for kind, c, d in pair]
     windows_of(frames, dsp, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S, sounds)  # summarises them
+    quartiles(np.array([[0.0, np.nan], [1.0, np.nan]]))  # the session summary's kernel
     _SUMMARY_WARMED.add(dsp)
