@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,28 @@ def test_events_identical_for_any_block_size() -> None:
     assert list(a.events.sounds) == list(b.events.sounds) == list(c.events.sounds)
     assert list(a.events.beats) == list(b.events.beats) == list(c.events.beats)
     assert a.samples_in == b.samples_in == 8 * 4000
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_idle_dsp_thread_polls_fast_only_in_batch(live: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Batch analysis waits for the free-running producer in short sleeps (a 2 ms one before
+    the first block cost 8 % of a 9 s file's wall clock); live modes keep the 2 ms sleep. The
+    events are the same either way (the first test)."""
+    import stetho_rt.pipeline as pipeline_module
+
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+
+    def record(s: float) -> None:
+        if threading.current_thread().name == "stetho-dsp":  # not the producer's waits
+            sleeps.append(s)
+        real_sleep(s)
+
+    monkeypatch.setattr(pipeline_module.time, "sleep", record)
+    _run_demo(0.25, seconds=2.0, live=live)
+    expect = pipeline_module.IDLE_SLEEP_S if live else pipeline_module.IDLE_SLEEP_BATCH_S
+    assert pipeline_module.IDLE_SLEEP_BATCH_S < pipeline_module.IDLE_SLEEP_S
+    assert sleeps and set(sleeps) == {expect}
 
 
 def test_starved_consumer_drops_are_counted_and_time_stays_true(monkeypatch) -> None:  # type: ignore[no-untyped-def]

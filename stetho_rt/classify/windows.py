@@ -28,6 +28,7 @@ end ``window_s`` later. Frames fed in any chunking give bit-identical windows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -91,6 +92,7 @@ _GROUPS = np.array(BAND_GROUPS, dtype=np.int64)
 _DB_TO_LN = np.log(10.0) / 10.0
 
 
+@functools.lru_cache(maxsize=8)
 def window_feature_names(n_mels: int = _DEFAULT_DSP.mel_bands) -> tuple[str, ...]:
     """Names of the components of :func:`window_vector`, in order.
 
@@ -103,7 +105,8 @@ def window_feature_names(n_mels: int = _DEFAULT_DSP.mel_bands) -> tuple[str, ...
     -------
     tuple of str
         ``len == 7 * n_mels + 26 + len(BAND_GROUPS)`` frame statistics, then the
-        ``7 * n_mels + 4`` cardiac-phase features of :mod:`stetho_rt.classify.phase`.
+        ``7 * n_mels + 4`` cardiac-phase features of :mod:`stetho_rt.classify.phase` (built once
+        per process and ``n_mels``: every stream's windower asks).
     """
     names: list[str] = []
     for q in ("p10", "p50", "p90"):

@@ -16,8 +16,10 @@ from stetho_rt.dsp.envelope import (
     HOMOMORPHIC_EPS,
     EnvelopeStage,
     envelopes,
+    hilbert_fir,
 )
 from stetho_rt.dsp.filters import bandpass
+from stetho_rt.errors import ConfigError
 
 from .test_filters import chunkings, heart_like, run_chunked, signals
 
@@ -52,6 +54,18 @@ def test_geometry_and_latency() -> None:
     other = EnvelopeStage(DspConfig(homomorphic_cutoff_hz=20.0))
     total = other.hilbert_delay + other.homomorphic_delay + other.decimation_delay
     assert total == other.latency * DECIM and other.decimation_delay >= 40
+
+
+def test_hilbert_fir_is_computed_once_and_handed_out_as_copies() -> None:
+    """Memoised per process (batch set-up); a stage writing into its copy changes no other's;
+    a bad length is still refused."""
+    first = hilbert_fir()
+    expect = first.copy()
+    first[:] = 7.0
+    assert np.array_equal(hilbert_fir(), expect)
+    assert np.array_equal(EnvelopeStage().hilbert_taps, expect)
+    with pytest.raises(ConfigError):
+        hilbert_fir(64)
 
 
 def test_output_shape_and_batch() -> None:

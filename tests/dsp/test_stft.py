@@ -87,6 +87,18 @@ def test_dft_tables_are_periodic_hann() -> None:
     assert cos_tab.shape == sin_tab.shape == (64, N_BINS)
 
 
+def test_dft_tables_are_computed_once_and_handed_out_as_copies() -> None:
+    """The tables are memoised per process (batch set-up); a caller that writes into its copy
+    does not change the next stage's tables."""
+    first_cos, first_sin = dft_tables(64)
+    expect_cos, expect_sin = first_cos.copy(), first_sin.copy()
+    first_cos[:] = 7.0
+    first_sin[:] = 7.0
+    again_cos, again_sin = dft_tables(64)
+    assert np.array_equal(again_cos, expect_cos) and np.array_equal(again_sin, expect_sin)
+    assert again_cos.flags.writeable and again_cos.flags.c_contiguous
+
+
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 79, 80, 81, 1000, 4097])
 def test_frame_count(n: int) -> None:
     expected = (n - 64) // 16 + 1 if n >= 64 else 0
