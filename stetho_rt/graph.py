@@ -66,6 +66,12 @@ class DspGraph:
         Stage parameters.
     max_block : int
         Largest block fed per call [samples at ``in_rate``].
+    classifier : OnnxClassifier, optional
+        The loaded model; None runs no classifier branch.
+    live : bool
+        True for display modes. False (batch analysis) classifies every window (blocking queue)
+        and leaves out the display-only envelopes (:attr:`GraphOutput.envelope` stays empty);
+        every event and verdict is the same either way.
     """
 
     def __init__(
@@ -86,8 +92,10 @@ class DspGraph:
         self.bandpass = BandpassStage(dsp, max_block=max_2k)
         self.spectral = SpectralStage(dsp, max_block=max_2k)
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
+        # batch analysis shows nothing: the display-only envelopes are not computed
         self.detector = S1S2Detector(cfg, max_block=det_block,
-                                     time_offset_s=self.upstream_latency_s)
+                                     time_offset_s=self.upstream_latency_s,
+                                     display_envelope=live)
         self.classifier = classifier
         self.classify: ClassifierBranch | None = None
         if classifier is not None:

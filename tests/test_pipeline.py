@@ -39,6 +39,16 @@ def test_events_identical_for_any_block_size() -> None:
     assert a.samples_in == b.samples_in == 8 * 4000
 
 
+def test_batch_and_live_pipelines_give_the_same_events() -> None:
+    """Batch leaves out only what it does not show (the envelope history stays empty)."""
+    batch = _run_demo(0.01, seconds=6.0)
+    live = _run_demo(0.01, seconds=6.0, live=True)
+    assert list(batch.events.sounds) == list(live.events.sounds)
+    assert list(batch.events.beats) == list(live.events.beats)
+    assert len(live.events.sounds) > 10
+    assert batch.snapshot.envelope.shape[0] == 0 and live.snapshot.envelope.shape[0] > 100
+
+
 @pytest.mark.parametrize("live", [False, True])
 def test_idle_dsp_thread_polls_fast_only_in_batch(live: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Batch analysis waits for the free-running producer in short sleeps (a 2 ms one before

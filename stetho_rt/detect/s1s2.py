@@ -345,6 +345,10 @@ class S1S2Detector:
         Summed latency of the upstream stages [s], subtracted from event times.
     model_path : str or Path, optional
         Emission-model JSON (default ``models/detector.json``).
+    display_envelope : bool
+        Compute the Hilbert and homomorphic envelopes for display (:attr:`last_envelope`).
+        Nothing the detector decides depends on them; batch analysis, which shows nothing,
+        passes False (they were about 8 % of its DSP thread's time).
 
     Notes
     -----
@@ -360,6 +364,8 @@ class S1S2Detector:
         max_block: int = 8192,
         time_offset_s: float = 0.0,
         model_path: str | Path | None = None,
+        *,
+        display_envelope: bool = True,
     ) -> None:
         dsp = cfg.dsp if isinstance(cfg, PipelineConfig) else (cfg or DspConfig())
         if dsp.internal_rate != INTERNAL_RATE_HZ:
@@ -423,6 +429,8 @@ class S1S2Detector:
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(2)
         self._events = np.zeros((MAX_EVENTS, EVENT_COLUMNS))
+        self.display_envelope = bool(display_envelope)
+        """True when :attr:`last_envelope` is computed (display); False leaves it empty."""
         self._envstage = EnvelopeStage(dsp, max_block=self.max_block)
         n_env = self.max_block // HOP_SAMPLES + 64
         self._env = np.zeros((n_env, 2), dtype=np.float32)
@@ -449,7 +457,8 @@ class S1S2Detector:
 
         From :class:`stetho_rt.dsp.envelope.EnvelopeStage` (column 0 Hilbert, column 1 homomorphic;
         its ``latency`` in :attr:`envelope_latency`). The detector's own features (lower latency)
-        are computed alongside; the envelope is for display.
+        are computed alongside; the envelope is for display, and empty (shape (0, 2)) when
+        :attr:`display_envelope` is False.
         """
         return self._env[: self._n_env]
 
@@ -499,7 +508,10 @@ class S1S2Detector:
         self.silent_sounds = 0
 
     def warm_up(self) -> None:
-        """Compile the kernels (or load them from the cache), then reset."""
+        """Compile the kernels (or load them from the cache), then reset. The envelope stage is
+        warmed even when not displayed: a process's graphs share the compiled kernels, and a
+        live graph may follow a batch one."""
+        self._envstage.warm_up()
         self.process(np.zeros(4000, dtype=np.float32))
         self.flush()
         self.reset()
@@ -610,7 +622,7 @@ class S1S2Detector:
     def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
         feats = self._feat.process(x)
         self._seen += x.shape[0]
-        if decide_at < 0:  # the end-of-stream padding (flush) has no envelope to show
+        if decide_at < 0 and self.display_envelope:  # the flush's padding has none to show
             self._store_envelope(x)
         if feats.shape[0] == 0:
             return

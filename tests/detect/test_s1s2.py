@@ -303,6 +303,19 @@ def test_last_envelope_shape(demo72: tuple[np.ndarray, DemoHeart]) -> None:
     assert env.shape[0] == 100
 
 
+def test_no_display_envelope_changes_no_event(demo72: tuple[np.ndarray, DemoHeart]) -> None:
+    """Batch analysis leaves out the display envelope: the sounds, beats and rates are the same
+    to the bit, and the envelope is empty."""
+    x, _ = demo72
+    shown = S1S2Detector(PipelineConfig())
+    hidden = S1S2Detector(PipelineConfig(), display_envelope=False)
+    hidden.warm_up()  # warms the envelope kernel too (a live graph may follow in the process)
+    a, b = run(x, 509, shown), run(x, 509, hidden)
+    assert a.sounds == b.sounds and a.beats == b.beats and len(a.sounds) > 20
+    assert shown.recording_heart_rate_bpm() == hidden.recording_heart_rate_bpm()
+    assert hidden.last_envelope.shape == (0, 2) and shown.last_envelope.shape[1] == 2
+
+
 def test_last_envelope_holds_a_call_longer_than_max_block(
         demo72: tuple[np.ndarray, DemoHeart]) -> None:
     """A batch call of many blocks returns every envelope frame (it used to keep only what fit a
