@@ -106,7 +106,8 @@ class Pipeline:
         Parameters of every stage.
     live : bool
         True for display modes (snapshots published about every 30 ms, event log bounded);
-        False for batch analysis (one snapshot at the end, every event kept).
+        False for batch analysis (one snapshot at the end, every event kept, no display
+        histories: waveform, filtered signal, envelope and spectrogram stay empty).
     """
 
     def __init__(
@@ -373,14 +374,11 @@ class Pipeline:
             length -= k
 
     def _process(self, x: np.ndarray) -> None:
-        if not np.isfinite(x.sum(dtype=np.float64)):  # rare: where the meter will put zeros
-            bad = np.flatnonzero(~np.isfinite(x))
-            if bad.size:
-                cut = np.flatnonzero(np.diff(bad) > 1)  # runs of consecutive samples
-                for a, b in zip(bad[np.r_[0, cut + 1]], bad[np.r_[cut, bad.size - 1]],
-                                strict=True):
-                    self._mark_repaired(self.samples_in + int(a), self.samples_in + int(b) + 1)
-        self.meter.process(x)  # sanitises in place: no NaN reaches a stage
+        bad = self.meter.process(x)  # sanitises in place: no NaN reaches a stage
+        if bad is not None:  # rare: the runs of samples the meter replaced by zeros
+            cut = np.flatnonzero(np.diff(bad) > 1)
+            for a, b in zip(bad[np.r_[0, cut + 1]], bad[np.r_[cut, bad.size - 1]], strict=True):
+                self._mark_repaired(self.samples_in + int(a), self.samples_in + int(b) + 1)
         out = self.graph.process(x)
         self._absorb(out)
 
@@ -392,10 +390,11 @@ class Pipeline:
             branch.mark_repaired(start / self.rate, end / self.rate)
 
     def _absorb(self, out: Any) -> None:
-        self._raw_hist.append(out.resampled)
-        self._bp_hist.append(out.filtered)
-        self._env_hist.append(out.envelope)
-        self._spec_hist.append(out.spectrogram)
+        if self.live:  # display histories: batch analysis shows nothing (its snapshot has none)
+            self._raw_hist.append(out.resampled)
+            self._bp_hist.append(out.filtered)
+            self._env_hist.append(out.envelope)
+            self._spec_hist.append(out.spectrogram)
         self.events.sounds.extend(out.sounds)
         self.events.beats.extend(out.beats)
         self.events.windows.extend(out.windows)

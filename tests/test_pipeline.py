@@ -40,13 +40,15 @@ def test_events_identical_for_any_block_size() -> None:
 
 
 def test_batch_and_live_pipelines_give_the_same_events() -> None:
-    """Batch leaves out only what it does not show (the envelope history stays empty)."""
+    """Batch leaves out only what it does not show: the display's envelope and histories."""
     batch = _run_demo(0.01, seconds=6.0)
     live = _run_demo(0.01, seconds=6.0, live=True)
     assert list(batch.events.sounds) == list(live.events.sounds)
     assert list(batch.events.beats) == list(live.events.beats)
     assert len(live.events.sounds) > 10
-    assert batch.snapshot.envelope.shape[0] == 0 and live.snapshot.envelope.shape[0] > 100
+    for name in ("waveform", "filtered", "envelope", "spectrogram"):
+        assert getattr(batch.snapshot, name).shape[0] == 0
+        assert getattr(live.snapshot, name).shape[0] > 100
 
 
 @pytest.mark.parametrize("live", [False, True])

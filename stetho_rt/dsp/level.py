@@ -13,7 +13,9 @@ from stetho_rt.dsp._jit import kernel
 
 
 @kernel
-def _sanitize_and_measure(x, clip_level, out):  # pragma: no cover - numba
+def _measure(x, clip_level, out):  # pragma: no cover - numba
+    """Count non-finite samples of ``x`` and measure the finite ones (clipped count, peak, sum of
+    squares) into ``out``; ``x`` is not written."""
     nonfinite = 0
     clipped = 0
     peak = 0.0
@@ -21,7 +23,6 @@ def _sanitize_and_measure(x, clip_level, out):  # pragma: no cover - numba
     for i in range(x.shape[0]):
         v = x[i]
         if not np.isfinite(v):
-            x[i] = 0.0
             nonfinite += 1
             continue
         a = abs(v)
@@ -29,7 +30,8 @@ def _sanitize_and_measure(x, clip_level, out):  # pragma: no cover - numba
             peak = a
         if a >= clip_level:
             clipped += 1
-        sumsq += float(v) * float(v)
+        f = np.float64(v)  # numba's float() of a float32 stays float32: 1e-30 squared was 0
+        sumsq += f * f
     out[0] = nonfinite
     out[1] = clipped
     out[2] = peak
@@ -48,19 +50,32 @@ class BlockMeter:
         self.rms = 0.0
         """RMS of the last block (full scale 1.0)."""
 
-    def process(self, x: np.ndarray) -> None:
-        """Replace non-finite samples of ``x`` (1-D float32) by 0 and update the counters."""
+    def process(self, x: np.ndarray) -> np.ndarray | None:
+        """Replace non-finite samples of ``x`` (1-D float32) by 0 and update the counters.
+
+        Returns
+        -------
+        ndarray of int64 or None
+            Indices into ``x`` of the samples replaced, None when every sample was finite (the
+            common case costs one pass over the block: the caller needs no check of its own).
+        """
         if x.shape[0] == 0:
-            return
-        _sanitize_and_measure(x, CLIP_LEVEL, self._out)
-        self.nonfinite_samples += int(self._out[0])
+            return None
+        _measure(x, CLIP_LEVEL, self._out)
+        n_bad = int(self._out[0])
+        self.nonfinite_samples += n_bad
         self.clipped_samples += int(self._out[1])
         self.peak = float(self._out[2])
         self.rms = float(np.sqrt(self._out[3] / x.shape[0]))
+        if n_bad == 0:
+            return None
+        bad = np.flatnonzero(~np.isfinite(x))
+        x[bad] = 0.0
+        return bad
 
     def warm_up(self) -> None:
         """Compile the kernel."""
-        _sanitize_and_measure(np.zeros(4, np.float32), CLIP_LEVEL, self._out)
+        _measure(np.zeros(4, np.float32), CLIP_LEVEL, self._out)
 
 
 def to_dbfs(value: float) -> float:
