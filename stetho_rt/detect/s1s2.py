@@ -139,6 +139,15 @@ half a wrong double period S1 meets S2 and the contrast is negative): a period i
 then neither doubled, even when more S1-S1 intervals fit the double, nor refined (at 220 bpm the
 detector misses every other S1, so the double interval is the common one and the few intervals
 near the period are the irregular ones). No change on the dev recordings (CV)."""
+HALF_ALTERNATION_MAX = 0.1
+"""Largest median ``|a - b| / (a + b)`` over consecutive S1-S1 intervals ``a, b`` near half the
+autocorrelation period for the session rate to take the half (:func:`_alternation`). When the
+detector takes S2s for S1s, the intervals alternate systole / diastole (0.33 / 0.45 s at 75 bpm:
+0.15) and crowd around the half; a real rhythm at the half is regular (0.00-0.06 on the dev
+recordings whose rate the half got right). Two of PASCAL's 21 annotated recordings were reported
+at 160 and 179 bpm (references 70 and 78: alternation 0.135 and 0.150); any limit from 0.08 to
+0.12 gives them 74 and 80 bpm and changes no CirCor or PhysioNet rate that was within 5 bpm
+(``/tmp/s24/emulate_hr.py`` in the README's detector section)."""
 MERGE_MIN_PERIOD_S = 1.5
 """From this period up (40 bpm and slower) two consecutive S1-S1 intervals, one short of the
 period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
@@ -567,7 +576,8 @@ class S1S2Detector:
         S1-S1 intervals; at slow rates pairs split by an S2 taken for an S1 are merged,
         :data:`MERGE_MIN_PERIOD_S`); half or double the period wins when clearly more intervals fit
         it, except that a period at which the session S1/S2 contrast autocorrelation shows S1
-        recurring is kept as it is (:data:`CONTRAST_KEEP`).
+        recurring is kept as it is (:data:`CONTRAST_KEEP`), and that the half is not taken when
+        the intervals near it alternate short and long (:data:`HALF_ALTERNATION_MAX`).
         """
         pk = period_from_acc(self._ac_acc[0], FRAME_RATE_HZ, MIN_HEART_RATE_BPM, MAX_HEART_RATE_BPM)
         if pk is None or pk[1] < REC_QUALITY_MIN:
@@ -589,6 +599,8 @@ class S1S2Detector:
             if in_range and support(h) > HR_SWITCH * n_best:
                 if h > period and s1_recurs:
                     return 60.0 / best
+                if h < period and _alternation(rr, h, HR_REFINE_TOL) > HALF_ALTERNATION_MAX:
+                    continue  # systole and diastole alternating: S2s taken for S1s
                 best, n_best = h, support(h)
         if best == period and best >= MERGE_MIN_PERIOD_S:
             rr = _merge_split_intervals(rr, best, HR_REFINE_TOL)
@@ -705,6 +717,21 @@ class S1S2Detector:
                 beat = self.beats.add_s1(hs.centre_s, decided, period)
                 if beat is not None:
                     out.beats.append(beat)
+
+
+def _alternation(rr: np.ndarray, period: float, tol: float) -> float:
+    """Median of ``|a - b| / (a + b)`` over consecutive intervals ``a, b`` of ``rr`` [s] that are
+    both within ``tol`` of ``period`` [s]; 0 with fewer than 3 such pairs (no evidence).
+
+    Near 0 for a regular rhythm at ``period``; (diastole - systole) / (diastole + systole) when
+    the intervals are S1-S2 and S2-S1 of a rhythm at twice ``period``.
+    """
+    near = np.abs(rr - period) <= tol * period
+    pair = near[:-1] & near[1:]
+    if np.count_nonzero(pair) < 3:
+        return 0.0
+    a, b = rr[:-1][pair], rr[1:][pair]
+    return float(np.median(np.abs(a - b) / (a + b)))
 
 
 def _merge_split_intervals(rr: np.ndarray, period: float, tol: float) -> np.ndarray:

@@ -106,3 +106,21 @@ def test_analyze_reports_the_late_sounds_it_dropped() -> None:
 
     rec = analyze_file(require_data("circor2022") / "50007_TV.flac")
     assert rec["late_sounds"] == 4 and len(rec["sounds"]) > 20
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_session_rate_not_doubled_by_s2_taken_for_s1() -> None:
+    """Two PASCAL recordings where the detector takes S2s for S1s: their intervals alternate
+    systole / diastole around half the period, and the session rate used to take that half
+    (160 and 179 bpm against annotated 70 and 78). It stays on the heart's rate now."""
+    from stetho_rt.analysis import analyze_file
+    from stetho_rt.detect.scoring import read_pascal_centres
+
+    folder = require_data("pascal_a")
+    refs = read_pascal_centres(folder / "segmentation_centres.csv")
+    for name in ("normal__201103151912.flac", "normal__201105151450.flac"):
+        ref = refs[name].hr_reference_bpm()
+        rec = analyze_file(folder / name, classifier=None)
+        assert ref is not None and rec["heart_rate_bpm"] is not None
+        assert abs(rec["heart_rate_bpm"] - ref) <= 5.0, (name, rec["heart_rate_bpm"], ref)

@@ -395,6 +395,22 @@ def test_merge_split_intervals() -> None:
     np.testing.assert_array_equal(_merge_split_intervals(rr[[0, 2, 4]], 2.0, 0.3), rr[[0, 2, 4]])
 
 
+def test_alternation_tells_systole_diastole_from_a_rhythm_at_the_half() -> None:
+    """S2s taken for S1s at 75 bpm give intervals alternating 0.33 / 0.47 s around half the
+    period (0.4 s); a real rhythm there is regular. Fewer than 3 pairs are no evidence."""
+    from stetho_rt.detect.s1s2 import HALF_ALTERNATION_MAX, HR_REFINE_TOL, _alternation
+
+    split = np.tile([0.33, 0.47], 8)
+    assert _alternation(split, 0.4, HR_REFINE_TOL) == pytest.approx(0.175)
+    regular = 0.4 + 0.01 * np.sin(np.arange(16))  # slow variation, as sinus arrhythmia
+    assert _alternation(regular, 0.4, HR_REFINE_TOL) < 0.03
+    assert _alternation(regular, 0.4, HR_REFINE_TOL) < HALF_ALTERNATION_MAX < 0.135
+    assert _alternation(split[:3], 0.4, HR_REFINE_TOL) == 0.0  # 2 pairs only
+    # pairs with an interval off the half (a missed sound) are left out
+    gappy = np.array([0.33, 0.47, 0.8, 0.4, 0.41, 0.4, 0.39])
+    assert _alternation(gappy, 0.4, HR_REFINE_TOL) < 0.02
+
+
 def test_missing_detector_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from stetho_rt.detect.emission import EmissionModel
     from stetho_rt.errors import ModelError
