@@ -2,7 +2,7 @@
 
 ::
 
-    x (source rate) ─► resample ─► band-pass ─► detector (envelopes, S1/S2, beats)
+    x (source rate) ─► resample ─► band-pass ─► detector (S1/S2, beats; envelopes when live)
                           │                                        │ sounds
                           └─► spectral frames (dB) + features ─► windows ─► classifier
 
@@ -70,8 +70,9 @@ class DspGraph:
         The loaded model; None runs no classifier branch.
     live : bool
         True for display modes. False (batch analysis) classifies every window (blocking queue)
-        and leaves out the display-only envelopes (:attr:`GraphOutput.envelope` stays empty);
-        every event and verdict is the same either way.
+        and leaves out the display-only envelopes (:attr:`GraphOutput.envelope` stays empty).
+        Sounds, beats and rates are the same either way, and so are the windows and the verdict
+        unless a live queue had to drop windows (counted).
     """
 
     def __init__(

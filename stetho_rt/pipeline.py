@@ -9,7 +9,8 @@ Threads and who writes what:
 
 - the producer (source) writes the ring's producer counters only;
 - the DSP thread (:meth:`Pipeline._run`) reads the ring, runs :class:`DspGraph`, the detector and
-  the windower, appends to the histories and event logs, and publishes a new :class:`Snapshot`
+  the windower, appends to the display histories (live modes only) and the event logs, and
+  publishes a new :class:`Snapshot`
   by swapping ``self._snapshot`` (one reference store: readers never lock);
 - the classifier worker (when a model is loaded) consumes windows from a bounded queue;
 - readers (UI, status line) only call :attr:`Pipeline.snapshot`.
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from stetho_rt.config import CLIP_LEVEL, PipelineConfig
-from stetho_rt.dsp.level import BlockMeter, to_dbfs
+from stetho_rt.dsp.level import BlockMeter, index_runs, to_dbfs
 from stetho_rt.errors import StethoError
 from stetho_rt.events import Beat, HeartSound, Window
 from stetho_rt.graph import DspGraph
@@ -50,11 +51,11 @@ IDLE_SLEEP_S = 0.002
 """DSP thread sleep when the ring is empty, live modes [s] (a device delivers a block every few
 ms; waking oftener gains nothing)."""
 IDLE_SLEEP_BATCH_S = 0.0002
-"""DSP thread sleep when the ring is empty in batch analysis [s]. The free-running producer
-outruns the DSP thread, so the ring is empty only before its first block: a 2 ms sleep there cost
-about 1.5 ms of a PASCAL file's 19 ms (9 s of audio; ``to_first_block`` 1.98 → 0.42 ms in a
-one-off timeline). The ring takes no lock (the device callback writes it), so the DSP thread polls
-rather than waits on an event."""
+"""DSP thread sleep when the ring is empty in batch analysis of a free-running source [s]. Such a
+producer outruns the DSP thread, so the ring is empty only before its first block: a 2 ms sleep
+there cost about 1.5 ms of a PASCAL file's 19 ms (9 s of audio; the first block's wait 1.98 →
+0.42 ms in a one-off timeline). The ring takes no lock (the device callback writes it), so the
+DSP thread polls rather than waits on an event."""
 RECORDER_CLOSE_S = 10.0
 """Longest wait for the recorder to finish its files at stop (FLAC encodes ~6 min/s) [s]."""
 
@@ -124,6 +125,10 @@ class Pipeline:
         self.recorder = recorder
         """Optional :class:`stetho_rt.io.recorder.Recorder`, fed by the DSP thread."""
         self.live = live
+        self.idle_sleep_s = (IDLE_SLEEP_BATCH_S if not live and getattr(source, "free_run", False)
+                             else IDLE_SLEEP_S)
+        """DSP thread sleep while the ring is empty [s] (:data:`IDLE_SLEEP_BATCH_S` in batch
+        analysis of a free-running source, else :data:`IDLE_SLEEP_S`)."""
         rate = int(source.rate)
         self.rate = rate
         self.ring = RingBuffer(self.cfg.stream.ring_capacity(rate))
@@ -313,7 +318,7 @@ class Pipeline:
 
     def _loop(self) -> None:
         buf = np.zeros(self.block * 4, dtype=np.float32)
-        idle_sleep_s = IDLE_SLEEP_S if self.live else IDLE_SLEEP_BATCH_S
+        idle_sleep_s = self.idle_sleep_s
         last_publish = 0.0
         while not self._stop.is_set():
             self._apply_session_request()
@@ -376,9 +381,8 @@ class Pipeline:
     def _process(self, x: np.ndarray) -> None:
         bad = self.meter.process(x)  # sanitises in place: no NaN reaches a stage
         if bad is not None:  # rare: the runs of samples the meter replaced by zeros
-            cut = np.flatnonzero(np.diff(bad) > 1)
-            for a, b in zip(bad[np.r_[0, cut + 1]], bad[np.r_[cut, bad.size - 1]], strict=True):
-                self._mark_repaired(self.samples_in + int(a), self.samples_in + int(b) + 1)
+            for a, b in index_runs(bad):
+                self._mark_repaired(self.samples_in + a, self.samples_in + b)
         out = self.graph.process(x)
         self._absorb(out)
 

@@ -40,23 +40,48 @@ def test_events_identical_for_any_block_size() -> None:
 
 
 def test_batch_and_live_pipelines_give_the_same_events() -> None:
-    """Batch leaves out only what it does not show: the display's envelope and histories."""
+    """Batch leaves out only what it does not show: the display's envelope and histories. (The
+    classifier's windows and verdict: ``tests/classify/test_pipeline_integration.py``.)"""
     batch = _run_demo(0.01, seconds=6.0)
     live = _run_demo(0.01, seconds=6.0, live=True)
     assert list(batch.events.sounds) == list(live.events.sounds)
     assert list(batch.events.beats) == list(live.events.beats)
     assert len(live.events.sounds) > 10
+    assert batch.graph.recording_heart_rate_bpm() == live.graph.recording_heart_rate_bpm()
+    for count in ("samples_in", "nonfinite_samples", "clipped_samples", "gaps"):
+        assert getattr(batch, count) == getattr(live, count)
+    assert batch.graph.detector.late_sounds == live.graph.detector.late_sounds
+    assert batch.ring.dropped_samples == live.ring.dropped_samples == 0
     for name in ("waveform", "filtered", "envelope", "spectrogram"):
         assert getattr(batch.snapshot, name).shape[0] == 0
         assert getattr(live.snapshot, name).shape[0] > 100
 
 
-@pytest.mark.parametrize("live", [False, True])
-def test_idle_dsp_thread_polls_fast_only_in_batch(live: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Batch analysis waits for the free-running producer in short sleeps (a 2 ms one before
-    the first block cost 8 % of a 9 s file's wall clock); live modes keep the 2 ms sleep. The
-    events are the same either way (the first test)."""
+def test_idle_dsp_thread_polls_fast_only_in_batch_of_a_free_running_source(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Batch analysis of a free-running source waits for it in short sleeps (a 2 ms one before
+    the first block cost 8 % of a 9 s file's wall clock); live modes and paced sources keep the
+    2 ms sleep. The events are the same either way (the first test)."""
     import stetho_rt.pipeline as pipeline_module
+
+    assert pipeline_module.IDLE_SLEEP_BATCH_S < pipeline_module.IDLE_SLEEP_S
+    cfg = PipelineConfig()
+    for live, free_run, expect in ((False, True, pipeline_module.IDLE_SLEEP_BATCH_S),
+                                   (False, False, pipeline_module.IDLE_SLEEP_S),
+                                   (True, True, pipeline_module.IDLE_SLEEP_S)):
+        src = ReplaySource.from_demo(DemoHeart(rate=4000, duration_s=1.0), cfg.stream,
+                                     free_run=free_run)
+        assert Pipeline(src, cfg, live=live).idle_sleep_s == expect
+
+    # the DSP thread sleeps that long: a reader that holds back its first block 50 ms makes it
+    # wait for certain
+    demo = DemoHeart(rate=4000, seed=5, duration_s=2.0)
+    first = [True]
+
+    def slow_start(n: int) -> np.ndarray:
+        if first[0]:
+            first[0] = False
+            time.sleep(0.05)
+        return demo.read(n)
 
     sleeps: list[float] = []
     real_sleep = time.sleep
@@ -67,10 +92,12 @@ def test_idle_dsp_thread_polls_fast_only_in_batch(live: bool, monkeypatch) -> No
         real_sleep(s)
 
     monkeypatch.setattr(pipeline_module.time, "sleep", record)
-    _run_demo(0.25, seconds=2.0, live=live)
-    expect = pipeline_module.IDLE_SLEEP_S if live else pipeline_module.IDLE_SLEEP_BATCH_S
-    assert pipeline_module.IDLE_SLEEP_BATCH_S < pipeline_module.IDLE_SLEEP_S
-    assert sleeps and set(sleeps) == {expect}
+    pipe = Pipeline(ReplaySource(slow_start, 4000, free_run=True), cfg, live=False)
+    pipe.start()
+    assert pipe.wait(timeout=60)
+    pipe.stop()
+    assert pipe.error is None and pipe.samples_in == 8000
+    assert len(sleeps) >= 10 and set(sleeps) == {pipeline_module.IDLE_SLEEP_BATCH_S}
 
 
 def test_starved_consumer_drops_are_counted_and_time_stays_true(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -261,12 +261,13 @@ def install_pipeline_probes(pipe: Any, probe: Probe) -> None:
     meter = pipe.meter
     orig_process = meter.process
 
-    def process(x: np.ndarray) -> None:
-        orig_process(x)
+    def process(x: np.ndarray) -> np.ndarray | None:
+        bad = orig_process(x)  # the pipeline marks the zeroed samples from it
         loud = meter.peak > LOUD_AMP
         if loud and not state["dsp"]:
             probe.dsp.append(time.monotonic())
         state["dsp"] = loud
+        return bad
 
     meter.process = process
     orig_publish = pipe._publish

@@ -34,8 +34,9 @@ Design
 5. :class:`~stetho_rt.detect.heart_rate.BeatTracker` turns S1s into beats; the session heart rate
    is the summed autocorrelation's period (or half/double it when clearly more S1-S1 intervals
    agree, unless the summed S1/S2 contrast autocorrelation shows S1 recurring at the period: at
-   220 bpm every other S1 is missed), refined by the median of the detected S1-S1 intervals near
-   it (at 40 bpm and slower, pairs split by an S2 taken for an S1 merged).
+   220 bpm every other S1 is missed, and not the half while the intervals near it alternate short
+   and long: S2s taken for S1s), refined by the median of the detected S1-S1 intervals near it
+   (at 40 bpm and slower, pairs split by an S2 taken for an S1 merged).
    The running rate is shown once the window spans the 30 bpm lag range (3.3 s).
 
 Latency: a sound is committed once the best path has kept it for the HSMM's fixed lag, 0.27 s
@@ -143,11 +144,15 @@ HALF_ALTERNATION_MAX = 0.1
 """Largest median ``|a - b| / (a + b)`` over consecutive S1-S1 intervals ``a, b`` near half the
 autocorrelation period for the session rate to take the half (:func:`_alternation`). When the
 detector takes S2s for S1s, the intervals alternate systole / diastole (0.33 / 0.45 s at 75 bpm:
-0.15) and crowd around the half; a real rhythm at the half is regular (0.00-0.06 on the dev
-recordings whose rate the half got right). Two of PASCAL's 21 annotated recordings were reported
-at 160 and 179 bpm (references 70 and 78: alternation 0.135 and 0.150); any limit from 0.08 to
-0.12 gives them 74 and 80 bpm and changes no CirCor or PhysioNet rate that was within 5 bpm
-(``/tmp/s24/emulate_hr.py`` in the README's detector section)."""
+0.15) and crowd around the half, which then wins the interval count; a regular rhythm at the half
+gives little. On the dev recordings (the detector's own intervals, README's detector section):
+the 11 annotated halves that were right have 0.000-0.039; two PASCAL recordings reported at 160
+and 179 bpm (annotated 70 and 78) 0.135 and 0.150; but an irregular rhythm reaches the same
+values as a milder alternation: two unannotated PhysioNet recordings whose intervals sit at the
+half (``c0008``, ``f0089``, about 90 bpm) give 0.064 and 0.089, and two annotated ones doubled
+to 148 bpm (``50295_AV``, ``f0046``) 0.063 and 0.080. A limit of 0.05 would fix those two and
+halve the other two (45 and 50 bpm), so the limit stays above the irregular rhythms: only the
+clear alternation is refused."""
 MERGE_MIN_PERIOD_S = 1.5
 """From this period up (40 bpm and slower) two consecutive S1-S1 intervals, one short of the
 period, whose sum fits it are merged before the refinement: the systole (0.5 s at 30 bpm) then
@@ -438,8 +443,7 @@ class S1S2Detector:
         self._ac_acc = np.zeros((2, self._ac_r.shape[0]))
         self._ac_out = np.zeros(2)
         self._events = np.zeros((MAX_EVENTS, EVENT_COLUMNS))
-        self.display_envelope = bool(display_envelope)
-        """True when :attr:`last_envelope` is computed (display); False leaves it empty."""
+        self._display_envelope = bool(display_envelope)
         self._envstage = EnvelopeStage(dsp, max_block=self.max_block)
         n_env = self.max_block // HOP_SAMPLES + 64
         self._env = np.zeros((n_env, 2), dtype=np.float32)
@@ -459,6 +463,12 @@ class S1S2Detector:
         latency [s]: the look-ahead bound (a sound settled later is dropped, :attr:`late_sounds`);
         most are decided 0.27-0.28 s after their offset."""
         return BOUND_FRAMES / FRAME_RATE_HZ
+
+    @property
+    def display_envelope(self) -> bool:
+        """True when :attr:`last_envelope` is computed (display); False leaves it empty. Fixed
+        at construction: the envelope stage's delay lines must see the whole stream."""
+        return self._display_envelope
 
     @property
     def last_envelope(self) -> np.ndarray:
@@ -586,27 +596,10 @@ class S1S2Detector:
         if not self.beats.raw_intervals:  # periodic, but no S1-S1 interval was heard
             return None
         rr = np.asarray(self.beats.raw_intervals, dtype=float)
-
-        def support(h: float) -> int:
-            return int(np.count_nonzero(np.abs(rr - h) <= HR_REFINE_TOL * h))
-
-        # the autocorrelation period, or half / double it when clearly more S1-S1 intervals agree;
-        # not doubled (nor refined) when the S1/S2 contrast shows S1 recurring at the period
-        best, n_best = period, support(period)
         s1_recurs = period >= self.beats.min_rr_s and self._contrast_acc(period) > CONTRAST_KEEP
-        for h in (0.5 * period, 2.0 * period):
-            in_range = 0.9 * self.beats.min_rr_s <= h <= 1.1 * self.beats.max_rr_s
-            if in_range and support(h) > HR_SWITCH * n_best:
-                if h > period and s1_recurs:
-                    return 60.0 / best
-                if h < period and _alternation(rr, h, HR_REFINE_TOL) > HALF_ALTERNATION_MAX:
-                    continue  # systole and diastole alternating: S2s taken for S1s
-                best, n_best = h, support(h)
-        if best == period and best >= MERGE_MIN_PERIOD_S:
-            rr = _merge_split_intervals(rr, best, HR_REFINE_TOL)
-        sel = rr[np.abs(rr - best) <= HR_REFINE_TOL * best]
-        period = float(np.median(sel)) if sel.size >= MIN_REFINE_RR else best
-        return 60.0 / period
+        return 60.0 / session_period_s(
+            rr, period, self.beats.min_rr_s, self.beats.max_rr_s, s1_recurs=s1_recurs
+        )
 
     def _contrast_acc(self, lag_s: float) -> float:
         """Session-mean S1/S2 contrast autocorrelation at ``lag_s`` (0 without estimates)."""
@@ -634,7 +627,7 @@ class S1S2Detector:
     def _process_block(self, x: np.ndarray, out: DetectorOutput, decide_at: int = -1) -> None:
         feats = self._feat.process(x)
         self._seen += x.shape[0]
-        if decide_at < 0 and self.display_envelope:  # the flush's padding has none to show
+        if decide_at < 0 and self._display_envelope:  # the flush's padding has none to show
             self._store_envelope(x)
         if feats.shape[0] == 0:
             return
@@ -719,14 +712,55 @@ class S1S2Detector:
                     out.beats.append(beat)
 
 
+def _near(rr: np.ndarray, period: float, tol: float = HR_REFINE_TOL) -> np.ndarray:
+    """Mask of the intervals ``rr`` [s] within ``tol`` (a fraction) of ``period`` [s]."""
+    return np.abs(rr - period) <= tol * period
+
+
+def session_period_s(
+    rr: np.ndarray, period: float, min_rr_s: float, max_rr_s: float, *, s1_recurs: bool
+) -> float:
+    """The session's heart period [s] from the autocorrelation's ``period`` [s] and the detected
+    S1-S1 intervals ``rr`` [s] (:meth:`S1S2Detector.recording_heart_rate_bpm`).
+
+    Half or double ``period`` is taken when :data:`HR_SWITCH` times more intervals lie within
+    :data:`HR_REFINE_TOL` of it; never the double while ``s1_recurs`` (the S1/S2 contrast shows
+    S1 recurring at ``period``: then ``period`` itself, unrefined), never the half while the
+    intervals near it alternate short and long (:data:`HALF_ALTERNATION_MAX`). The chosen period
+    is then refined by the median of the intervals near it (at least :data:`MIN_REFINE_RR`; at
+    :data:`MERGE_MIN_PERIOD_S` and slower, pairs split by an S2 taken for an S1 merged first).
+    ``min_rr_s`` and ``max_rr_s`` [s] bound the plausible period.
+    """
+    def support(h: float) -> int:
+        return int(np.count_nonzero(_near(rr, h)))
+
+    best, n_best = period, support(period)
+    for h in (0.5 * period, 2.0 * period):
+        in_range = 0.9 * min_rr_s <= h <= 1.1 * max_rr_s
+        if in_range and support(h) > HR_SWITCH * n_best:
+            if h > period and s1_recurs:
+                return best
+            if h < period and _alternation(rr, h, HR_REFINE_TOL) > HALF_ALTERNATION_MAX:
+                continue  # systole and diastole alternating: S2s taken for S1s
+            best, n_best = h, support(h)
+    if best == period and best >= MERGE_MIN_PERIOD_S:
+        rr = _merge_split_intervals(rr, best, HR_REFINE_TOL)
+    sel = rr[_near(rr, best)]
+    return float(np.median(sel)) if sel.size >= MIN_REFINE_RR else best
+
+
 def _alternation(rr: np.ndarray, period: float, tol: float) -> float:
     """Median of ``|a - b| / (a + b)`` over consecutive intervals ``a, b`` of ``rr`` [s] that are
     both within ``tol`` of ``period`` [s]; 0 with fewer than 3 such pairs (no evidence).
 
     Near 0 for a regular rhythm at ``period``; (diastole - systole) / (diastole + systole) when
-    the intervals are S1-S2 and S2-S1 of a rhythm at twice ``period``.
+    the intervals are S1-S2 and S2-S1 of a rhythm at twice ``period``. ``rr`` are the detector's
+    kept intervals in order (:attr:`BeatTracker.raw_intervals`): neighbours there are usually
+    adjacent beats, but an implausible interval or a gap between them is not marked (the median
+    rides over the few such pairs). :func:`_merge_split_intervals` handles the same confusion at
+    slow rates, where the split parts are far from half the period.
     """
-    near = np.abs(rr - period) <= tol * period
+    near = _near(rr, period, tol)
     pair = near[:-1] & near[1:]
     if np.count_nonzero(pair) < 3:
         return 0.0
@@ -739,7 +773,8 @@ def _merge_split_intervals(rr: np.ndarray, period: float, tol: float) -> np.ndar
 
     An extra sound labelled S1 splits an interval in two (at 30 bpm the S2, after 0.5 s of
     silence, passes for an S1: the intervals alternate 0.25 / 0.75 periods and the longer part
-    alone would be within the refinement tolerance).
+    alone would be within the refinement tolerance). At rest the parts crowd around half the
+    period instead; :func:`_alternation` keeps the rate from taking that half.
     """
     lo = (1.0 - tol) * period
     out = []

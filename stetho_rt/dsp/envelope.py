@@ -139,7 +139,9 @@ def _hilbert_fir(taps: int, beta: float) -> np.ndarray:
     h = np.zeros(taps, dtype=np.float64)
     odd = n % 2 != 0
     h[odd] = 2.0 / (np.pi * n[odd])
-    return h * np.kaiser(taps, beta)
+    h *= np.kaiser(taps, beta)
+    h.flags.writeable = False  # the cached original: callers get copies
+    return h
 
 
 @kernel

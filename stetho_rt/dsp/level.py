@@ -78,6 +78,17 @@ class BlockMeter:
         _measure(np.zeros(4, np.float32), CLIP_LEVEL, self._out)
 
 
+def index_runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive values in sorted, distinct ``indices`` (e.g. what
+    :meth:`BlockMeter.process` returns), as half-open ``(start, end)`` pairs, in order."""
+    if indices.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(indices) > 1)
+    starts = indices[np.r_[0, cut + 1]]
+    ends = indices[np.r_[cut, indices.size - 1]] + 1
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
 def to_dbfs(value: float) -> float:
     """Amplitude (full scale 1.0) to dBFS, floored at -120 dB."""
     return float(20.0 * np.log10(max(value, 1e-6)))

@@ -207,6 +207,8 @@ def _dft_tables(window: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.fl
     phase = 2.0 * np.pi * ((n[:, None] * b[None, :]) % window) / window  # exact integer reduction
     cos_tab = np.ascontiguousarray(w[:, None] * np.cos(phase))
     sin_tab = np.ascontiguousarray(-w[:, None] * np.sin(phase))
+    cos_tab.flags.writeable = False  # the cached originals: callers get copies
+    sin_tab.flags.writeable = False
     return cos_tab, sin_tab
 
 

@@ -313,7 +313,11 @@ def test_no_display_envelope_changes_no_event(demo72: tuple[np.ndarray, DemoHear
     a, b = run(x, 509, shown), run(x, 509, hidden)
     assert a.sounds == b.sounds and a.beats == b.beats and len(a.sounds) > 20
     assert shown.recording_heart_rate_bpm() == hidden.recording_heart_rate_bpm()
-    assert hidden.last_envelope.shape == (0, 2) and shown.last_envelope.shape[1] == 2
+    shown.reset()
+    hidden.reset()
+    shown.process(x[:2000])
+    hidden.process(x[:2000])
+    assert hidden.last_envelope.shape == (0, 2) and shown.last_envelope.shape == (100, 2)
 
 
 def test_last_envelope_holds_a_call_longer_than_max_block(
@@ -404,11 +408,31 @@ def test_alternation_tells_systole_diastole_from_a_rhythm_at_the_half() -> None:
     assert _alternation(split, 0.4, HR_REFINE_TOL) == pytest.approx(0.175)
     regular = 0.4 + 0.01 * np.sin(np.arange(16))  # slow variation, as sinus arrhythmia
     assert _alternation(regular, 0.4, HR_REFINE_TOL) < 0.03
-    assert _alternation(regular, 0.4, HR_REFINE_TOL) < HALF_ALTERNATION_MAX < 0.135
+    assert _alternation(regular, 0.4, HR_REFINE_TOL) < 0.089 < HALF_ALTERNATION_MAX < 0.135
     assert _alternation(split[:3], 0.4, HR_REFINE_TOL) == 0.0  # 2 pairs only
     # pairs with an interval off the half (a missed sound) are left out
     gappy = np.array([0.33, 0.47, 0.8, 0.4, 0.41, 0.4, 0.39])
     assert _alternation(gappy, 0.4, HR_REFINE_TOL) < 0.02
+
+
+def test_session_period_takes_a_regular_half_but_not_an_alternating_one() -> None:
+    """The session period: the autocorrelation says 0.8 s. Regular intervals at 0.4 s (a real
+    rhythm at 150 bpm whose autocorrelation took the double) move it to the half; intervals
+    alternating 0.33 / 0.47 s (S2s taken for S1s at 75 bpm) do not, and it is refined by the few
+    whole intervals instead; the double is refused while S1 recurs at the period."""
+    from stetho_rt.detect.s1s2 import session_period_s
+
+    lo, hi = 60.0 / 220.0, 2.0
+    regular = 0.4 + 0.004 * np.sin(np.arange(30))
+    assert session_period_s(regular, 0.8, lo, hi, s1_recurs=False) == pytest.approx(0.4, abs=0.01)
+    split = np.r_[np.tile([0.33, 0.47], 12), [0.79, 0.8, 0.81, 0.8, 0.8]]
+    assert session_period_s(split, 0.8, lo, hi, s1_recurs=False) == pytest.approx(0.8)
+    # every other S1 missed: double intervals, taken unless S1 recurs at the period
+    missed = np.r_[np.full(20, 1.6), np.full(3, 0.8)]
+    assert session_period_s(missed, 0.8, lo, hi, s1_recurs=False) == pytest.approx(1.6)
+    assert session_period_s(missed, 0.8, lo, hi, s1_recurs=True) == 0.8
+    # too few intervals near the period: the autocorrelation's period as it is
+    assert session_period_s(np.array([0.8, 0.81]), 0.8, lo, hi, s1_recurs=False) == 0.8
 
 
 def test_missing_detector_model_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -62,7 +62,11 @@ def test_hilbert_fir_is_computed_once_and_handed_out_as_copies() -> None:
     first = hilbert_fir()
     expect = first.copy()
     first[:] = 7.0
+    from stetho_rt.dsp.envelope import _hilbert_fir
+
+    hits = _hilbert_fir.cache_info().hits
     assert np.array_equal(hilbert_fir(), expect)
+    assert _hilbert_fir.cache_info().hits == hits + 1  # not computed again
     assert np.array_equal(EnvelopeStage().hilbert_taps, expect)
     with pytest.raises(ConfigError):
         hilbert_fir(64)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from stetho_rt.config import CLIP_LEVEL
-from stetho_rt.dsp.level import BlockMeter
+from stetho_rt.dsp.level import BlockMeter, index_runs
 
 
 def test_finite_block_is_left_alone_and_measured() -> None:
@@ -28,6 +28,13 @@ def test_nonfinite_samples_are_zeroed_counted_and_located() -> None:
     assert np.array_equal(x, np.array([0.1, 0, 0, 0.2, 0, 0.3], dtype=np.float32))
     assert meter.nonfinite_samples == 3 and meter.peak == np.float32(0.3)
     assert meter.process(np.zeros(0, np.float32)) is None and meter.nonfinite_samples == 3
+
+
+def test_index_runs() -> None:
+    """Runs of consecutive indices, half-open: isolated samples, runs at both ends."""
+    assert index_runs(np.zeros(0, np.int64)) == []
+    assert index_runs(np.array([0, 1, 2, 5, 7, 8, 9])) == [(0, 3), (5, 6), (7, 10)]
+    assert index_runs(np.array([4])) == [(4, 5)]
 
 
 @settings(max_examples=200, deadline=None)
