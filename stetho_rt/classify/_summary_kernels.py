@@ -39,38 +39,6 @@ def sorted_quantile(a, q):  # pragma: no cover - compiled
 
 
 @kernel
-def _select(a, lo, hi, k):  # pragma: no cover - compiled
-    """Quickselect: reorder ``a[lo:hi]`` so that ``a[k]`` is its rank-k value, smaller left."""
-    hi -= 1
-    while hi > lo:
-        mid = (lo + hi) >> 1
-        if a[mid] < a[lo]:
-            a[mid], a[lo] = a[lo], a[mid]
-        if a[hi] < a[lo]:
-            a[hi], a[lo] = a[lo], a[hi]
-        if a[hi] < a[mid]:
-            a[hi], a[mid] = a[mid], a[hi]
-        pivot = a[mid]
-        i = lo
-        j = hi
-        while i <= j:
-            while i < hi and a[i] < pivot:
-                i += 1
-            while j > lo and pivot < a[j]:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return
-
-
-@kernel
 def _pairwise16(row):  # pragma: no cover - compiled
     """Sum of 16 values in numpy's pairwise order (8 accumulators, then a tree)."""
     r0 = row[0] + row[8]
@@ -481,27 +449,18 @@ def band_autocorr_kernel(bands, lag, out):  # pragma: no cover - compiled
 @kernel
 def rms_stats_kernel(rms, silent_rms, clip_rms):  # pragma: no cover - compiled
     """``(np.median(rms), number of rms < silent_rms, number of rms >= clip_rms)``; ``rms`` is
-    used as scratch."""
-    n = rms.shape[0]
+    sorted in place (the median is :func:`sorted_quantile` at 0.5)."""
     n_silent = 0
     n_clip = 0
-    for i in range(n):
+    for i in range(rms.shape[0]):
         if rms[i] < silent_rms:
             n_silent += 1
         if rms[i] >= clip_rms:
             n_clip += 1
-    if n == 0:
+    if rms.shape[0] == 0:
         return np.nan, 0, 0
-    h = n // 2
-    _select(rms, 0, n, h)
-    v = rms[h]
-    if n % 2 == 1:
-        return v, n_silent, n_clip
-    lo = rms[0]
-    for i in range(1, h):
-        if rms[i] > lo:
-            lo = rms[i]
-    return (lo + v) / 2.0, n_silent, n_clip
+    rms.sort()
+    return sorted_quantile(rms, 0.5), n_silent, n_clip
 
 
 @kernel

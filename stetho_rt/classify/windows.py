@@ -308,7 +308,7 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
         A too-quiet window is not clean (out of the verdict) and stays out of the session
         summary (:attr:`Quality.heard`).
     """
-    rms = np.array(frames[:, 0], dtype=np.float64)  # a copy: the kernel reorders it
+    rms = np.array(frames[:, 0], dtype=np.float64)  # a copy: the kernel sorts it
     median, n_silent, n_clip = rms_stats_kernel(rms, DIGITAL_SILENCE_RMS, CLIP_RMS)
     n = max(rms.shape[0], 1)
     too_quiet = bool(median < QUIET_RMS) or n_silent / n > SILENT_SHARE

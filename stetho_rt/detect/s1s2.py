@@ -362,7 +362,7 @@ class S1S2Detector:
     display_envelope : bool
         Compute the Hilbert and homomorphic envelopes for display (:attr:`last_envelope`).
         Nothing the detector decides depends on them; batch analysis, which shows nothing,
-        passes False (they were about 8 % of its DSP thread's time).
+        passes False (they were about 8 % of its DSP thread's time under cProfile).
 
     Notes
     -----

@@ -46,6 +46,7 @@ __all__ = [
     "cache_path",
     "cached_design",
     "clear_memo",
+    "memoized_design",
 ]
 
 DESIGN_VERSION = 1
@@ -207,6 +208,20 @@ def cached_design(
         _store(path, key, data)
     _memo[key] = data
     return _copies(data)
+
+
+def memoized_design(
+    name: str, params: tuple[object, ...], compute: Callable[[], Mapping[str, object]]
+) -> dict[str, np.ndarray]:
+    """A design kept in the in-process memo only (no file): for tables that numpy computes in a
+    fraction of a millisecond without heavy imports, but that every new stream would otherwise
+    rebuild (batch analysis builds one graph per file). Same arguments and result as
+    :func:`cached_design`: fresh writable copies."""
+    key = _key(name, params)
+    hit = _memo.get(key)
+    if hit is None:
+        hit = _memo[key] = {k: np.array(v) for k, v in compute().items()}
+    return _copies(hit)
 
 
 def clear_memo() -> None:

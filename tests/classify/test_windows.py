@@ -180,3 +180,17 @@ def test_sounds_decided_after_the_cut_are_left_out(frames: np.ndarray) -> None:
     assert late[0].vector[-1] == 0.0 and not late[0].vector[-n_ph:].any()
     assert on_time[0].vector[-1] > 0.0
     assert late[-1].vector[-1] == on_time[-1].vector[-1] > 0.0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 400, 401])
+def test_rms_stats_median_is_numpys(n: int) -> None:
+    """The window's median frame RMS and its silent / clipped counts, against numpy."""
+    from stetho_rt.classify._summary_kernels import rms_stats_kernel
+
+    rms = np.random.default_rng(n).lognormal(-6.0, 3.0, n)
+    median, n_silent, n_clip = rms_stats_kernel(rms.copy(), 1e-5, 0.5)
+    if n == 0:
+        assert np.isnan(median) and n_silent == n_clip == 0
+        return
+    assert median == np.median(rms)
+    assert n_silent == np.count_nonzero(rms < 1e-5) and n_clip == np.count_nonzero(rms >= 0.5)
