@@ -216,6 +216,26 @@ def test_block_size_invariance_across_digital_silence() -> None:
         assert got.sounds == ref.sounds and got.beats == ref.beats
 
 
+def test_sounds_the_rhythm_puts_in_a_short_dropout_are_counted_not_emitted() -> None:
+    """Zeroed dropouts shorter than a silent run (0.45 s < 0.5 s: no restart) over every third
+    S1 of a 72 bpm heart: the duration model carries the rhythm through them and its path places
+    sounds there (4 of them, a one-off count at 0.45 s; none at 0.2 and 0.3 s), which are counted
+    in ``silent_sounds`` and never emitted: no sound lies inside a dropout."""
+    x, h = demo(72.0, seconds=20.0)
+    dropouts = []
+    for s1 in h.truth("S1")[5::3]:
+        a = int((s1.onset_s - 0.05) * RATE)
+        b = a + int(0.45 * RATE)
+        x[a:b] = 0.0
+        dropouts.append((a / RATE, b / RATE))
+    det = S1S2Detector(PipelineConfig())
+    out = run(x, 509, det)
+    assert len(out.sounds) > 35
+    assert det.silent_sounds > 0
+    assert not [s for s in out.sounds if any(a <= s.onset_s and s.offset_s <= b
+                                             for a, b in dropouts)]
+
+
 def test_a_quiet_heart_is_still_heard() -> None:
     """60 dB down (-70 dBFS sounds) as many sounds come out, centres within 20 ms: the floor is
     for silence only."""
