@@ -25,6 +25,7 @@ from stetho_rt.config import (
 from stetho_rt.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     StethoError,
     internal_error_text,
 )
@@ -149,6 +150,16 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.command == "bench" and bad(args.seconds, MIN_BENCH_S, MAX_BENCH_S):
         raise StethoError(f"--seconds {args.seconds}: must be between {MIN_BENCH_S:g} and "
                           f"{MAX_BENCH_S:g}")
+    channel = getattr(args, "channel", None)
+    if channel is not None and channel < 0:
+        raise StethoError(f"--channel {channel}: must be 0 or more (0-based)")
+    rate = getattr(args, "rate", None)
+    if args.command == "monitor" and rate is not None and rate <= 0:
+        raise StethoError(f"--rate {rate}: must be a positive sample rate [Hz]")
+    for flag, path in (("--out", getattr(args, "out", None)),
+                       ("--record", getattr(args, "record", None))):
+        if path is not None and not str(path).strip():
+            raise StethoError(f"{flag}: empty path")
     if args.command == "monitor" and args.demo:
         for flag, value in (("--rate", args.rate), ("--channel", args.channel),
                             ("--device", args.device)):
@@ -183,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StethoError as exc:
         print(f"stetho-rt: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # outside a batch's own handling (it says how far it got)
+        print("stetho-rt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         print(f"stetho-rt: {internal_error_text(exc)}", file=sys.stderr)
         return EXIT_INTERNAL

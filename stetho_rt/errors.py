@@ -13,6 +13,8 @@ import traceback
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 """Exit codes: all good; an internal failure (a bug); bad input or arguments."""
+EXIT_INTERRUPTED = 130
+"""Exit code after SIGINT or SIGTERM (128 + SIGINT, as a shell reports it)."""
 
 
 def internal_error_text(exc: BaseException) -> str:

@@ -155,9 +155,14 @@ def test_headless_status_line_counts_every_loss_and_repair() -> None:
     assert "device_losses=2 rec_dropped=5 REC_FAILED=(System error)" in line
 
 
-def test_a_recording_that_stops_writing_is_shown_and_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "holder"), [("rec.wav", "rec.wav"),
+                                              ("rec.flac", "rec.flac.partial.wav")])
+def test_a_recording_that_stops_writing_is_shown_and_exits_2(
+        tmp_path: Path, name: str, holder: str) -> None:
     """The disk fills (here: a file-size limit) mid-recording: the status line says so, and the
-    run ends with one line and exit 2 (it ended 0 with the recording silently cut)."""
+    run ends with one line and exit 2 (it ended 0 with the recording silently cut). The line
+    names the file that holds the audio: a FLAC's partial WAV is not encoded after a failure
+    (the line named the .flac, which did not exist)."""
     import resource
 
     from stetho_rt.io.demo import DemoHeart
@@ -165,7 +170,7 @@ def test_a_recording_that_stops_writing_is_shown_and_exits_2(tmp_path: Path) -> 
 
     warm_all()  # the limit binds every file the child writes: a cold numba cache would fail first
     limit_bytes = 16_000
-    rec = tmp_path / "rec.wav"
+    rec = tmp_path / name
 
     def limit() -> None:  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
@@ -177,7 +182,8 @@ def test_a_recording_that_stops_writing_is_shown_and_exits_2(tmp_path: Path) -> 
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and f"recording {rec} stopped writing" in err[0], proc.stderr
-    held_s = float(err[0].split("it holds the first ")[1].split(" s")[0])
+    held_s = float(err[0].split(f"{tmp_path / holder} holds the first ")[1].split(" s")[0])
+    assert (tmp_path / holder).is_file()
     assert held_s <= limit_bytes / 4 / DemoHeart().rate  # float32 samples
     assert "REC_FAILED=(" in proc.stdout.strip().splitlines()[-1]
 
@@ -399,13 +405,27 @@ def test_no_heart_sounds_no_heart_rate(tmp_path: Path, capsys: pytest.CaptureFix
     (["monitor", "--headless", "--demo", "--channel", "5"], "--channel applies to an input"),
     (["analyze", "--model", "", "F"], "--model: empty path"),
     (["analyze", "--model", "DIR", "F"], "is a folder, not a model file"),
+    (["analyze", "--out", "", "F"], "--out: empty path"),
+    (["monitor", "--headless", "--demo", "--record", ""], "--record: empty path"),
+    (["monitor", "--headless", "--rate", "0"], "--rate 0: must be a positive sample rate"),
+    (["monitor", "--headless", "--rate", "-44100"], "--rate -44100: must be a positive"),
+    (["monitor", "--headless", "--channel", "-5"], "--channel -5: must be 0 or more"),
+    (["replay", "--headless", "--channel", "-1", "F"], "--channel -1: must be 0 or more"),
+    (["monitor", "--headless", "--demo", "--record", "DIR/" + "c" * 240 + ".wav"],
+     "File name too long"),
+    (["replay", "F"], "the dashboard needs a terminal"),
 ])
 def test_option_values_no_run_can_honour_are_one_line_exit_2(
         args: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Each was an internal error (OverflowError, ZeroDivisionError...), was silently accepted
-    (a negative or NaN duration, the demo's ignored rate) or named an internal parameter."""
+    """Each was an internal error (OverflowError, ZeroDivisionError, a --record name too long
+    for the file system with its partial's suffix...), was silently accepted (a negative or NaN
+    duration, the demo's ignored rate, a rate of 0 or a negative channel when no device was
+    there to use them, an empty --out or --record, which wrote to stdout or recorded nothing)
+    or named an internal parameter; the dashboard without a terminal (pytest's standard input
+    here) wrote escape codes to a file and never ended."""
     f = _demo_file(tmp_path / "d.wav", 4000, seconds=2.0)
-    args = [str(f) if a == "F" else str(tmp_path) if a == "DIR" else a for a in args]
+    args = [str(f) if a == "F" else str(tmp_path) if a == "DIR"
+            else a.replace("DIR/", f"{tmp_path}/") for a in args]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1, err
@@ -598,3 +618,17 @@ def test_an_idle_worker_that_dies_between_files_does_not_end_the_batch(tmp_path:
             time.sleep(0.6)  # its worker is gone before the next file is sent
     assert [r["file"] for r, _ in out] == files
     assert not any(crashed for _, crashed in out)
+
+
+def test_an_interrupt_outside_the_batch_loop_says_so(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C before the batch's own handler runs (while modules load) ended with exit 130 and
+    no word; it now says it was interrupted, in one line."""
+    import stetho_rt.commands.analyze as analyze
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyze, "run_analyze", interrupted)
+    assert main(["analyze", "x.wav"]) == 130
+    assert capsys.readouterr().err == "stetho-rt: interrupted\n"

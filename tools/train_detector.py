@@ -124,12 +124,13 @@ def context(
     return np.hstack([feats[np.clip(idx + o, 0, n - 1)] for o in offsets])
 
 
-def fit(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
-    """Emission MLP of states 1-4 on context inputs; returns the JSON-able model."""
+def fit(x: np.ndarray, y: np.ndarray, seed: int, fit_frames: int = FIT_FRAMES) -> dict[str, Any]:
+    """Emission MLP of states 1-4 on context inputs (a seeded subsample of about ``fit_frames``
+    of them); returns the JSON-able model."""
     from sklearn.neural_network import MLPClassifier
 
     rng = np.random.default_rng(seed)
-    keep = rng.random(y.shape[0]) < min(1.0, FIT_FRAMES / max(y.shape[0], 1))
+    keep = rng.random(y.shape[0]) < min(1.0, fit_frames / max(y.shape[0], 1))
     x, y = x[keep], y[keep]
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     clf = MLPClassifier(
@@ -184,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cv-limit", type=int, default=None, help="held-out recordings scored per fold"
     )
     ap.add_argument("--seed", type=int, default=20261121)
+    ap.add_argument(
+        "--fit-frames", type=int, default=FIT_FRAMES,
+        help="labelled frames subsampled (seeded) per fit (default %(default)s)",
+    )
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "stetho_det_cache2")
     ap.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[1] / "models" / "detector.json"
@@ -212,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     n_lab = sum(int((d["lab"] > 0).sum()) for d in data)
 
     def stack(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Context inputs and states of a seeded subsample (~FIT_FRAMES) of labelled frames."""
-        frac = min(1.0, 1.15 * FIT_FRAMES * len(data) / max(len(idx), 1) / max(n_lab, 1))
+        """Context inputs and states of a seeded subsample (about ``--fit-frames``) of labelled
+        frames."""
+        frac = min(1.0, 1.15 * args.fit_frames * len(data) / max(len(idx), 1) / max(n_lab, 1))
         sub = np.random.default_rng(args.seed + len(idx))
         xs, ys = [], []
         for i in idx:
@@ -236,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cv_limit and args.cv_limit < te.size:
             te = te[np.linspace(0, te.size - 1, args.cv_limit).round().astype(int)]
         if not args.score_only:
-            tmp.write_text(json.dumps(fit(*stack(tr), seed=args.seed + k)))
+            tmp.write_text(json.dumps(fit(*stack(tr), seed=args.seed + k,
+                                          fit_frames=args.fit_frames)))
         for i in te:
             out, hr = detect(data[i]["bp"], float(data[i]["offset"]), tmp)
             sounds = out.sounds
@@ -275,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.score_only:  # keep the fitted weights, refresh the figures
         model = json.loads(args.out.read_text())
     else:
-        model = fit(*stack(np.arange(len(recs))), seed=args.seed)
+        model = fit(*stack(np.arange(len(recs))), seed=args.seed, fit_frames=args.fit_frames)
     model["time_shift_s"] = [
         round(centre_shift(shifts["S1"]), 4),
         round(centre_shift(shifts["S2"]), 4),
@@ -289,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "recordings": len(recs),
         "datasets": sorted({d for d, _, _ in recs}),
         "frames": int(sum((d["lab"] > 0).sum() for d in data)),
+        "fit_frames": args.fit_frames,
         "seed": args.seed,
     }
     model["cv"] = {"folds": args.folds, "split": "patient groups", "figures": cv_fig}

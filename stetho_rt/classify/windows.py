@@ -69,6 +69,12 @@ CLIP_RMS = 0.5
 """Frame RMS at or above which a frame counts as clipped/overdriven [full scale]."""
 CLIP_SHARE = 0.02
 """Share of clipped frames above which a window is flagged ``clipped``."""
+OVERDRIVEN_SHARE = 0.5
+"""Share of clipped frames above which a window is *overdriven*: quality 0, so not clean (a
+recording clipped throughout gets the ``artifact`` verdict rather than one read from its clipping
+harmonics: a clipped 2 Hz square wave was verdict normal, quality 0.5, and at 0.8 Hz murmur). Dev
+split: 40 of 39 891 windows (6 recordings, 2 of them PASCAL artifact) are over it; the most
+clipped dev recording has 58 % of its frames clipped, a windowed maximum of 76 %."""
 QUIET_RMS = 1e-4
 """Median frame RMS below which a window is flagged ``too_quiet`` [full scale] (-80 dBFS)."""
 DIGITAL_SILENCE_RMS = float(10.0 ** (SILENCE_DBFS / 20.0))
@@ -303,8 +309,9 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     Quality
         ``index`` in 0-1: periodicity / :data:`PERIODICITY_FULL` capped at 1, times 0 when the
         window is too quiet (median RMS < :data:`QUIET_RMS`, or more than :data:`SILENT_SHARE`
-        of its frames digital silence, RMS < :data:`DIGITAL_SILENCE_RMS`) and times 0.5 when
-        more than :data:`CLIP_SHARE` of its frames are overdriven (RMS >= :data:`CLIP_RMS`).
+        of its frames digital silence, RMS < :data:`DIGITAL_SILENCE_RMS`), times 0.5 when
+        more than :data:`CLIP_SHARE` of its frames are clipped (RMS >= :data:`CLIP_RMS`) and
+        times 0 when more than :data:`OVERDRIVEN_SHARE` of them are.
         A too-quiet window is not clean (out of the verdict) and stays out of the session
         summary (:attr:`Quality.heard`).
     """
@@ -317,7 +324,7 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     if too_quiet:
         index = 0.0
     if clipped:
-        index *= 0.5
+        index *= 0.5 if n_clip / n <= OVERDRIVEN_SHARE else 0.0
     return Quality(index=float(index), clipped=clipped, too_quiet=too_quiet)
 
 

@@ -29,6 +29,7 @@ from stetho_rt.analysis import analysis_config
 from stetho_rt.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     ConfigError,
     internal_error_text,
@@ -147,7 +148,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         progress.clear()
         print(f"stetho-rt: interrupted after {progress.done} of {len(args.files)} files "
               "(their records are written)", file=sys.stderr)
-        raise
+        return EXIT_INTERRUPTED
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -11,7 +11,7 @@ from typing import IO
 
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
-from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, report_run_failure
+from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, StethoError, report_run_failure
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -121,9 +121,12 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
 
 def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int:
     """Run ``monitor``/``replay``; the dashboard unless ``--headless``."""
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise StethoError("the dashboard needs a terminal (standard input and output are not "
+                          "one); use --headless for a status line per second")
     source = build_source(command, args, cfg)
     recorder = None
-    if getattr(args, "record", None):
+    if getattr(args, "record", None) is not None:
         from stetho_rt.io.recorder import Recorder
 
         recorder = Recorder(args.record, source.rate)

@@ -91,16 +91,20 @@ def check_record_path(path: str | os.PathLike[str], subtype: str | None = None) 
         allowed = ", ".join(FORMATS[ext][2])
         raise ConfigError(f"--record {p}: subtype {subtype} is not one of {allowed}")
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"--record {p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"--record {p}: folder {parent} is not writable")
-    if p.is_dir():
-        raise ConfigError(f"--record {p}: is a folder")
-    for existing in recording_files(p):
-        if existing.exists():
-            raise ConfigError(f"--record {p}: {existing} exists already; a recording is never "
-                              "overwritten (choose another name)")
+    try:
+        if not parent.is_dir():
+            what = "is not a folder" if parent.exists() else "does not exist"
+            raise ConfigError(f"--record {p}: folder {parent} {what}")
+        if not os.access(parent, os.W_OK):
+            raise ConfigError(f"--record {p}: folder {parent} is not writable")
+        if p.is_dir():
+            raise ConfigError(f"--record {p}: is a folder")
+        for existing in recording_files(p):
+            if existing.exists():
+                raise ConfigError(f"--record {p}: {existing} exists already; a recording is "
+                                  "never overwritten (choose another name)")
+    except OSError as e:  # a name too long for the file system (with its partial's suffix), ...
+        raise ConfigError(f"--record {p}: {e.strerror or e}") from None
     return p
 
 
@@ -333,12 +337,12 @@ class Recorder:
         finished : bool
             What :meth:`close` returned (False: the files were not finished in time).
         """
-        held = f"it holds the first {self.samples_written / self.rate:.1f} s"
+        # the audio stays where it was written (a FLAC's partial WAV is encoded only on success)
+        held = f"{self.write_path} holds the first {self.samples_written / self.rate:.1f} s"
         if self.error_text is not None:
             return f"recording {self.path} stopped writing ({self.error_text}); {held}"
         if not finished:
-            return (f"recording {self.path} was not finished in time; {held} in "
-                    f"{self.write_path}")
+            return f"recording {self.path} was not finished in time; {held}"
         return None
 
     @property

@@ -16,6 +16,7 @@ from stetho_rt.classify.windows import (
     CLIP_SHARE,
     DIGITAL_SILENCE_RMS,
     ENVELOPE_BANDS,
+    OVERDRIVEN_SHARE,
     PERIODICITY_FULL,
     QUIET_RMS,
     SILENT_SHARE,
@@ -224,16 +225,20 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     Quality
         ``index`` in 0-1: periodicity / :data:`PERIODICITY_FULL` capped at 1, times 0 when the
         window is too quiet (median RMS < :data:`QUIET_RMS`, or more than :data:`SILENT_SHARE`
-        of its frames below :data:`DIGITAL_SILENCE_RMS`) and times 0.5 when more than
-        :data:`CLIP_SHARE` of its frames are overdriven (RMS >= :data:`CLIP_RMS`).
+        of its frames below :data:`DIGITAL_SILENCE_RMS`), times 0.5 when more than
+        :data:`CLIP_SHARE` of its frames are clipped (RMS >= :data:`CLIP_RMS`), times 0 when more
+        than :data:`OVERDRIVEN_SHARE` are.
     """
     rms = np.asarray(frames[:, 0], dtype=np.float64)
     silent = np.mean(rms < DIGITAL_SILENCE_RMS) if rms.size else 0.0
     too_quiet = bool(np.median(rms) < QUIET_RMS or silent > SILENT_SHARE)
-    clipped = bool(np.mean(rms >= CLIP_RMS) > CLIP_SHARE)
+    clipped_share = float(np.mean(rms >= CLIP_RMS)) if rms.size else 0.0
+    clipped = clipped_share > CLIP_SHARE
     index = min(periodicity / PERIODICITY_FULL, 1.0)
     if too_quiet:
         index = 0.0
-    if clipped:
+    if clipped_share > OVERDRIVEN_SHARE:
+        index = 0.0
+    elif clipped:
         index *= 0.5
     return Quality(index=float(index), clipped=clipped, too_quiet=too_quiet)

@@ -172,3 +172,24 @@ def test_windows_over_digital_silence_stay_out_of_the_verdict(tmp_path) -> None:
         assert rec["windows"][i]["quality"] == clean["windows"][i]["quality"]
     assert rec["verdict"]["label"] == clean["verdict"]["label"] == "normal"
     assert rec["verdict"]["clean_windows"] == clean["verdict"]["clean_windows"] - len(over)
+
+
+def test_audio_clipped_throughout_gets_the_artifact_verdict(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A full-scale square wave (an input overdriven throughout: every sample clipped) was
+    classified normal at 2 Hz and murmur at 0.8 Hz, every window clean at quality 0.5. Its
+    windows are now overdriven (quality 0), none is clean and the verdict says so; every
+    sample is still counted as clipped."""
+    import soundfile as sf
+
+    from stetho_rt.analysis import analyze_file
+
+    cfg = PipelineConfig()
+    clf = OnnxClassifier.load(None, cfg.dsp, cfg.classifier_window_s, cfg.classifier_hop_s)
+    t = np.arange(20 * 4000) / 4000.0
+    for hz in (0.8, 2.0):
+        path = tmp_path / f"square_{hz}.wav"
+        sf.write(path, np.sign(np.sin(2 * np.pi * hz * t) + 1e-9), 4000, subtype="PCM_16")
+        rec = analyze_file(path, classifier=clf)
+        assert rec["clipped_samples"] == t.size
+        assert rec["windows"] and all(w["quality"] == 0.0 for w in rec["windows"])
+        assert rec["verdict"]["label"] == "artifact" and rec["verdict"]["clean_windows"] == 0

@@ -112,6 +112,23 @@ def test_quality_periodic_vs_noise_vs_silence(rng: np.random.Generator) -> None:
     assert window_quality(loud, 1.0).clipped
 
 
+def test_a_window_clipped_throughout_is_not_clean(rng: np.random.Generator) -> None:
+    """Clipped in a few frames (a loud S1): half the quality, still clean at periodicity 1;
+    clipped in more than OVERDRIVEN_SHARE of them (a full-scale square wave, a stethoscope
+    overdriven throughout): quality 0, whatever its periodicity, so the verdict needs other
+    windows (a clipped 2 Hz square wave was verdict normal, quality 0.5 in every window)."""
+    x = heart_like(4.2, rng)
+    f = frames_of(x)[:500]
+    few = f.copy()
+    few[::40, 0] = 0.9  # 2.5 % of the frames at RMS 0.9
+    some = window_quality(few, 1.0)
+    assert some.clipped and some.index == 0.5
+    t = np.arange(x.size) / 2000.0
+    square = frames_of(np.sign(np.sin(2 * np.pi * 2.0 * t) + 1e-9).astype(np.float32))[:500]
+    over = window_quality(square, 1.0)
+    assert over.clipped and over.index == 0.0 and over.heard
+
+
 @pytest.mark.parametrize(("gap_s", "quiet"), [(0.1, False), (0.3, True), (1.0, True)])
 def test_a_gap_of_digital_silence_makes_a_window_too_quiet(
     rng: np.random.Generator, gap_s: float, quiet: bool
