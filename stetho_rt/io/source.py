@@ -327,6 +327,11 @@ class ReplaySource:
         while not stop.is_set():
             block, pass_samples = self._next_block(bs, pass_samples)
             if block is None:
+                # blocks dropped at the very end have no later block to carry their gap: publish
+                # it now, so the stream's time reaches the file's end (it stopped short by the
+                # samples dropped last)
+                while not ring.flush_gap() and not stop.wait(FREE_RUN_POLL_S):
+                    pass  # the gap log is full until the consumer reads on
                 return
             n = block.shape[0]
             if self.free_run:

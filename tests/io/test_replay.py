@@ -136,6 +136,28 @@ def test_starved_consumer_in_paced_mode_drops_but_keeps_time():
     assert src.position_s == pytest.approx(n / rate)
 
 
+def test_blocks_dropped_at_the_very_end_still_move_stream_time_to_the_end():
+    """A consumer that reads only after the producer ended: the ring keeps its first 1024
+    samples and every later block is dropped, with no block after them to carry their gap.
+    The gap is published when the source ends, so the stream's position reaches the file's
+    end (it stopped at 1024 of 16000: a replay's last status line showed 47-60 s of a 64 s
+    file)."""
+    rate, n = 4000, 16000
+    ring = RingBuffer(1024)
+    src = ReplaySource([_ramp(n)], rate, ring, 64, speed=100.0)
+    src.start()
+    deadline = time.monotonic() + 20
+    while not src.finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    out = np.empty(4096, np.float32)
+    got, pos = ring.read_into(out)
+    assert pos == 0 and got == 1024
+    np.testing.assert_array_equal(out[:got], _ramp(1024))
+    assert ring.read_into(out) == (0, n)  # the trailing gap: time moves to the end
+    assert ring.dropped_samples == n - 1024
+
+
 @pytest.mark.parametrize("free_run", [False, True])
 def test_stop_returns_fast_mid_stream(free_run: bool):
     src, ring = make_demo_replay(DemoHeart(rate=4000), free_run=free_run)  # endless
