@@ -28,6 +28,7 @@ from stetho_rt.errors import (
     EXIT_INTERRUPTED,
     StethoError,
     internal_error_text,
+    say,
 )
 
 MIN_SPEED, MAX_SPEED = 0.01, 1000.0
@@ -192,11 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_live(command, args, _pipeline_config(args))
     except StethoError as exc:
-        print(f"stetho-rt: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # outside a batch's own handling (it says how far it got)
-        print("stetho-rt: interrupted", file=sys.stderr)
+        say("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        print(f"stetho-rt: {internal_error_text(exc)}", file=sys.stderr)
+        say(internal_error_text(exc))
         return EXIT_INTERNAL

@@ -50,6 +50,16 @@ class PipelineError(StethoError):
     """A pipeline thread failed; carries the thread's name and the original error text."""
 
 
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+_CONTROL_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r"})
+
+
+def say(message: str) -> None:
+    """Print ``stetho-rt: <message>`` on stderr as one line: control characters (a newline in a
+    file name the message quotes) are shown escaped, ``\\n``, ``\\x1b``..."""
+    print(f"stetho-rt: {message.translate(_CONTROL_ESCAPES)}", file=sys.stderr, flush=True)
+
+
 def report_run_failure(error: BaseException | None) -> bool:
     """After a live run stopped, the pipeline's own ``error`` the CLI way: bad input found
     mid-stream (a :class:`StethoError`) is re-raised (one line, exit 2); anything else is printed
@@ -59,5 +69,5 @@ def report_run_failure(error: BaseException | None) -> bool:
         raise error
     if error is None:
         return False
-    print(f"stetho-rt: {internal_error_text(error)}", file=sys.stderr)
+    say(internal_error_text(error))
     return True

@@ -632,3 +632,13 @@ def test_an_interrupt_outside_the_batch_loop_says_so(
     monkeypatch.setattr(analyze, "run_analyze", interrupted)
     assert main(["analyze", "x.wav"]) == 130
     assert capsys.readouterr().err == "stetho-rt: interrupted\n"
+
+
+def test_a_file_name_with_a_newline_still_gives_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The error echoed the name as given, and a name holding a newline (or an escape
+    sequence) broke the one-line error in two; control characters are shown escaped now."""
+    name = str(tmp_path / "nl\nname\x1b[2J.wav")
+    assert main(["analyze", "--no-progress", name]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "nl\\nname\\x1b[2J.wav" in err, err

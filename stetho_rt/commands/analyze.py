@@ -33,6 +33,7 @@ from stetho_rt.errors import (
     EXIT_OK,
     ConfigError,
     internal_error_text,
+    say,
 )
 
 
@@ -130,7 +131,7 @@ def run_analyze(args: argparse.Namespace) -> int:
                 failed += 1
                 internal += int(crashed)
                 progress.clear()
-                print(f"stetho-rt: {record['error']}", file=sys.stderr)
+                say(record["error"])
             try:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
@@ -146,8 +147,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (below): the records so far are complete
         records.close()  # the workers end now
         progress.clear()
-        print(f"stetho-rt: interrupted after {progress.done} of {len(args.files)} files "
-              "(their records are written)", file=sys.stderr)
+        say(f"interrupted after {progress.done} of {len(args.files)} files (their records "
+            "are written)")
         return EXIT_INTERRUPTED
     finally:
         if main_thread:

@@ -11,7 +11,7 @@ from typing import IO
 
 from stetho_rt.commands import load_classifier
 from stetho_rt.config import PipelineConfig
-from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, StethoError, report_run_failure
+from stetho_rt.errors import EXIT_INTERNAL, EXIT_OK, StethoError, report_run_failure, say
 from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
@@ -41,9 +41,8 @@ def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  
             return open_device_source(args, cfg)
         ignored = [flag for flag, value in (("--rate", args.rate), ("--channel", args.channel))
                    if value is not None]
-        print("stetho-rt: no input device available: playing the embedded demo signal"
-              + (f" ({' and '.join(ignored)} ignored: they apply to a device)" if ignored else ""),
-              file=sys.stderr)
+        say("no input device available: playing the embedded demo signal"
+            + (f" ({' and '.join(ignored)} ignored: only a device uses them)" if ignored else ""))
     demo = DemoHeart(hr_bpm=args.demo_hr, murmur=args.demo_murmur)
     return ReplaySource.from_demo(demo, cfg.stream)
 
