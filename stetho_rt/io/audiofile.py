@@ -3,7 +3,9 @@
 :func:`open_audio` checks everything that can be checked before the stream starts and raises
 :class:`~stetho_rt.errors.InputError` with one line naming the file and the problem:
 
-- ``<file>: no such file``, ``<file>: not a regular file``, ``<file>: cannot read (<reason>)``
+- ``<file>: no such file``, ``<file>: not a regular file``, ``<file>: cannot read (<reason>)``,
+  ``<file>: a loop of symbolic links``, ``<file>: a symbolic link to a missing file``,
+  ``-: standard input is not read; give an audio file``
 - ``<file>: empty file (0 bytes)``
 - ``<file>: not an audio file (unknown format)``
 - ``<file>: truncated or corrupt header (<libsndfile message>)``
@@ -273,6 +275,17 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
     except OSError as e:
         raise InputError(f"{name}: cannot read ({e.strerror or e})") from e
     if not exists:
+        if name == "-":
+            raise InputError("-: standard input is not read; give an audio file")
+        if p.is_symlink():  # exists() follows it: a dangling link or a loop of links
+            try:
+                p.resolve(strict=True)
+            except RuntimeError:  # Python 3.11 reports a loop so
+                raise InputError(f"{name}: a loop of symbolic links") from None
+            except FileNotFoundError:
+                raise InputError(f"{name}: a symbolic link to a missing file") from None
+            except OSError as e:
+                raise InputError(f"{name}: cannot read ({e.strerror or e})") from None
         raise InputError(f"{name}: no such file")
     if not regular:
         raise InputError(f"{name}: not a regular file")

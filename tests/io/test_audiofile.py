@@ -200,6 +200,20 @@ def test_missing_file(tmp_path: Path):
     assert "no such file" in _input_error(tmp_path / "nothere.wav")
 
 
+def test_links_that_lead_nowhere_and_standard_input_say_what_they_are(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A loop of symbolic links, a link to a missing file and ``-`` all read "no such file",
+    which sent the user looking for a file that was there."""
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    assert _input_error(tmp_path / "a.wav").endswith("a.wav: a loop of symbolic links")
+    assert _input_error(tmp_path / "dangling.wav").endswith(
+        "dangling.wav: a symbolic link to a missing file")
+    monkeypatch.chdir(tmp_path)
+    assert _input_error(Path("-")) == "-: standard input is not read; give an audio file"
+
+
 def test_directory(tmp_path: Path):
     (tmp_path / "dir.wav").mkdir()
     assert "not a regular file" in _input_error(tmp_path / "dir.wav")
