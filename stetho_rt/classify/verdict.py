@@ -16,8 +16,9 @@ The murmur share blends two views of the session: the windows' own,
 Probabilities: ``artifact`` = mean over all windows of ``max(p_artifact, 1 - quality)`` (a noisy or
 aperiodic window counts as artifact whatever the model says); ``murmur`` = ``(1 - artifact) * m``;
 ``normal`` = ``(1 - artifact) * (1 - m)``; they sum to 1. With no clean window ``m`` is the
-same ratio over all windows. With no window at all (recording shorter than one window) the verdict
-is ``artifact`` with probability 1.
+same ratio over all windows. With no window at all (a recording shorter than one window of
+frames: 4 s plus about 30 ms the resampler and the STFT hold back at the end) the verdict is
+``artifact`` with probability 1.
 """
 
 from __future__ import annotations
