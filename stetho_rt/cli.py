@@ -7,9 +7,12 @@ Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from stetho_rt import __version__
 from stetho_rt.config import (
@@ -174,6 +177,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "monitor")  # `stetho-rt [monitor options]` is the monitor
     args = build_parser().parse_args(argv)
+    with _noting_interrupts() as interrupted:
+        return _run_command(args, interrupted)
+
+
+@contextlib.contextmanager
+def _noting_interrupts() -> Iterator[threading.Event]:
+    """While the command runs, Ctrl-C still raises KeyboardInterrupt and is also noted in the
+    event yielded: a library that swallows the KeyboardInterrupt (llvmlite's callbacks while
+    numba compiles, onnxruntime's initialisation) then fails with some other error, which is
+    reported as the interrupt it was instead of an internal error. Only Python's own handler is
+    wrapped (in the main thread); another one is left alone."""
+    noted = threading.Event()
+    wrap = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if not wrap:
+        yield noted
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        noted.set()
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run_command(args: argparse.Namespace, interrupted: threading.Event) -> int:
     command = args.command
     try:
         _check_options(args)
@@ -199,5 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
+        if interrupted.is_set():  # the interrupt was swallowed and resurfaced as this
+            say("interrupted")
+            return EXIT_INTERRUPTED
         say(internal_error_text(exc))
         return EXIT_INTERNAL

@@ -642,3 +642,34 @@ def test_a_file_name_with_a_newline_still_gives_one_line(
     assert main(["analyze", "--no-progress", name]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "nl\\nname\\x1b[2J.wav" in err, err
+
+
+def test_an_interrupt_a_library_swallowed_is_still_an_interrupt(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C while numba compiled (llvmlite's callback prints the KeyboardInterrupt and drops
+    it) or while onnxruntime initialised came out as "internal error: RuntimeError: no
+    compiled object yet..." or "ImportError: initialization failed", exit 1. The interrupt is
+    noted when it arrives, so the error it turned into is reported as the interrupt, exit 130;
+    the handler is Python's own again afterwards."""
+    import contextlib
+    import signal
+
+    import stetho_rt.commands.analyze as analyze
+
+    def swallowed(args: object) -> int:
+        with contextlib.suppress(KeyboardInterrupt):  # what the library did
+            signal.raise_signal(signal.SIGINT)
+        raise RuntimeError("no compiled object yet for <Library 'sos_sample'>")
+
+    monkeypatch.setattr(analyze, "run_analyze", swallowed)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert main(["analyze", "x.wav"]) == 130
+    assert capsys.readouterr().err == "stetho-rt: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    def failing(args: object) -> int:  # without an interrupt it is the internal error it is
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analyze, "run_analyze", failing)
+    assert main(["analyze", "x.wav"]) == 1
+    assert "internal error: RuntimeError: boom" in capsys.readouterr().err
