@@ -1,7 +1,8 @@
 """The ``stetho-rt`` command line (ARCHITECTURE.md §6).
 
 Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem, no traceback);
-1 internal failure. ``STETHO_RT_DEBUG=1`` adds tracebacks for internal failures.
+1 internal failure; 130 interrupted (Ctrl-C or SIGTERM). ``STETHO_RT_DEBUG=1`` adds tracebacks
+for internal failures.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from stetho_rt.config import (
     CLASSIFIER_HOP_S,
     CLASSIFIER_WINDOW_S,
     MAX_HEART_RATE_BPM,
+    MAX_INPUT_RATE_HZ,
     MIN_HEART_RATE_BPM,
+    MIN_INPUT_RATE_HZ,
     RING_SECONDS,
     PipelineConfig,
     StreamConfig,
@@ -31,6 +34,7 @@ from stetho_rt.errors import (
     EXIT_INTERRUPTED,
     StethoError,
     internal_error_text,
+    one_line,
     say,
 )
 
@@ -44,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line and exits 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {one_line(message)} (see --help)\n")
 
 
 def _add_stream_args(p: argparse.ArgumentParser) -> None:
@@ -154,21 +158,23 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.command == "bench" and bad(args.seconds, MIN_BENCH_S, MAX_BENCH_S):
         raise StethoError(f"--seconds {args.seconds}: must be between {MIN_BENCH_S:g} and "
                           f"{MAX_BENCH_S:g}")
-    channel = getattr(args, "channel", None)
-    if channel is not None and channel < 0:
-        raise StethoError(f"--channel {channel}: must be 0 or more (0-based)")
-    rate = getattr(args, "rate", None)
-    if args.command == "monitor" and rate is not None and rate <= 0:
-        raise StethoError(f"--rate {rate}: must be a positive sample rate [Hz]")
-    for flag, path in (("--out", getattr(args, "out", None)),
-                       ("--record", getattr(args, "record", None))):
-        if path is not None and not str(path).strip():
-            raise StethoError(f"{flag}: empty path")
     if args.command == "monitor" and args.demo:
         for flag, value in (("--rate", args.rate), ("--channel", args.channel),
                             ("--device", args.device)):
             if value is not None:
                 raise StethoError(f"{flag} applies to an input device, not to --demo")
+    channel = getattr(args, "channel", None)
+    if channel is not None and channel < 0:
+        raise StethoError(f"--channel {channel}: must be 0 or more (0-based)")
+    rate = getattr(args, "rate", None)
+    if args.command == "monitor" and rate is not None and not (
+            MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ):
+        raise StethoError(f"--rate {rate}: must be a sample rate of {MIN_INPUT_RATE_HZ}-"
+                          f"{MAX_INPUT_RATE_HZ} Hz")
+    for flag, path in (("--out", getattr(args, "out", None)),
+                       ("--record", getattr(args, "record", None))):
+        if path is not None and not str(path):
+            raise StethoError(f"{flag}: empty path")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,14 +50,20 @@ class PipelineError(StethoError):
     """A pipeline thread failed; carries the thread's name and the original error text."""
 
 
-_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
-_CONTROL_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r"})
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_CONTROL_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (C0, DEL, C1) and the Unicode line and paragraph
+    separators shown escaped (``\\n``, ``\\x1b``, ``\\u2028``...): one line on a terminal."""
+    return text.translate(_CONTROL_ESCAPES)
 
 
 def say(message: str) -> None:
     """Print ``stetho-rt: <message>`` on stderr as one line: control characters (a newline in a
     file name the message quotes) are shown escaped, ``\\n``, ``\\x1b``..."""
-    print(f"stetho-rt: {message.translate(_CONTROL_ESCAPES)}", file=sys.stderr, flush=True)
+    print(f"stetho-rt: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 def report_run_failure(error: BaseException | None) -> bool:

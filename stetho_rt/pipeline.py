@@ -354,8 +354,9 @@ class Pipeline:
             raise src_err
         # a stopped run ends where it stands: a replay source also says "finished" when it is
         # stopped, and a final flush and verdict then looked like the end of the recording
+        # a gap published last (samples dropped at the very end) is read before the end
         return (bool(self.source.finished) and self.ring.available == 0
-                and not self._stop.is_set())
+                and self.ring.unread_gaps == 0 and not self._stop.is_set())
 
     def _on_gap(self, length: int) -> None:
         """Samples were dropped: feed that many zeros so every stage's clock stays exact.

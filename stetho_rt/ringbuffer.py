@@ -182,6 +182,12 @@ class RingBuffer:
         return self.capacity - self.available
 
     @property
+    def unread_gaps(self) -> int:
+        """Gaps published but not yet read past (their time not yet in :attr:`stream_position`).
+        Consumer only."""
+        return int(self._ctr[3] - self._ctr[4])
+
+    @property
     def dropped_samples(self) -> int:
         """Samples dropped by the producer because the ring was full (total)."""
         return int(self._ctr[2])

@@ -407,13 +407,13 @@ def test_no_heart_sounds_no_heart_rate(tmp_path: Path, capsys: pytest.CaptureFix
     (["analyze", "--model", "DIR", "F"], "is a folder, not a model file"),
     (["analyze", "--out", "", "F"], "--out: empty path"),
     (["monitor", "--headless", "--demo", "--record", ""], "--record: empty path"),
-    (["monitor", "--headless", "--rate", "0"], "--rate 0: must be a positive sample rate"),
-    (["monitor", "--headless", "--rate", "-44100"], "--rate -44100: must be a positive"),
+    (["monitor", "--headless", "--rate", "0"], "--rate 0: must be a sample rate of 1000-192000"),
+    (["monitor", "--headless", "--rate", "-44100"], "--rate -44100: must be a sample rate"),
+    (["monitor", "--headless", "--rate", "500"], "--rate 500: must be a sample rate"),
     (["monitor", "--headless", "--channel", "-5"], "--channel -5: must be 0 or more"),
     (["replay", "--headless", "--channel", "-1", "F"], "--channel -1: must be 0 or more"),
     (["monitor", "--headless", "--demo", "--record", "DIR/" + "c" * 240 + ".wav"],
      "File name too long"),
-    (["replay", "F"], "the dashboard needs a terminal"),
 ])
 def test_option_values_no_run_can_honour_are_one_line_exit_2(
         args: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -421,8 +421,7 @@ def test_option_values_no_run_can_honour_are_one_line_exit_2(
     for the file system with its partial's suffix...), was silently accepted (a negative or NaN
     duration, the demo's ignored rate, a rate of 0 or a negative channel when no device was
     there to use them, an empty --out or --record, which wrote to stdout or recorded nothing)
-    or named an internal parameter; the dashboard without a terminal (pytest's standard input
-    here) wrote escape codes to a file and never ended."""
+    or named an internal parameter."""
     f = _demo_file(tmp_path / "d.wav", 4000, seconds=2.0)
     args = [str(f) if a == "F" else str(tmp_path) if a == "DIR"
             else a.replace("DIR/", f"{tmp_path}/") for a in args]
@@ -673,3 +672,36 @@ def test_an_interrupt_a_library_swallowed_is_still_an_interrupt(
     monkeypatch.setattr(analyze, "run_analyze", failing)
     assert main(["analyze", "x.wav"]) == 1
     assert "internal error: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_the_dashboard_without_a_terminal_is_one_line_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Started with standard error (where Textual draws) or input redirected, the dashboard
+    wrote escape codes into the file and never ended; it is refused, before any source opens.
+    Standard output may be redirected (nothing is drawn there)."""
+    import stetho_rt.commands.live as live
+
+    f = _demo_file(tmp_path / "d.wav", 4000, seconds=2.0)
+    for ttys in ({1, 2}, {0, 1}):  # stdin redirected; stderr redirected
+        monkeypatch.setattr(live.os, "isatty", lambda fd, ttys=ttys: fd in ttys)
+        assert main(["replay", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err == ("stetho-rt: the dashboard needs a terminal (standard input and error are "
+                       "not one); use --headless for a status line per second\n")
+
+
+def test_argument_errors_and_messages_stay_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse echoed an unknown option with its newline, and a message holding a Unicode line
+    separator or a C1 control read as two lines; they are shown escaped."""
+    from stetho_rt.errors import one_line, say
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["analyze", "a.wav", "--bo\ngus"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--bo\\ngus" in err, err
+    say("a\u2028b\x85c\x9b[2Jd é ü 名前")
+    err = capsys.readouterr().err
+    assert err == "stetho-rt: a\\u2028b\\x85c\\x9b[2Jd é ü 名前\n"
+    assert one_line("tab\tkept") == "tab\tkept"

@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "detector that leaves the emission model alone) and refresh the figures in --out",
     )
     args = ap.parse_args(argv)
+    if args.fit_frames < 1:
+        ap.error(f"--fit-frames {args.fit_frames}: must be at least 1")
     args.cache.mkdir(parents=True, exist_ok=True)
     recs = recordings(args.root)
     if args.limit and args.limit < len(recs):

@@ -66,7 +66,7 @@ BAND_GROUPS: tuple[tuple[int, int], ...] = ((2, 5), (5, 9), (9, 16))
 """Mel band ranges [first, last) whose envelopes are tested for periodicity at the heart period
 (about 120-330, 310-560 and 530-1000 Hz): a murmur repeats with every beat, noise does not."""
 CLIP_RMS = 0.5
-"""Frame RMS at or above which a frame counts as clipped/overdriven [full scale]."""
+"""Frame RMS at or above which a frame counts as clipped [full scale]."""
 CLIP_SHARE = 0.02
 """Share of clipped frames above which a window is flagged ``clipped``."""
 OVERDRIVEN_SHARE = 0.5
@@ -323,8 +323,10 @@ def window_quality(frames: np.ndarray, periodicity: float) -> Quality:
     index = min(periodicity / PERIODICITY_FULL, 1.0)
     if too_quiet:
         index = 0.0
-    if clipped:
-        index *= 0.5 if n_clip / n <= OVERDRIVEN_SHARE else 0.0
+    if n_clip / n > OVERDRIVEN_SHARE:
+        index = 0.0
+    elif clipped:
+        index *= 0.5
     return Quality(index=float(index), clipped=clipped, too_quiet=too_quiet)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -120,8 +121,8 @@ def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
 
 def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int:
     """Run ``monitor``/``replay``; the dashboard unless ``--headless``."""
-    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise StethoError("the dashboard needs a terminal (standard input and output are not "
+    if not args.headless and not (os.isatty(0) and os.isatty(2)):  # Textual draws on stderr
+        raise StethoError("the dashboard needs a terminal (standard input and error are not "
                           "one); use --headless for a status line per second")
     source = build_source(command, args, cfg)
     recorder = None

@@ -54,6 +54,7 @@ in :attr:`AudioFile.hidden` and added to the pipeline's counts.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import mmap
 import os
@@ -285,6 +286,8 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
             except FileNotFoundError:
                 raise InputError(f"{name}: a symbolic link to a missing file") from None
             except OSError as e:
+                if e.errno == errno.ELOOP:  # Python 3.13 and later report a loop so
+                    raise InputError(f"{name}: a loop of symbolic links") from None
                 raise InputError(f"{name}: cannot read ({e.strerror or e})") from None
         raise InputError(f"{name}: no such file")
     if not regular:

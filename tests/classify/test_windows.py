@@ -127,6 +127,11 @@ def test_a_window_clipped_throughout_is_not_clean(rng: np.random.Generator) -> N
     square = frames_of(np.sign(np.sin(2 * np.pi * 2.0 * t) + 1e-9).astype(np.float32))[:500]
     over = window_quality(square, 1.0)
     assert over.clipped and over.index == 0.0 and over.heard
+    half = f.copy()
+    half[:250, 0] = 0.9  # exactly half the 500 frames clipped: still half the quality
+    assert window_quality(half, 1.0).index == 0.5
+    half[250, 0] = 0.9  # one frame more: overdriven
+    assert window_quality(half, 1.0).index == 0.0
 
 
 @pytest.mark.parametrize(("gap_s", "quiet"), [(0.1, False), (0.3, True), (1.0, True)])

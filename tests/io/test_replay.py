@@ -150,11 +150,13 @@ def test_blocks_dropped_at_the_very_end_still_move_stream_time_to_the_end():
     while not src.finished:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    assert ring.unread_gaps == 1 and ring.available == 1024  # the pipeline waits for the gap too
     out = np.empty(4096, np.float32)
     got, pos = ring.read_into(out)
     assert pos == 0 and got == 1024
     np.testing.assert_array_equal(out[:got], _ramp(1024))
     assert ring.read_into(out) == (0, n)  # the trailing gap: time moves to the end
+    assert ring.unread_gaps == 0
     assert ring.dropped_samples == n - 1024
 
 
