@@ -109,6 +109,11 @@ class Pipeline:
         True for display modes (snapshots published about every 30 ms, event log bounded);
         False for batch analysis (one snapshot at the end, every event kept, no display
         histories: waveform, filtered signal, envelope and spectrogram stay empty).
+    end_s : float or None
+        Stream time [s] at which the stream ends as if the source had (``--duration``): the DSP
+        thread processes exactly that much input, then flushes and finishes
+        (:attr:`reached_end_s`). A replay at 200x outran the check of the published snapshot
+        by seconds of stream.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class Pipeline:
         live: bool = True,
         classifier: Any | None = None,
         recorder: Any | None = None,
+        end_s: float | None = None,
     ) -> None:
         self.cfg = cfg or PipelineConfig()
         self.source = source
@@ -131,6 +137,9 @@ class Pipeline:
         analysis of a free-running source, else :data:`IDLE_SLEEP_S`)."""
         rate = int(source.rate)
         self.rate = rate
+        self._end_samples = None if end_s is None else max(round(end_s * rate), 1)
+        self.reached_end_s = False
+        """True when the stream ended at ``end_s`` rather than with its source."""
         self.ring = RingBuffer(self.cfg.stream.ring_capacity(rate))
         self.block = max(self.cfg.stream.block_size(rate), 1)
         self.graph = DspGraph(
@@ -324,7 +333,13 @@ class Pipeline:
             self._apply_session_request()
             n, pos = self.ring.read_into(buf)
             if pos > self.samples_in:  # also with no samples: a lost device's time moves on
-                self._on_gap(pos - self.samples_in)
+                self._on_gap(self._before_end(pos - self.samples_in))
+            if self._end_samples is not None:
+                if self.samples_in >= self._end_samples:
+                    self.reached_end_s = True
+                    self._finish()
+                    return
+                n = self._before_end(n)
             if n == 0:
                 if self._source_done():
                     self._finish()
@@ -347,6 +362,12 @@ class Pipeline:
             if self.live and now - last_publish >= PUBLISH_INTERVAL_S:
                 self._publish()
                 last_publish = now
+
+    def _before_end(self, n: int) -> int:
+        """``n`` samples [source rate], cut to what is left before ``end_s``, if any."""
+        if self._end_samples is None:
+            return n
+        return max(min(n, self._end_samples - self.samples_in), 0)
 
     def _source_done(self) -> bool:
         src_err = self.source.error

@@ -269,3 +269,30 @@ def test_a_stopped_replay_is_not_an_ended_one() -> None:
         time.sleep(0.05 + 0.02 * seed)
         pipe.stop()  # it stopped the source first: its end looked like the recording's
         assert not pipe.finished.is_set() and not pipe.snapshot.finished, seed
+
+
+def test_the_stream_ends_exactly_at_end_s_even_across_a_gap() -> None:
+    """``end_s`` (``--duration``) ends the stream at that stream time, as if the source had
+    ended there (flushed, finished, :attr:`Pipeline.reached_end_s`), also when a gap of
+    dropped samples spans it: its time counts, and nothing after ``end_s`` is taken in."""
+    cfg = PipelineConfig(stream=StreamConfig(block_seconds=0.01))
+    x = DemoHeart(rate=4000, seed=5, duration_s=8.0).read(8 * 4000)
+    for end_s, drop in ((5.0, None), (6.0, (5.5, 6.5))):
+        # the ring is filled before the start (the producer's side, as a device would): the
+        # source itself has nothing left to give
+        pipe = Pipeline(ReplaySource([], 4000, free_run=True), cfg, live=False, end_s=end_s)
+        if drop is None:
+            pipe.ring.write(x)
+        else:  # samples 5.5-6.5 s dropped: a gap across end_s
+            a, b = (int(t * 4000) for t in drop)
+            pipe.ring.write(x[:a])
+            pipe.ring.skip(b - a)
+            pipe.ring.write(x[b:])  # carries the gap
+        pipe.start()
+        assert pipe.wait(timeout=60)
+        pipe.stop()
+        assert pipe.error is None and pipe.reached_end_s
+        assert pipe.samples_in == int(end_s * 4000)
+        assert pipe.snapshot.finished and pipe.snapshot.stream_time_s == end_s
+        assert pipe.gaps == (drop is not None)
+        assert pipe.events.sounds and max(s.offset_s for s in pipe.events.sounds) <= end_s

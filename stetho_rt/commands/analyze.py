@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -133,8 +133,10 @@ def run_analyze(args: argparse.Namespace) -> int:
                 progress.clear()
                 say(record["error"])
             try:
-                out.write(json.dumps(record) + "\n")
-                out.flush()
+                with _signals_held(main_thread):  # the count said matches the records written
+                    out.write(json.dumps(record) + "\n")
+                    out.flush()
+                    progress.update("error" in record)
             except BrokenPipeError:  # `analyze ... | head`: the reader is gone, stop quietly
                 if out is sys.stdout:
                     _silence_stdout()
@@ -143,7 +145,6 @@ def run_analyze(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise ConfigError(f"{args.out or 'stdout'}: cannot write ({e.strerror or e})"
                                   ) from e
-            progress.update("error" in record)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM (below): the records so far are complete
         records.close()  # the workers end now
         progress.clear()
@@ -157,6 +158,22 @@ def run_analyze(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):  # its buffer cannot be written either: the
                 out.close()  # write error above says so
     return EXIT_INTERNAL if internal else (EXIT_BAD_INPUT if failed else EXIT_OK)
+
+
+@contextlib.contextmanager
+def _signals_held(main_thread: bool) -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (in the main thread) while a record is written and counted:
+    one arriving inside the flush raised there, after the record reached the file but before it
+    was counted, and "interrupted after N files" said one fewer than the file held."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not main_thread or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:  # a signal that came meanwhile is delivered here
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -17,9 +17,6 @@ from stetho_rt.pipeline import Pipeline
 from stetho_rt.snapshot import Snapshot
 
 STATUS_INTERVAL_S = 1.0
-DURATION_POLL_S = 0.01
-"""Shortest wait [s] while ``--duration`` is due (the snapshot trails the stream by up to one
-publish interval)."""
 
 
 def build_source(command: str, args: argparse.Namespace, cfg: PipelineConfig):  # type: ignore[no-untyped-def]
@@ -86,32 +83,25 @@ def status_line(s: Snapshot) -> str:
             + (f" REC_FAILED=({s.recording_error})" if s.recording_error else ""))
 
 
-def run_headless(pipe: Pipeline, duration: float | None, out: IO[str]) -> int:
-    """Print a status line every second until the source ends, ``duration`` or a signal."""
+def run_headless(pipe: Pipeline, out: IO[str]) -> int:
+    """Print a status line every second until the stream ends (its source, or the pipeline's
+    ``end_s``: ``--duration``) or a signal."""
     stop = threading.Event()
     prev = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         pipe.start()
         next_t = time.monotonic() + STATUS_INTERVAL_S
-        speed = float(getattr(pipe.source, "speed", 1.0))  # replay's pace; devices run at 1
         while not stop.is_set():
-            wake = next_t
-            if duration is not None:  # wake when the duration is due, not at the next line
-                left_s = (duration - pipe.snapshot.stream_time_s) / speed
-                wake = min(wake, time.monotonic() + max(left_s, DURATION_POLL_S))
-            if pipe.finished.wait(timeout=max(wake - time.monotonic(), 0.0)):
+            if pipe.finished.wait(timeout=max(next_t - time.monotonic(), 0.0)):
                 break
-            snap = pipe.snapshot
-            if duration is not None and snap.stream_time_s >= duration:
-                break  # the final line below reports it
-            if time.monotonic() >= next_t:
-                print(status_line(snap), file=out, flush=True)
-                next_t += STATUS_INTERVAL_S
+            print(status_line(pipe.snapshot), file=out, flush=True)
+            next_t += STATUS_INTERVAL_S
     finally:
         pipe.stop()
         for s, h in prev.items():
             signal.signal(s, h)
-    print(status_line(pipe.snapshot) + (" (end)" if pipe.finished.is_set() else ""),
+    ended = pipe.finished.is_set() and not pipe.reached_end_s  # the source ended
+    print(status_line(pipe.snapshot) + (" (end)" if ended else ""),
           file=out, flush=True)  # the counts up to the end, whatever ended the run
     if report_run_failure(pipe.error):
         return EXIT_INTERNAL
@@ -131,16 +121,16 @@ def run_live(command: str, args: argparse.Namespace, cfg: PipelineConfig) -> int
 
         recorder = Recorder(args.record, source.rate)
     pipe = Pipeline(source, cfg, live=True, recorder=recorder,
-                    classifier=load_classifier(args, cfg))
+                    classifier=load_classifier(args, cfg), end_s=args.duration)
     if args.headless:
         from stetho_rt.io.device import DeviceSource
 
         if not isinstance(source, DeviceSource):  # nothing prints behind our back
-            return run_headless(pipe, args.duration, sys.stdout)
+            return run_headless(pipe, sys.stdout)
         from stetho_rt.ui.stderr_guard import divert_stderr
 
         with divert_stderr(only_tty=False):  # PortAudio's own prints when a device dies
-            return run_headless(pipe, args.duration, sys.stdout)
+            return run_headless(pipe, sys.stdout)
     from stetho_rt.ui.app import run_app
 
     return run_app(pipe, duration=args.duration)
