@@ -347,6 +347,19 @@ def test_analyze_and_replay_work_without_portaudio(tmp_path: Path) -> None:
     assert "demo" in proc.stderr
 
 
+def test_an_unwritable_home_prints_nothing(tmp_path: Path) -> None:
+    """onnxruntime's import printed a coloured telemetry warning on stderr when $HOME could not
+    be written (/proc here); a clean analysis prints nothing there."""
+    import os
+
+    f = _demo_file(tmp_path / "h.wav", 4000, seconds=6.0)
+    proc = subprocess.run([sys.executable, "-m", "stetho_rt", "analyze", "--no-progress", str(f)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HOME": "/proc"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)["verdict"]["windows"] > 0  # the classifier ran
+
+
 def test_devices_without_portaudio_is_one_line_exit_2() -> None:
     proc = subprocess.run([sys.executable, "-c", NO_PORTAUDIO, "devices"], capture_output=True,
                           text=True, timeout=60)

@@ -276,7 +276,10 @@ def _open_graph(p: Path, spec: dict[str, Any]) -> Any:
 def onnx_session(p: Path) -> Any:
     """An ONNX Runtime session of ``p`` as the runtime runs it (one intra-op and one inter-op
     thread, sequential, CPU); :class:`~stetho_rt.errors.ModelError` if it does not load."""
-    import onnxruntime as ort
+    from stetho_rt.io.devices import quiet_stderr
+
+    with quiet_stderr():  # its import printed a coloured telemetry warning when $HOME is not
+        import onnxruntime as ort  # writable (an import error still raises)
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
