@@ -112,8 +112,9 @@ class Pipeline:
     end_s : float or None
         Stream time [s] at which the stream ends as if the source had (``--duration``): the DSP
         thread processes exactly that much input, then flushes and finishes
-        (:attr:`reached_end_s`). A replay at 200x outran the check of the published snapshot
-        by seconds of stream.
+        (:attr:`reached_end_s`) before it publishes a snapshot at that time: the caller waits for
+        :attr:`finished`. (The end used to be checked on the published snapshot and the run
+        stopped without the final flush.)
     """
 
     def __init__(
@@ -334,12 +335,9 @@ class Pipeline:
             n, pos = self.ring.read_into(buf)
             if pos > self.samples_in:  # also with no samples: a lost device's time moves on
                 self._on_gap(self._before_end(pos - self.samples_in))
-            if self._end_samples is not None:
-                if self.samples_in >= self._end_samples:
-                    self.reached_end_s = True
-                    self._finish()
-                    return
-                n = self._before_end(n)
+            if self._at_end():
+                return
+            n = self._before_end(n)
             if n == 0:
                 if self._source_done():
                     self._finish()
@@ -358,10 +356,20 @@ class Pipeline:
             self.samples_in = pos + n
             self._busy_s += time.thread_time() - t0
             self._load_window.append((self.samples_in / self.rate, self._busy_s))
+            if self._at_end():  # before any publish: no snapshot shows end_s unfinished
+                return
             now = time.perf_counter()
             if self.live and now - last_publish >= PUBLISH_INTERVAL_S:
                 self._publish()
                 last_publish = now
+
+    def _at_end(self) -> bool:
+        """At ``end_s``: finish the stream there (flush, final snapshot) and return True."""
+        if self._end_samples is None or self.samples_in < self._end_samples:
+            return False
+        self.reached_end_s = True
+        self._finish()
+        return True
 
     def _before_end(self, n: int) -> int:
         """``n`` samples [source rate], cut to what is left before ``end_s``, if any."""

@@ -296,3 +296,28 @@ def test_the_stream_ends_exactly_at_end_s_even_across_a_gap() -> None:
         assert pipe.snapshot.finished and pipe.snapshot.stream_time_s == end_s
         assert pipe.gaps == (drop is not None)
         assert pipe.events.sounds and max(s.offset_s for s in pipe.events.sounds) <= end_s
+
+
+def test_no_snapshot_shows_end_s_before_the_stream_is_finished(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A live pipeline published the block that reached ``end_s`` before it finished; the
+    dashboard, which leaves at ``--duration``, could then stop the run without its flush. Every
+    snapshot at ``end_s`` is now the finished one (published after every block here)."""
+    import stetho_rt.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "PUBLISH_INTERVAL_S", 0.0)
+    cfg = PipelineConfig(stream=StreamConfig(block_seconds=0.01))
+    x = DemoHeart(rate=4000, seed=5, duration_s=8.0).read(8 * 4000)
+    pipe = Pipeline(ReplaySource([x], 4000, free_run=True), cfg, live=True, end_s=3.0)
+    seen: list[tuple[float, bool]] = []
+    real = pipe._publish
+
+    def publish(**kw):  # type: ignore[no-untyped-def]
+        real(**kw)
+        seen.append((pipe.snapshot.stream_time_s, pipe.snapshot.finished))
+
+    monkeypatch.setattr(pipe, "_publish", publish)
+    pipe.start()
+    assert pipe.wait(timeout=60)
+    pipe.stop()
+    assert len(seen) > 50 and seen[-1] == (3.0, True)
+    assert all(done for t, done in seen if t >= 3.0)

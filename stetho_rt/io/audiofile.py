@@ -280,15 +280,13 @@ def open_audio(path: str | os.PathLike[str], channel: int | None = None) -> Audi
             raise InputError("-: standard input is not read; give an audio file")
         if p.is_symlink():  # exists() follows it: a dangling link or a loop of links
             try:
-                p.resolve(strict=True)
-            except RuntimeError:  # Python 3.11 reports a loop so
-                raise InputError(f"{name}: a loop of symbolic links") from None
+                os.stat(p)  # follows the link; says which it is on every Python version
             except FileNotFoundError:
                 raise InputError(f"{name}: a symbolic link to a missing file") from None
             except OSError as e:
-                if e.errno == errno.ELOOP:  # Python 3.13 and later report a loop so
-                    raise InputError(f"{name}: a loop of symbolic links") from None
-                raise InputError(f"{name}: cannot read ({e.strerror or e})") from None
+                what = ("a loop of symbolic links" if e.errno == errno.ELOOP
+                        else f"cannot read ({e.strerror or e})")
+                raise InputError(f"{name}: {what}") from None
         raise InputError(f"{name}: no such file")
     if not regular:
         raise InputError(f"{name}: not a regular file")
