@@ -1,5 +1,5 @@
-"""``python -m stetho_rt`` runs the command line."""
+"""``python -m stetho_rt`` runs the command line (through the console script's entry point)."""
 
-from stetho_rt.cli import main
+from stetho_rt.launch import main
 
 raise SystemExit(main())
