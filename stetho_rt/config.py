@@ -23,6 +23,9 @@ RESAMPLE_STOP_DB = 85.0
 BANDPASS_LOW_HZ = 25.0
 BANDPASS_HIGH_HZ = 400.0
 BANDPASS_ORDER = 4
+#: Mains frequencies whose hum (the frequency and its harmonics in the band) is removed where
+#: heard [Hz] (see dsp/hum.py); empty: no hum removal.
+MAINS_HZ = (50.0, 60.0)
 #: Spike (stethoscope knock) suppression: window [s] and threshold as a multiple of the robust
 #: window-peak level (3rd largest peak of the last 8 windows; see dsp/filters.py).
 SPIKE_WINDOW_S = 0.5
@@ -68,6 +71,7 @@ class DspConfig:
     bandpass_low_hz: float = BANDPASS_LOW_HZ
     bandpass_high_hz: float = BANDPASS_HIGH_HZ
     bandpass_order: int = BANDPASS_ORDER
+    mains_hz: tuple[float, ...] = MAINS_HZ
     spike_window_s: float = SPIKE_WINDOW_S
     spike_threshold: float = SPIKE_THRESHOLD
     envelope_rate: int = ENVELOPE_RATE_HZ
@@ -84,6 +88,8 @@ class DspConfig:
                 f"band-pass {self.bandpass_low_hz}-{self.bandpass_high_hz} Hz must satisfy "
                 f"0 < low < high < {self.internal_rate / 2}"
             )
+        if any(not 0 < m <= self.bandpass_high_hz for m in self.mains_hz):
+            raise ConfigError(f"mains_hz={self.mains_hz}: each must be in 0-{self.bandpass_high_hz} Hz")
         if self.internal_rate % self.envelope_rate:
             raise ConfigError(
                 f"envelope_rate={self.envelope_rate} must divide internal_rate={self.internal_rate}"

@@ -2,13 +2,14 @@
 
 ::
 
-    x (source rate) ─► resample ─► band-pass ─► detector (S1/S2, beats; envelopes when live)
-                          │                                        │ sounds
-                          └─► spectral frames (dB) + features ─► windows ─► classifier
+    x (source rate) ─► resample ─► hum removal ─► band-pass ─► detector (S1/S2, beats; envelopes)
+                                        │                                        │ sounds
+                                        └─► spectral frames (dB) + features ─► windows ─► classifier
 
 The resampled signal feeds the STFT so the spectrogram and the classifier see the full 0-1 kHz band
 (noise and speech above 400 Hz are what artifacts are made of); the detector works on the
-band-passed heart-sound band.
+band-passed heart-sound band. Hum removal (:mod:`stetho_rt.dsp.hum`) notches mains lines out of
+both where they are heard, with no delay, so every later stage sees the same clean signal.
 
 Gaps (samples dropped between producer and consumer) are filled with zeros by the pipeline, so
 every stage's sample count, and so the time base, stays exact.
@@ -27,6 +28,7 @@ from stetho_rt.config import PipelineConfig
 from stetho_rt.detect.s1s2 import S1S2Detector
 from stetho_rt.dsp.features import SpectralStage
 from stetho_rt.dsp.filters import BandpassStage
+from stetho_rt.dsp.hum import HumStage
 from stetho_rt.dsp.resample import ResampleStage
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK
 from stetho_rt.events import Beat, HeartSound, Window
@@ -90,6 +92,7 @@ class DspGraph:
         self.resampler = ResampleStage(in_rate, dsp, max_block=max_block)
         # the largest block at 2 kHz any stage after the resampler is fed [samples]
         max_2k = math.ceil(max_block * dsp.internal_rate / in_rate) + 64
+        self.hum = HumStage(dsp, max_block=max_2k)  # no delay: the time base is unchanged
         self.bandpass = BandpassStage(dsp, max_block=max_2k)
         self.spectral = SpectralStage(dsp, max_block=max_2k)
         det_block = max(max_2k, DEFAULT_MAX_BLOCK)
@@ -143,7 +146,7 @@ class DspGraph:
         classifier branch's window-summary kernels are compiled once per process and DSP
         configuration; its model's heads ran once when it was loaded."""
         if self.in_rate not in _WARMED:
-            for stage in (self.resampler, self.bandpass, self.spectral):
+            for stage in (self.resampler, self.hum, self.bandpass, self.spectral):
                 stage.warm_up()
             self.detector.warm_up()
             _WARMED.add(self.in_rate)
@@ -155,7 +158,7 @@ class DspGraph:
 
         ``gap=True`` marks zeros standing in for dropped samples: the filters run on them (their
         clocks stay exact) but the detector is told to skip, so no sound or beat spans a gap."""
-        y = self.resampler.process(x)
+        y = self.hum.process(self.resampler.process(x))
         bp = self.bandpass.process(y)
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)
@@ -173,7 +176,7 @@ class DspGraph:
 
     def reset(self) -> None:
         """Every stage back to its initial state (no reallocation)."""
-        for stage in (self.resampler, self.bandpass, self.spectral):
+        for stage in (self.resampler, self.hum, self.bandpass, self.spectral):
             stage.reset()
         self.detector.reset()
         if self.classify is not None:
@@ -188,7 +191,7 @@ class DspGraph:
 
     def flush(self) -> GraphOutput:
         """Drain every stage at the end of the stream."""
-        y = self.resampler.flush().copy()
+        y = self.hum.process(self.resampler.flush()).copy()
         bp = np.concatenate([self.bandpass.process(y).copy(), self.bandpass.flush()])
         spec = self.spectral.process(y)
         out = GraphOutput(resampled=y, filtered=bp)

@@ -75,6 +75,7 @@ FEATURE_SOURCES = (
     "stetho_rt/dsp/stft.py",
     "stetho_rt/dsp/resample.py",
     "stetho_rt/dsp/filters.py",
+    "stetho_rt/dsp/hum.py",
     "stetho_rt/graph.py",
     "stetho_rt/classify/extract.py",
     "stetho_rt/detect/s1s2.py",

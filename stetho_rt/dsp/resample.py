@@ -82,6 +82,7 @@ from stetho_rt.config import DspConfig, check_input_rate
 from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.designs import cached_design
 from stetho_rt.dsp.filters import BandpassStage, sos_sample
+from stetho_rt.dsp.hum import remove_hum
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 from stetho_rt.errors import ConfigError
 
@@ -662,12 +663,13 @@ def resample(x: np.ndarray, in_rate: int, cfg: DspConfig = DspConfig()) -> np.nd
 
 
 def band_passed(x: np.ndarray, rate: int, cfg: DspConfig) -> tuple[np.ndarray, float]:
-    """A whole signal at ``rate`` [Hz] resampled to the internal rate and band-passed with the
-    pipeline's own stages, one call each (the detector's input, for tools and tests).
+    """A whole signal at ``rate`` [Hz] resampled to the internal rate, freed of mains hum and
+    band-passed with the pipeline's own stages, one call each (the detector's input, for tools
+    and tests).
 
     Returns the band-passed float32 samples and the summed latency of the two stages [s].
     """
     rs = ResampleStage(rate, cfg, max_block=batch_max_block(x))
-    y = run_batch(rs, x)
+    y = remove_hum(run_batch(rs, x), cfg)
     bps = BandpassStage(cfg, max_block=batch_max_block(y))
     return run_batch(bps, y), rs.latency_s + bps.latency_s
