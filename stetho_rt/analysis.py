@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stetho_rt.config import PipelineConfig, StreamConfig
+from stetho_rt.config import MAINS_HZ, DspConfig, PipelineConfig, StreamConfig
 from stetho_rt.errors import InputError, StethoError
 from stetho_rt.io.audiofile import open_audio
 from stetho_rt.io.source import ReplaySource
@@ -24,10 +24,12 @@ ANALYZE_TIMEOUT_FACTOR = 10.0
 """A file must finish within this many times its duration (plus 60 s) or it is an error."""
 
 
-def analysis_config() -> PipelineConfig:
-    """Default configuration of batch analysis: live defaults with 250 ms replay blocks."""
+def analysis_config(mains_hz: tuple[float, ...] = MAINS_HZ) -> PipelineConfig:
+    """Default configuration of batch analysis: live defaults with 250 ms replay blocks; hum of
+    the ``mains_hz`` frequencies [Hz] removed where heard (``()``: none)."""
     return PipelineConfig(
-        stream=StreamConfig(block_seconds=ANALYZE_BLOCK_SECONDS, ring_seconds=10.0)
+        dsp=DspConfig(mains_hz=mains_hz),
+        stream=StreamConfig(block_seconds=ANALYZE_BLOCK_SECONDS, ring_seconds=10.0),
     )
 
 
@@ -79,6 +81,16 @@ def _check_signal(name: str, pipe: Pipeline) -> None:
         raise InputError(f"{name}: no finite samples (all NaN or inf)")
 
 
+def _hum_record(pipe: Pipeline) -> dict[str, Any] | None:
+    """The mains lines notched out somewhere in the file [Hz] and for how long [s] in all (any
+    line), or None when none was heard."""
+    hum = pipe.graph.hum
+    if not hum.lines_removed_hz:
+        return None
+    return {"lines_hz": sorted(hum.lines_removed_hz),
+            "removed_s": round(hum.removed_samples / hum.out_rate, 3)}
+
+
 def _record(
     name: str, rate: int, duration_s: float, pipe: Pipeline, wall: float, cpu: float
 ) -> dict[str, Any]:
@@ -92,6 +104,7 @@ def _record(
         "nonfinite_samples": pipe.nonfinite_samples,
         "clipped_samples": pipe.clipped_samples,
         "late_sounds": pipe.graph.detector.late_sounds,
+        "hum": _hum_record(pipe),
         "sounds": [s.to_json() for s in ev.sounds],
         "beats": [b.to_json() for b in ev.beats],
         "heart_rate_bpm": None if hr is None else round(hr, 1),

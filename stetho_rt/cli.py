@@ -20,11 +20,13 @@ from stetho_rt.config import (
     BLOCK_SECONDS,
     CLASSIFIER_HOP_S,
     CLASSIFIER_WINDOW_S,
+    MAINS_CHOICES,
     MAX_HEART_RATE_BPM,
     MAX_INPUT_RATE_HZ,
     MIN_HEART_RATE_BPM,
     MIN_INPUT_RATE_HZ,
     RING_SECONDS,
+    DspConfig,
     PipelineConfig,
     StreamConfig,
 )
@@ -61,6 +63,12 @@ def _add_stream_args(p: argparse.ArgumentParser) -> None:
                    help=f"ring buffer capacity [s of input] (default {RING_SECONDS})")
 
 
+def _add_mains_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mains", choices=tuple(MAINS_CHOICES), default="auto",
+                   help="mains hum removed where heard: 50 or 60 Hz and harmonics, both "
+                        "(auto, default) or none (off)")
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="PATH",
                    help="classifier model (.onnx with its .json sidecar); "
@@ -94,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="demo heart rate [bpm]")
     mon.add_argument("--demo-murmur", action="store_true", help="demo with a systolic murmur")
     _add_stream_args(mon)
+    _add_mains_args(mon)
     _add_live_args(mon)
     _add_model_args(mon)
 
@@ -102,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
     rep.add_argument("--loop", action="store_true", help="restart at the end")
     _add_stream_args(rep)
+    _add_mains_args(rep)
     _add_live_args(rep)
     _add_model_args(rep)
 
@@ -114,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--channel", type=int, default=None, metavar="N",
                      help="channel to analyse (0-based); default: downmix")
     ana.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_mains_args(ana)
     _add_model_args(ana)
 
     sub.add_parser("devices", help="list input devices")
@@ -137,7 +148,9 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         raise StethoError(f"--block-seconds {block}: must be between 0.0005 and 1")
     if not block * 4 <= ring <= 600:
         raise StethoError(f"--ring-seconds {ring}: must be between 4 blocks and 600 s")
-    return PipelineConfig(stream=StreamConfig(ring_seconds=ring, block_seconds=block))
+    mains = MAINS_CHOICES[getattr(args, "mains", "auto")]
+    return PipelineConfig(dsp=DspConfig(mains_hz=mains),
+                          stream=StreamConfig(ring_seconds=ring, block_seconds=block))
 
 
 def _check_options(args: argparse.Namespace) -> None:

@@ -26,6 +26,9 @@ BANDPASS_ORDER = 4
 #: Mains frequencies whose hum (the frequency and its harmonics in the band) is removed where
 #: heard [Hz] (see dsp/hum.py); empty: no hum removal.
 MAINS_HZ = (50.0, 60.0)
+#: ``--mains`` choices: which mains frequencies' hum is watched for and removed [Hz].
+MAINS_CHOICES: dict[str, tuple[float, ...]] = {"auto": MAINS_HZ, "50": (50.0,), "60": (60.0,),
+                                               "off": ()}
 #: Spike (stethoscope knock) suppression: window [s] and threshold as a multiple of the robust
 #: window-peak level (3rd largest peak of the last 8 windows; see dsp/filters.py).
 SPIKE_WINDOW_S = 0.5
@@ -89,7 +92,9 @@ class DspConfig:
                 f"0 < low < high < {self.internal_rate / 2}"
             )
         if any(not 0 < m <= self.bandpass_high_hz for m in self.mains_hz):
-            raise ConfigError(f"mains_hz={self.mains_hz}: each must be in 0-{self.bandpass_high_hz} Hz")
+            raise ConfigError(
+                f"mains_hz={self.mains_hz}: each must be in 0-{self.bandpass_high_hz} Hz"
+            )
         if self.internal_rate % self.envelope_rate:
             raise ConfigError(
                 f"envelope_rate={self.envelope_rate} must divide internal_rate={self.internal_rate}"

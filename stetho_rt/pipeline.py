@@ -474,6 +474,7 @@ class Pipeline:
             input_underflows=self.ring.input_underflows,
             gaps=self.gaps,
             nonfinite_samples=self.nonfinite_samples,
+            hum_lines_hz=tuple(g.hum.active_lines_hz),
             late_sounds=g.detector.late_sounds,
             latency_s=(float(getattr(self.source, "input_latency_s", 0.0)) + backlog_s
                        + self.block / self.rate + g.latency_s + PUBLISH_INTERVAL_S / 2),

@@ -47,6 +47,8 @@ class Snapshot:
     because no data was available (the zeros are in the stream; this says how often)."""
     gaps: int = 0
     nonfinite_samples: int = 0
+    hum_lines_hz: tuple[int, ...] = ()
+    """Mains hum lines being notched out now [Hz] (:mod:`stetho_rt.dsp.hum`); empty: none."""
     late_sounds: int = 0
     """Heart sounds the detector settled after its 0.3 s look-ahead bound and dropped instead of
     reporting late (:attr:`~stetho_rt.detect.s1s2.S1S2Detector.late_sounds`)."""

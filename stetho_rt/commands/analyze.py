@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stetho_rt.analysis import analysis_config
+from stetho_rt.config import MAINS_CHOICES, MAINS_HZ
 from stetho_rt.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -38,13 +39,14 @@ from stetho_rt.errors import (
 
 
 def _analyze_one(path: str, channel: int | None, model: str | None,
-                 no_classifier: bool) -> tuple[dict[str, Any], bool]:
+                 no_classifier: bool, mains_hz: tuple[float, ...] = MAINS_HZ,
+                 ) -> tuple[dict[str, Any], bool]:
     """One file, in this process or a worker (the model is loaded once per process): its record
     and whether it failed internally (a bug, not bad input: the batch goes on, exit code 1)."""
     from stetho_rt.analysis import analyze_file
     from stetho_rt.commands import load_classifier
 
-    cfg = analysis_config()
+    cfg = analysis_config(mains_hz)
     opts = argparse.Namespace(model=model, no_classifier=no_classifier)
     try:
         return analyze_file(path, cfg, channel=channel,
@@ -123,7 +125,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     progress = Progress(len(args.files), sys.stderr, not args.no_progress)
     failed = internal = 0
     work = partial(_analyze_one, channel=args.channel, model=args.model,
-                   no_classifier=args.no_classifier)
+                   no_classifier=args.no_classifier,
+                   mains_hz=MAINS_CHOICES[getattr(args, "mains", "auto")])
     records = _records(args.files, args.jobs, work)
     try:
         for record, crashed in records:

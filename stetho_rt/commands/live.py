@@ -73,7 +73,8 @@ def status_line(s: Snapshot) -> str:
             f"overflows={s.input_overflows} underflows={s.input_underflows} "
             f"late_sounds={s.late_sounds} nonfinite={s.nonfinite_samples} "
             f"clipped={s.level.clipped_samples} "
-            f"hr={hr} verdict={verdict} "
+            + (f"hum={'/'.join(map(str, s.hum_lines_hz))}Hz " if s.hum_lines_hz else "")
+            + f"hr={hr} verdict={verdict} "
             f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%"
             + (f" device={s.source_status}"
                + (f" ({s.source_problem})" if s.source_problem else "")

@@ -46,8 +46,8 @@ from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 
 __all__ = [
-    "HUM_FRAME_SAMPLES",
     "HUM_FRAMES_SUMMED",
+    "HUM_FRAME_SAMPLES",
     "HUM_NEIGHBOUR_OFFSETS_HZ",
     "HUM_NOTCH_Q",
     "HUM_OFF_DB",
@@ -84,7 +84,7 @@ def hum_lines_hz(cfg: DspConfig) -> np.ndarray:
     """The line frequencies watched [Hz], sorted: every harmonic of ``cfg.mains_hz`` from the
     band-pass's lower to its upper edge, whole hertz (shared harmonics once)."""
     lines = {
-        int(round(k * m))
+        round(k * m)
         for m in cfg.mains_hz
         for k in range(1, int(cfg.bandpass_high_hz // m) + 1)
         if cfg.bandpass_low_hz <= k * m <= cfg.bandpass_high_hz
@@ -220,6 +220,13 @@ class HumStage(Stage):
         return [int(f) for f, g in zip(self.lines_hz, self._gain, strict=True) if g > 0.0]
 
     # ------------------------------------------------------------------ stage protocol
+    def warm_up(self) -> None:
+        """Compile (or load) both kernels, the one run at a line's switch-on too, then reset."""
+        super().warm_up()
+        if self.lines_hz.shape[0]:
+            _prime_kernel(self._coef, self._zi, 0, self._frame)
+        self.reset()
+
     def _process(self, x: Float32Array) -> Float32Array:
         n = x.shape[0]
         done = 0

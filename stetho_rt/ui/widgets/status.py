@@ -120,6 +120,10 @@ def status_items(state: StatusState, short: bool) -> list[tuple[str, str]]:
     for count, long_label, short_label, color in _rare_counts(snap):  # shown once non-zero
         if count:
             items.append((f"{short_label if short else long_label} {count}", f"bold {color}"))
+    if snap.hum_lines_hz:  # mains lines being notched out: say so, and which
+        lines = "/".join(map(str, snap.hum_lines_hz))
+        items.append((f"hum {len(snap.hum_lines_hz)}" if short else f"hum removed {lines} Hz",
+                      f"bold {WARN_COLOR}"))
     # a snapshot ages on screen while the stream runs; an ended stream's last one does not
     ended = state.lifecycle == "ended" or state.lifecycle.startswith("failed")
     age_s = 0.0 if ended else state.age_s
