@@ -115,6 +115,19 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
     moving towards ``target`` (lines,) by ``step`` per sample; a line whose gain and target are
     both 0 is skipped (its state is left as it is)."""
     n_lines = coef.shape[0]
+    idle = True  # no line on or ramping: the samples pass as they are (the usual case)
+    for k in range(n_lines):
+        if gain[k] != 0.0 or target[k] != 0.0:
+            idle = False
+    if idle:
+        for t in range(start, stop):
+            v = np.float64(x[t])
+            if not np.isfinite(v):
+                v = 0.0
+                counts[0] += 1
+            frame[frame_pos + t - start] = v
+            out[t] = v
+        return
     for t in range(start, stop):
         v = np.float64(x[t])
         if not np.isfinite(v):
@@ -194,6 +207,9 @@ class HumStage(Stage):
         self._step = 1.0 / HUM_RAMP_SAMPLES
         self._frame = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
         self._window = np.hanning(HUM_FRAME_SAMPLES + 2)[1:-1]
+        self._windowed = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
+        self._on_ratio = 10.0 ** (HUM_ON_DB / 10.0)
+        self._off_ratio = 10.0 ** (HUM_OFF_DB / 10.0)
         offsets = np.array(HUM_NEIGHBOUR_OFFSETS_HZ, dtype=np.int64)
         self._bins = self.lines_hz[:, None] + np.concatenate([[-1, 0, 1], offsets])[None, :]
         self._bins = np.clip(self._bins, 0, HUM_FRAME_SAMPLES // 2)
@@ -261,22 +277,23 @@ class HumStage(Stage):
         n_lines = self.lines_hz.shape[0]
         if n_lines == 0:
             return
-        spec = np.abs(np.fft.rfft(self._frame * self._window)) ** 2
-        self._history[self._frames_seen % HUM_FRAMES_SUMMED] = spec[self._bins]
+        np.multiply(self._frame, self._window, out=self._windowed)
+        at_bins = np.fft.rfft(self._windowed)[self._bins]
+        self._history[self._frames_seen % HUM_FRAMES_SUMMED] = (at_bins.real**2
+                                                                + at_bins.imag**2)
         self._frames_seen += 1
         if self._frames_seen < 2:
             return
         summed = self._history.sum(axis=0)  # (lines, 3 + neighbours): f-1, f, f+1, neighbours
         line = summed[:, 1]
+        # line / neighbours' mean against the dB levels, without a division by zero (silence)
         neighbours = summed[:, 3:].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio_db = 10.0 * np.log10(line / np.maximum(neighbours, 1e-300))
-        for k in range(n_lines):
-            if self._target[k] == 0.0:
-                if line[k] > HUM_POWER_FLOOR and ratio_db[k] >= HUM_ON_DB:
-                    self._switch_on(k, summed[k, :3])
-            elif not ratio_db[k] >= HUM_OFF_DB:  # NaN (silence) switches off too
-                self._target[k] = 0.0
+        on = self._target != 0.0
+        switch_on = ~on & (line > HUM_POWER_FLOOR) & (line >= self._on_ratio * neighbours)
+        switch_off = on & ~(line >= self._off_ratio * neighbours) | on & (line <= 0.0)
+        self._target[switch_off] = 0.0
+        for k in np.flatnonzero(switch_on):
+            self._switch_on(int(k), summed[k, :3])
 
     def _switch_on(self, k: int, around: np.ndarray) -> None:
         """Line ``k`` on: its resonator tuned to the interpolated peak of ``around`` (powers at

@@ -145,10 +145,11 @@ def test_status_text_fits_and_keeps_the_heart_rate(width: int) -> None:
         ({"nonfinite_samples": 9}, "non-finite 9", "nan 9"),
         ({"clipped_samples": 5}, "clipped 5", "clip 5"),
         ({"recording_dropped": 6}, "rec dropped 6", "rdrop 6"),
+        ({"hum_lines_hz": (50, 150)}, "hum removed 50/150 Hz", "hum 2"),
     ],
 )
 def test_status_text_shows_a_rare_count_only_once_there_was_any(
-        count: dict[str, int], long_text: str, short_text: str) -> None:
+        count: dict[str, object], long_text: str, short_text: str) -> None:
     snap = synthetic_snapshot(12.0)
     assert long_text.rsplit(" ", 1)[0] not in status_text(
         StatusState(snap, lifecycle="running"), 200).plain
