@@ -171,6 +171,47 @@ def _prime_kernel(coef: np.ndarray, zi: np.ndarray, k: int, frame: np.ndarray) -
         zi[k, 1] = coef[k, 2] * v - coef[k, 5] * p
 
 
+@kernel
+def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np.ndarray,
+                    history: np.ndarray, slot: int, n_frames: int, target: np.ndarray,
+                    on_ratio: float, off_ratio: float, floor: float,
+                    switch: np.ndarray) -> int:
+    """One analysis frame: Hann-windowed power of ``frame`` at the bins of ``c2`` (Goertzel,
+    ``c2 = 2 cos(2 pi f / rate)``, shape (lines * 5,): per line its own bin, then its four
+    neighbours) into ``history[slot]`` (shape (lines, 5)); then, from the sum over the first
+    ``n_frames`` slots, the lines to switch off (their ``target`` set to 0) and to switch on
+    (their indices written to ``switch``; their count is returned). ``s`` (2, bins) is work."""
+    n_bins = c2.shape[0]
+    s[:, :] = 0.0
+    for t in range(frame.shape[0]):
+        v = frame[t] * window[t]
+        for b in range(n_bins):
+            s0 = v + c2[b] * s[0, b] - s[1, b]
+            s[1, b] = s[0, b]
+            s[0, b] = s0
+    n_lines = history.shape[1]
+    per_line = history.shape[2]
+    for b in range(n_bins):
+        p = s[0, b] * s[0, b] + s[1, b] * s[1, b] - c2[b] * s[0, b] * s[1, b]
+        history[slot, b // per_line, b % per_line] = max(p, 0.0)
+    n_on = 0
+    for k in range(n_lines):
+        line = 0.0
+        around = 0.0
+        for m in range(n_frames):
+            line += history[m, k, 0]
+            for j in range(1, per_line):
+                around += history[m, k, j]
+        around /= per_line - 1
+        if target[k] == 0.0:
+            if line > floor and line >= on_ratio * around:
+                switch[n_on] = k
+                n_on += 1
+        elif line <= 0.0 or line < off_ratio * around:
+            target[k] = 0.0
+    return n_on
+
+
 class HumStage(Stage):
     """Mains hum removal, 2000 Hz in and out, no delay (see the module docstring).
 
@@ -207,14 +248,15 @@ class HumStage(Stage):
         self._step = 1.0 / HUM_RAMP_SAMPLES
         self._frame = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
         self._window = np.hanning(HUM_FRAME_SAMPLES + 2)[1:-1]
-        self._windowed = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
         self._on_ratio = 10.0 ** (HUM_ON_DB / 10.0)
         self._off_ratio = 10.0 ** (HUM_OFF_DB / 10.0)
-        offsets = np.array(HUM_NEIGHBOUR_OFFSETS_HZ, dtype=np.int64)
-        self._bins = self.lines_hz[:, None] + np.concatenate([[-1, 0, 1], offsets])[None, :]
-        self._bins = np.clip(self._bins, 0, HUM_FRAME_SAMPLES // 2)
+        # Goertzel coefficients of each line's bin and of its neighbours, line by line
+        bins = self.lines_hz[:, None] + np.array((0, *HUM_NEIGHBOUR_OFFSETS_HZ))[None, :]
+        self._c2 = 2.0 * np.cos(2.0 * np.pi * bins.ravel() / HUM_FRAME_SAMPLES)
+        self._goertzel = np.zeros((2, self._c2.shape[0]), dtype=np.float64)
         # power at each line's bins per frame, the last HUM_FRAMES_SUMMED frames (a ring)
-        self._history = np.zeros((HUM_FRAMES_SUMMED, n, self._bins.shape[1]), dtype=np.float64)
+        self._history = np.zeros((HUM_FRAMES_SUMMED, n, bins.shape[1]), dtype=np.float64)
+        self._switch = np.zeros(n, dtype=np.int64)
         self._out = np.zeros(max_block, dtype=np.float32)
         self._counts = np.zeros(2, dtype=np.int64)  # non-finite inputs, samples with a line removed
         self._reset()
@@ -237,10 +279,12 @@ class HumStage(Stage):
 
     # ------------------------------------------------------------------ stage protocol
     def warm_up(self) -> None:
-        """Compile (or load) both kernels, the one run at a line's switch-on too, then reset."""
+        """Compile (or load) every kernel, those run once a second and at a line's switch-on
+        too, then reset."""
         super().warm_up()
         if self.lines_hz.shape[0]:
             _prime_kernel(self._coef, self._zi, 0, self._frame)
+            self._analyse_frame()
         self.reset()
 
     def _process(self, x: Float32Array) -> Float32Array:
@@ -277,31 +321,28 @@ class HumStage(Stage):
         n_lines = self.lines_hz.shape[0]
         if n_lines == 0:
             return
-        np.multiply(self._frame, self._window, out=self._windowed)
-        at_bins = np.fft.rfft(self._windowed)[self._bins]
-        self._history[self._frames_seen % HUM_FRAMES_SUMMED] = (at_bins.real**2
-                                                                + at_bins.imag**2)
+        slot = self._frames_seen % HUM_FRAMES_SUMMED
         self._frames_seen += 1
-        if self._frames_seen < 2:
-            return
-        summed = self._history.sum(axis=0)  # (lines, 3 + neighbours): f-1, f, f+1, neighbours
-        line = summed[:, 1]
-        # line / neighbours' mean against the dB levels, without a division by zero (silence)
-        neighbours = summed[:, 3:].mean(axis=1)
-        on = self._target != 0.0
-        switch_on = ~on & (line > HUM_POWER_FLOOR) & (line >= self._on_ratio * neighbours)
-        switch_off = on & ~(line >= self._off_ratio * neighbours) | on & (line <= 0.0)
-        self._target[switch_off] = 0.0
-        for k in np.flatnonzero(switch_on):
-            self._switch_on(int(k), summed[k, :3])
+        n_frames = min(self._frames_seen, HUM_FRAMES_SUMMED)
+        n_on = _analyse_kernel(self._frame, self._window, self._c2, self._goertzel,
+                               self._history, slot, n_frames if self._frames_seen >= 2 else 0,
+                               self._target, self._on_ratio, self._off_ratio, HUM_POWER_FLOOR,
+                               self._switch)
+        for i in range(n_on):
+            self._switch_on(int(self._switch[i]))
 
-    def _switch_on(self, k: int, around: np.ndarray) -> None:
-        """Line ``k`` on: its resonator tuned to the interpolated peak of ``around`` (powers at
-        the line's bin and its two neighbours) and started from the last frame."""
-        lo, mid, hi = np.log(np.maximum(around, 1e-300))
+    def _switch_on(self, k: int) -> None:
+        """Line ``k`` on: its resonator tuned to the peak of the last frame's spectrum near the
+        line (parabolic interpolation of the log power at the line's bin and the bins 1 Hz
+        either side) and started from the last frame."""
+        f0 = float(self.lines_hz[k])
+        t = np.arange(HUM_FRAME_SAMPLES) / self._rate
+        windowed = self._frame * self._window
+        lo, mid, hi = (np.log(max(abs(np.dot(windowed, np.exp(-2j * np.pi * f * t))) ** 2,
+                                  1e-300)) for f in (f0 - 1.0, f0, f0 + 1.0))
         den = lo - 2.0 * mid + hi
         delta = 0.5 * (lo - hi) / den if den < 0.0 else 0.0  # a maximum: den < 0
-        f = float(self.lines_hz[k]) + float(np.clip(delta, -0.5, 0.5))
+        f = f0 + float(np.clip(delta, -0.5, 0.5))
         self._coef[k] = peak_biquad(f, HUM_NOTCH_Q, self._rate)
         if self._gain[k] == 0.0:  # a resonator still ringing down keeps its state
             _prime_kernel(self._coef, self._zi, k, self._frame)
