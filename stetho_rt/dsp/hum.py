@@ -9,21 +9,23 @@ in a few PhysioNet databases, hardly at all in CirCor.
 Design
 ------
 **Analysis** (every :data:`HUM_FRAME_SAMPLES` input samples, 1 s at 2 kHz, at fixed positions of
-the stream, so decisions do not depend on block sizes): the power spectrum of the last frame
-(Hann window, 1 Hz bins), summed over the last :data:`HUM_FRAMES_SUMMED` frames, at each *line*
-(the harmonics of every candidate mains frequency, ``cfg.mains_hz``, up to the band-pass's upper
-edge: 13 lines for 50 and 60 Hz) and at its neighbours ``f ± 3`` and ``f ± 5`` Hz. A line
-switches on when it stands :data:`HUM_ON_DB` above the mean of its neighbours (from the second
-frame on) and off when it falls below :data:`HUM_OFF_DB`. Heart sounds are broadband: on the dev
-split the rule turned a line on in 12 of 1159 CirCor recordings, mostly a single line for 2-3
-frames (``/tmp`` scan in the stop-26 note), and held the lines of PhysioNet's hum recordings.
-Silent frames (line power below :data:`HUM_POWER_FLOOR`) turn nothing on.
+the stream, so decisions do not depend on block sizes): the Hann-windowed power of the last frame
+at each *line* (the harmonics of every candidate mains frequency, ``cfg.mains_hz``, up to the
+band-pass's upper edge: 13 lines for 50 and 60 Hz) and at its neighbours ``f ± 3`` and ``f ± 5``
+Hz (1 Hz bins, Goertzel, in a nogil kernel: numpy's FFT and the Python around it, run on the DSP
+thread, cost the batch pipeline 10-20 % of its speed), summed over the last
+:data:`HUM_FRAMES_SUMMED` frames. A line switches on when it stands :data:`HUM_ON_DB` above the
+mean of its neighbours (from the second frame on) and off when it falls below
+:data:`HUM_OFF_DB`. Heart sounds are broadband: on the dev split the rule turned a line on in 12
+of 1159 CirCor recordings, mostly a single line for a few seconds, and held the lines of
+PhysioNet's hum recordings (``tools/eval_hum.py`` and the README). Silent frames (line power
+below :data:`HUM_POWER_FLOOR`) turn nothing on.
 
 **Removal**: each line has a second-order peak (resonator) filter centred on the line's
-frequency, refined by parabolic interpolation of the summed spectrum's log power around the
-bin when it switches on, with quality factor :data:`HUM_NOTCH_Q` (bandwidth 1.7 Hz at 50 Hz,
-13 Hz at 400 Hz). The output is ``x - sum_k g_k * peak_k(x)``: with ``g_k = 1`` that is the
-complementary notch ``(1 - H_peak)`` of each line (the peak and notch of one design sum to 1
+frequency, refined by parabolic interpolation of the last frame's log power at the bin and
+1 Hz either side when it switches on, with quality factor :data:`HUM_NOTCH_Q` (bandwidth 1.7 Hz
+at 50 Hz, 13 Hz at 400 Hz). The output is ``x - sum_k g_k * peak_k(x)``: with ``g_k = 1`` that is
+the complementary notch ``(1 - H_peak)`` of each line (the peak and notch of one design sum to 1
 exactly); the lines are far apart, so the parallel form is the cascade of notches. A line's gain
 ``g_k`` moves to 0 or 1 along a :data:`HUM_RAMP_SAMPLES` ramp (50 ms), so no step is cut into
 the signal. Its resonator is started from the last frame's samples when it switches on (no
