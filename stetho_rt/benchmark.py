@@ -79,6 +79,13 @@ def measure_chain(rate: int, seconds: float = 30.0,
     def cost2k(name: str, seconds_cpu: float) -> StageCost:
         return StageCost(name, seconds_cpu / n2 * 1e6, seconds / seconds_cpu)
 
+    out.append(cost2k("hum removal (no hum)", _time_blocks(
+        graph.hum.process, y, block_2k, graph.hum.reset)))
+    t_2k = np.arange(y.shape[0]) / cfg.dsp.internal_rate
+    hummed = (y + 0.05 * np.sin(2 * np.pi * 50.0 * t_2k)
+              + 0.02 * np.sin(2 * np.pi * 150.0 * t_2k)).astype(np.float32)
+    out.append(cost2k("hum removal (50+150 Hz on)", _time_blocks(
+        graph.hum.process, hummed, block_2k, graph.hum.reset)))
     out.append(cost2k("band-pass + spikes", _time_blocks(
         graph.bandpass.process, y, block_2k, graph.bandpass.reset)))
     out.append(cost2k("STFT + features", _time_blocks(

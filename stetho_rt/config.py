@@ -8,6 +8,7 @@ and defaults, so documentation and code never disagree. Units are in the names: 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from stetho_rt.errors import ConfigError
 
@@ -26,6 +27,10 @@ BANDPASS_ORDER = 4
 #: Mains frequencies whose hum (the frequency and its harmonics in the band) is removed where
 #: heard [Hz] (see dsp/hum.py); empty: no hum removal.
 MAINS_HZ = (50.0, 60.0)
+#: Mains frequencies accepted [Hz] (the world's grids run at 50 or 60 Hz).
+MAINS_RANGE_HZ = (40.0, 70.0)
+#: Smallest distance between two different hum lines [Hz] (their neighbour bins are +-3, +-5 Hz).
+MAINS_MIN_LINE_GAP_HZ = 5.0
 #: ``--mains`` choices: which mains frequencies' hum is watched for and removed [Hz].
 MAINS_CHOICES: dict[str, tuple[float, ...]] = {"auto": MAINS_HZ, "50": (50.0,), "60": (60.0,),
                                                "off": ()}
@@ -91,16 +96,31 @@ class DspConfig:
                 f"band-pass {self.bandpass_low_hz}-{self.bandpass_high_hz} Hz must satisfy "
                 f"0 < low < high < {self.internal_rate / 2}"
             )
-        if any(not 0 < m <= self.bandpass_high_hz for m in self.mains_hz):
-            raise ConfigError(
-                f"mains_hz={self.mains_hz}: each must be in 0-{self.bandpass_high_hz} Hz"
-            )
+        self._check_mains()
         if self.internal_rate % self.envelope_rate:
             raise ConfigError(
                 f"envelope_rate={self.envelope_rate} must divide internal_rate={self.internal_rate}"
             )
         if self.stft_hop <= 0 or self.stft_window < self.stft_hop:
             raise ConfigError(f"stft hop={self.stft_hop} must be in 1..window={self.stft_window}")
+
+
+    def _check_mains(self) -> None:
+        """``mains_hz``: a tuple of mains frequencies in :data:`MAINS_RANGE_HZ` whose harmonics
+        in the band are either the same line or more than :data:`MAINS_MIN_LINE_GAP_HZ` apart
+        (a line must not sit in another's neighbour bins, dsp/hum.py)."""
+        mains = self.mains_hz
+        lo, hi = MAINS_RANGE_HZ
+        if not isinstance(mains, tuple) or not all(
+                isinstance(m, (int, float)) and lo <= m <= hi for m in mains):
+            raise ConfigError(f"mains_hz={mains!r}: a tuple of frequencies in {lo:g}-{hi:g} Hz")
+        lines = sorted({round(k * m) for m in mains
+                        for k in range(1, int(self.bandpass_high_hz // m) + 1)
+                        if self.bandpass_low_hz <= k * m})
+        close = [(a, b) for a, b in pairwise(lines) if b - a <= MAINS_MIN_LINE_GAP_HZ]
+        if close:
+            raise ConfigError(f"mains_hz={mains!r}: harmonics {close[0][0]} and {close[0][1]} Hz "
+                              f"are within {MAINS_MIN_LINE_GAP_HZ:g} Hz of each other")
 
 
 @dataclass(frozen=True)

@@ -158,10 +158,11 @@ class DspGraph:
 
         ``gap=True`` marks zeros standing in for dropped samples: the filters run on them (their
         clocks stay exact) but the detector is told to skip, so no sound or beat spans a gap."""
-        y = self.hum.process(self.resampler.process(x))
+        raw = self.resampler.process(x)  # shown as the raw waveform: hum and all
+        y = self.hum.process(raw)
         bp = self.bandpass.process(y)
         spec = self.spectral.process(y)
-        out = GraphOutput(resampled=y, filtered=bp)
+        out = GraphOutput(resampled=raw, filtered=bp)
         self._split_spectral(spec, out)
         if gap:
             self.detector.skip(bp.shape[0])
@@ -191,10 +192,11 @@ class DspGraph:
 
     def flush(self) -> GraphOutput:
         """Drain every stage at the end of the stream."""
-        y = self.hum.process(self.resampler.flush()).copy()
+        raw = self.resampler.flush().copy()
+        y = self.hum.process(raw).copy()
         bp = np.concatenate([self.bandpass.process(y).copy(), self.bandpass.flush()])
         spec = self.spectral.process(y)
-        out = GraphOutput(resampled=y, filtered=bp)
+        out = GraphOutput(resampled=raw, filtered=bp)
         self._split_spectral(spec, out)
         det = self.detector.process(bp)
         out.envelope = self.detector.last_envelope.copy()

@@ -73,13 +73,13 @@ def status_line(s: Snapshot) -> str:
             f"overflows={s.input_overflows} underflows={s.input_underflows} "
             f"late_sounds={s.late_sounds} nonfinite={s.nonfinite_samples} "
             f"clipped={s.level.clipped_samples} "
-            + (f"hum={'/'.join(map(str, s.hum_lines_hz))}Hz " if s.hum_lines_hz else "")
-            + f"hr={hr} verdict={verdict} "
+            f"hr={hr} verdict={verdict} "
             f"latency={s.latency_s * 1000:.0f} ms load={s.dsp_load * 100:.1f}%"
             + (f" device={s.source_status}"
                + (f" ({s.source_problem})" if s.source_problem else "")
                if s.source_status in ("lost", "reopening") else "")
             + (f" device_losses={s.source_lost_count}" if s.source_lost_count else "")
+            + (f" hum={'/'.join(map(str, s.hum_lines_hz))}Hz" if s.hum_lines_hz else "")
             + (f" rec_dropped={s.recording_dropped}" if s.recording_path else "")
             + (f" REC_FAILED=({s.recording_error})" if s.recording_error else ""))
 

@@ -3,8 +3,8 @@
 Electronic stethoscopes and microphones on mains-powered equipment pick up hum: 50 or 60 Hz and
 its harmonics, steady tones inside the 25-400 Hz heart-sound band. Added to a recording at a
 tenth of its level (RMS) it cost the S1/S2 detector 0.01-0.02 of F1 at 60 ms, at a third 0.05-0.1,
-at the recording's own level over half (``tools/eval_hum.py``). The dev recordings show such lines
-in a few PhysioNet databases, hardly at all in CirCor.
+at the recording's own level 0.24 (PhysioNet) to 0.59 (CirCor) (``tools/eval_hum.py``). The dev
+recordings show such lines in a few PhysioNet databases, hardly at all in CirCor.
 
 Design
 ------
@@ -22,11 +22,14 @@ PhysioNet's hum recordings (``tools/eval_hum.py`` and the README). Silent frames
 below :data:`HUM_POWER_FLOOR`) turn nothing on.
 
 **Removal**: each line has a second-order peak (resonator) filter centred on the line's
-frequency, refined by parabolic interpolation of the last frame's log power at the bin and
-1 Hz either side when it switches on, with quality factor :data:`HUM_NOTCH_Q` (bandwidth 1.7 Hz
-at 50 Hz, 13 Hz at 400 Hz). The output is ``x - sum_k g_k * peak_k(x)``: with ``g_k = 1`` that is
-the complementary notch ``(1 - H_peak)`` of each line (the peak and notch of one design sum to 1
-exactly); the lines are far apart, so the parallel form is the cascade of notches. A line's gain
+frequency, refined by parabolic interpolation of the summed log power at the bin and 1 Hz either
+side when it switches on and retuned at each analysis while it is on (the grid wanders), with
+quality factor :data:`HUM_NOTCH_Q` (bandwidth 1.7 Hz
+at 50 Hz, 13 Hz at 400 Hz). Each active line in turn takes ``y -= g_k * peak_k(y)``: with
+``g_k = 1`` that is the complementary notch ``(1 - H_peak)`` (the peak and notch of one design
+sum to 1 exactly), and the lines together the cascade of their notches (subtracting every
+resonator's output from the input instead left a line 6-12 dB deep where its neighbours' bands
+overlap it, 400 Hz with all eight 50 Hz harmonics on, or 240 and 250 Hz together). A line's gain
 ``g_k`` moves to 0 or 1 along a :data:`HUM_RAMP_SAMPLES` ramp (50 ms), so no step is cut into
 the signal. Its resonator is started from the last frame's samples when it switches on (no
 build-up) and stops running once its gain is back at 0. Samples with every gain at 0 pass
@@ -76,8 +79,13 @@ HUM_NEIGHBOUR_OFFSETS_HZ = (-5, -3, 3, 5)
 HUM_NOTCH_Q = 30.0
 #: Length of a line gain's ramp on and off [samples at 2 kHz] (50 ms).
 HUM_RAMP_SAMPLES = 100
-#: Summed line power below which a line never switches on (digital silence) [full scale^2].
+#: Line power below which a line never switches on: the Goertzel power of the Hann-windowed
+#: frames, summed over the frames (a tone of amplitude A gives about (A * 2000 / 4)^2 per frame),
+#: so 1e-14 is a tone near -200 dBFS: only digital silence stays below it.
 HUM_POWER_FLOOR = 1e-14
+#: A line that is on is retuned when its interpolated peak moved more than this [Hz] (the grid
+#: wanders by tenths of a hertz; at 0.1 Hz off a Q 30 notch at 50 Hz would cut only 18 dB).
+HUM_RETUNE_HZ = 0.02
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -106,6 +114,19 @@ def peak_biquad(f_hz: float, q: float, rate: float) -> np.ndarray:
 
 
 @kernel
+def _set_peak(coef: np.ndarray, k: int, f_hz: float, q: float, rate: float) -> None:
+    """Row ``k`` of ``coef`` := :func:`peak_biquad` (``f_hz`` [Hz], ``q``, ``rate`` [Hz])."""
+    w0 = 2.0 * np.pi * f_hz / rate
+    gain = 1.0 / (1.0 + np.tan(0.5 * w0 / q))
+    coef[k, 0] = 1.0 - gain
+    coef[k, 1] = 0.0
+    coef[k, 2] = gain - 1.0
+    coef[k, 3] = 1.0
+    coef[k, 4] = -2.0 * gain * np.cos(w0)
+    coef[k, 5] = 2.0 * gain - 1.0
+
+
+@kernel
 def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np.ndarray,
                 frame_pos: int, coef: np.ndarray, zi: np.ndarray, gain: np.ndarray,
                 target: np.ndarray, step: float, counts: np.ndarray) -> None:
@@ -114,8 +135,9 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
     a line's gain above 0 to ``counts[1]``.
 
     ``coef`` (lines, 6) peak sections, ``zi`` (lines, 2) their TDF-II states, ``gain`` (lines,)
-    moving towards ``target`` (lines,) by ``step`` per sample; a line whose gain and target are
-    both 0 is skipped (its state is left as it is)."""
+    moving towards ``target`` (lines,) by ``step`` per sample. Each active line ``k`` takes
+    ``y -= gain[k] * peak_k(y)`` in turn (a cascade of notches once the gains are 1); a line
+    whose gain and target are both 0 is skipped (its state is left as it is)."""
     n_lines = coef.shape[0]
     idle = True  # no line on or ramping: the samples pass as they are (the usual case)
     for k in range(n_lines):
@@ -142,9 +164,10 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
             g = gain[k]
             if g == 0.0 and target[k] == 0.0:
                 continue
-            p = coef[k, 0] * v + zi[k, 0]
-            zi[k, 0] = coef[k, 1] * v - coef[k, 4] * p + zi[k, 1]
-            zi[k, 1] = coef[k, 2] * v - coef[k, 5] * p
+            # the sections in cascade: each resonator hears what the lines before left
+            p = coef[k, 0] * y + zi[k, 0]
+            zi[k, 0] = coef[k, 1] * y - coef[k, 4] * p + zi[k, 1]
+            zi[k, 1] = coef[k, 2] * y - coef[k, 5] * p
             if g < target[k]:
                 g = min(g + step, target[k])
             elif g > target[k]:
@@ -173,16 +196,28 @@ def _prime_kernel(coef: np.ndarray, zi: np.ndarray, k: int, frame: np.ndarray) -
         zi[k, 1] = coef[k, 2] * v - coef[k, 5] * p
 
 
+#: Bins per line in the analysis: the line, its four neighbours, then 1 Hz below and above it.
+_BINS_PER_LINE = 7
+
+
 @kernel
 def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np.ndarray,
-                    history: np.ndarray, slot: int, n_frames: int, target: np.ndarray,
-                    on_ratio: float, off_ratio: float, floor: float,
-                    switch: np.ndarray) -> int:
-    """One analysis frame: Hann-windowed power of ``frame`` at the bins of ``c2`` (Goertzel,
-    ``c2 = 2 cos(2 pi f / rate)``, shape (lines * 5,): per line its own bin, then its four
-    neighbours) into ``history[slot]`` (shape (lines, 5)); then, from the sum over the first
-    ``n_frames`` slots, the lines to switch off (their ``target`` set to 0) and to switch on
-    (their indices written to ``switch``; their count is returned). ``s`` (2, bins) is work."""
+                    history: np.ndarray, slot: int, n_frames: int, lines_hz: np.ndarray,
+                    target: np.ndarray, tuned_hz: np.ndarray, coef: np.ndarray, q: float,
+                    rate: float, on_ratio: float, off_ratio: float, floor: float,
+                    retune_hz: float, switch: np.ndarray) -> int:
+    """One analysis frame.
+
+    The Hann-windowed power of ``frame`` at the bins of ``c2`` (Goertzel, ``c2 = 2 cos(2 pi f /
+    rate)``, shape (lines * 7,): per line its own bin, its four neighbours, then 1 Hz below and
+    above it) goes into ``history[slot]`` (shape (lines, 7)). From the sum over the first
+    ``n_frames`` slots, per line: the peak frequency, interpolated (parabola through the log
+    powers at ``f - 1, f, f + 1``, within ±0.5 Hz of ``lines_hz``); a line that is on is switched
+    off (``target`` 0) below ``off_ratio`` times its neighbours' mean or at zero power, and
+    otherwise retuned (``coef`` row and ``tuned_hz``) when its peak moved more than
+    ``retune_hz``; a line that is off and above ``floor`` and ``on_ratio`` times its neighbours
+    is tuned and its index written to ``switch``. Returns the count of lines to switch on
+    (the caller primes their resonators and sets their targets). ``s`` (2, bins) is work."""
     n_bins = c2.shape[0]
     s[:, :] = 0.0
     for t in range(frame.shape[0]):
@@ -200,17 +235,36 @@ def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np
     for k in range(n_lines):
         line = 0.0
         around = 0.0
+        below = 0.0
+        above = 0.0
         for m in range(n_frames):
             line += history[m, k, 0]
-            for j in range(1, per_line):
+            for j in range(1, 5):
                 around += history[m, k, j]
-        around /= per_line - 1
-        if target[k] == 0.0:
-            if line > floor and line >= on_ratio * around:
-                switch[n_on] = k
-                n_on += 1
-        elif line <= 0.0 or line < off_ratio * around:
+            below += history[m, k, 5]
+            above += history[m, k, 6]
+        around /= 4.0
+        on = target[k] != 0.0
+        if on and (line <= 0.0 or line < off_ratio * around):
             target[k] = 0.0
+            continue
+        if not on and not (line > floor and line >= on_ratio * around):
+            continue
+        delta = 0.0
+        if below > 0.0 and above > 0.0:
+            lo = np.log(below)
+            mid = np.log(line)
+            hi = np.log(above)
+            den = lo - 2.0 * mid + hi
+            if den < 0.0:  # a maximum
+                delta = min(max(0.5 * (lo - hi) / den, -0.5), 0.5)
+        f = lines_hz[k] + delta
+        if not on or abs(f - tuned_hz[k]) > retune_hz:
+            _set_peak(coef, k, f, q, rate)
+            tuned_hz[k] = f
+        if not on:
+            switch[n_on] = k
+            n_on += 1
     return n_on
 
 
@@ -253,8 +307,12 @@ class HumStage(Stage):
         self._on_ratio = 10.0 ** (HUM_ON_DB / 10.0)
         self._off_ratio = 10.0 ** (HUM_OFF_DB / 10.0)
         # Goertzel coefficients of each line's bin and of its neighbours, line by line
-        bins = self.lines_hz[:, None] + np.array((0, *HUM_NEIGHBOUR_OFFSETS_HZ))[None, :]
+        offsets = np.array((0, *HUM_NEIGHBOUR_OFFSETS_HZ, -1, 1))
+        assert offsets.shape[0] == _BINS_PER_LINE
+        bins = self.lines_hz[:, None] + offsets[None, :]
         self._c2 = 2.0 * np.cos(2.0 * np.pi * bins.ravel() / HUM_FRAME_SAMPLES)
+        self._lines_f = self.lines_hz.astype(np.float64)
+        self._tuned = self._lines_f.copy()  # the frequency each line's section is tuned to [Hz]
         self._goertzel = np.zeros((2, self._c2.shape[0]), dtype=np.float64)
         # power at each line's bins per frame, the last HUM_FRAMES_SUMMED frames (a ring)
         self._history = np.zeros((HUM_FRAMES_SUMMED, n, bins.shape[1]), dtype=np.float64)
@@ -282,7 +340,10 @@ class HumStage(Stage):
     # ------------------------------------------------------------------ stage protocol
     def warm_up(self) -> None:
         """Compile (or load) every kernel, those run once a second and at a line's switch-on
-        too, then reset."""
+        too (also when this stage watches no line: the graphs of a process are warmed once per
+        input rate, and a later one may watch lines), then reset."""
+        if self.lines_hz.shape[0] == 0:  # mains off: a process may build a stage with lines
+            HumStage(DspConfig(), max_block=64).warm_up()  # later, whose kernels must be ready
         super().warm_up()
         if self.lines_hz.shape[0]:
             _prime_kernel(self._coef, self._zi, 0, self._frame)
@@ -312,6 +373,9 @@ class HumStage(Stage):
         self._gain[:] = 0.0
         self._target[:] = 0.0
         self._history[:] = 0.0
+        self._tuned[:] = self._lines_f
+        for k, f in enumerate(self._lines_f):
+            self._coef[k] = peak_biquad(float(f), HUM_NOTCH_Q, self._rate)
         self._frame_pos = 0
         self._frames_seen = 0
         self._counts[:] = 0
@@ -319,7 +383,7 @@ class HumStage(Stage):
 
     # ------------------------------------------------------------------ analysis
     def _analyse_frame(self) -> None:
-        """Decide each line on or off from the summed spectra of the last frames."""
+        """Decide each line on or off (and retune those on) from the last frames' powers."""
         n_lines = self.lines_hz.shape[0]
         if n_lines == 0:
             return
@@ -328,28 +392,15 @@ class HumStage(Stage):
         n_frames = min(self._frames_seen, HUM_FRAMES_SUMMED)
         n_on = _analyse_kernel(self._frame, self._window, self._c2, self._goertzel,
                                self._history, slot, n_frames if self._frames_seen >= 2 else 0,
-                               self._target, self._on_ratio, self._off_ratio, HUM_POWER_FLOOR,
-                               self._switch)
-        for i in range(n_on):
-            self._switch_on(int(self._switch[i]))
-
-    def _switch_on(self, k: int) -> None:
-        """Line ``k`` on: its resonator tuned to the peak of the last frame's spectrum near the
-        line (parabolic interpolation of the log power at the line's bin and the bins 1 Hz
-        either side) and started from the last frame."""
-        f0 = float(self.lines_hz[k])
-        t = np.arange(HUM_FRAME_SAMPLES) / self._rate
-        windowed = self._frame * self._window
-        lo, mid, hi = (np.log(max(abs(np.dot(windowed, np.exp(-2j * np.pi * f * t))) ** 2,
-                                  1e-300)) for f in (f0 - 1.0, f0, f0 + 1.0))
-        den = lo - 2.0 * mid + hi
-        delta = 0.5 * (lo - hi) / den if den < 0.0 else 0.0  # a maximum: den < 0
-        f = f0 + float(np.clip(delta, -0.5, 0.5))
-        self._coef[k] = peak_biquad(f, HUM_NOTCH_Q, self._rate)
-        if self._gain[k] == 0.0:  # a resonator still ringing down keeps its state
-            _prime_kernel(self._coef, self._zi, k, self._frame)
-        self._target[k] = 1.0
-        self.lines_removed_hz.add(int(self.lines_hz[k]))
+                               self._lines_f, self._target, self._tuned, self._coef,
+                               HUM_NOTCH_Q, self._rate, self._on_ratio, self._off_ratio,
+                               HUM_POWER_FLOOR, HUM_RETUNE_HZ, self._switch)
+        for i in range(n_on):  # tuned by the kernel: start each from the last frame, then on
+            k = int(self._switch[i])
+            if self._gain[k] == 0.0:  # a resonator still ringing down keeps its state
+                _prime_kernel(self._coef, self._zi, k, self._frame)
+            self._target[k] = 1.0
+            self.lines_removed_hz.add(int(self.lines_hz[k]))
 
 
 def remove_hum(x: np.ndarray, cfg: DspConfig = DspConfig()) -> np.ndarray:
