@@ -42,6 +42,7 @@ other stages of this package.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -268,6 +269,24 @@ def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np
     return n_on
 
 
+@functools.lru_cache(maxsize=8)
+def _design(lines_hz: tuple[int, ...], rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What every stage watching ``lines_hz`` [Hz] at ``rate`` [Hz] shares (read-only arrays):
+    the sections tuned to the nominal lines, shape (lines, 6); the analysis frame's Hann window,
+    shape (frame,); the Goertzel coefficients ``2 cos(2 pi f / rate)`` of each line's bins (the
+    line, its four neighbours, then 1 Hz below and above), shape (lines * 7,)."""
+    coef = np.zeros((len(lines_hz), 6), dtype=np.float64)
+    for k, f in enumerate(lines_hz):
+        coef[k] = peak_biquad(float(f), HUM_NOTCH_Q, rate)
+    window = np.hanning(HUM_FRAME_SAMPLES + 2)[1:-1]
+    offsets = np.array((0, *HUM_NEIGHBOUR_OFFSETS_HZ, -1, 1))
+    bins = np.array(lines_hz, dtype=np.float64)[:, None] + offsets[None, :]
+    c2 = 2.0 * np.cos(2.0 * np.pi * bins.ravel() / rate)
+    for a in (coef, window, c2):
+        a.flags.writeable = False
+    return coef, window, c2
+
+
 class HumStage(Stage):
     """Mains hum removal, 2000 Hz in and out, no delay (see the module docstring).
 
@@ -295,27 +314,21 @@ class HumStage(Stage):
         self.lines_hz = hum_lines_hz(cfg)
         n = self.lines_hz.shape[0]
         self._rate = float(rate)
-        self._coef = np.zeros((n, 6), dtype=np.float64)
-        for k, f in enumerate(self.lines_hz):
-            self._coef[k] = peak_biquad(float(f), HUM_NOTCH_Q, self._rate)
+        design = _design(tuple(int(f) for f in self.lines_hz), self._rate)
+        self._coef0, self._window, self._c2 = design  # shared, read-only
+        self._coef = self._coef0.copy()
         self._zi = np.zeros((n, 2), dtype=np.float64)
         self._gain = np.zeros(n, dtype=np.float64)
         self._target = np.zeros(n, dtype=np.float64)
         self._step = 1.0 / HUM_RAMP_SAMPLES
         self._frame = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
-        self._window = np.hanning(HUM_FRAME_SAMPLES + 2)[1:-1]
         self._on_ratio = 10.0 ** (HUM_ON_DB / 10.0)
         self._off_ratio = 10.0 ** (HUM_OFF_DB / 10.0)
-        # Goertzel coefficients of each line's bin and of its neighbours, line by line
-        offsets = np.array((0, *HUM_NEIGHBOUR_OFFSETS_HZ, -1, 1))
-        assert offsets.shape[0] == _BINS_PER_LINE
-        bins = self.lines_hz[:, None] + offsets[None, :]
-        self._c2 = 2.0 * np.cos(2.0 * np.pi * bins.ravel() / HUM_FRAME_SAMPLES)
         self._lines_f = self.lines_hz.astype(np.float64)
         self._tuned = self._lines_f.copy()  # the frequency each line's section is tuned to [Hz]
         self._goertzel = np.zeros((2, self._c2.shape[0]), dtype=np.float64)
         # power at each line's bins per frame, the last HUM_FRAMES_SUMMED frames (a ring)
-        self._history = np.zeros((HUM_FRAMES_SUMMED, n, bins.shape[1]), dtype=np.float64)
+        self._history = np.zeros((HUM_FRAMES_SUMMED, n, _BINS_PER_LINE), dtype=np.float64)
         self._switch = np.zeros(n, dtype=np.int64)
         self._out = np.zeros(max_block, dtype=np.float32)
         self._counts = np.zeros(2, dtype=np.int64)  # non-finite inputs, samples with a line removed
@@ -374,8 +387,7 @@ class HumStage(Stage):
         self._target[:] = 0.0
         self._history[:] = 0.0
         self._tuned[:] = self._lines_f
-        for k, f in enumerate(self._lines_f):
-            self._coef[k] = peak_biquad(float(f), HUM_NOTCH_Q, self._rate)
+        self._coef[:] = self._coef0
         self._frame_pos = 0
         self._frames_seen = 0
         self._counts[:] = 0
