@@ -15,11 +15,11 @@ band-pass's upper edge: 13 lines for 50 and 60 Hz) and at its neighbours ``f ± 
 Hz (1 Hz bins, Goertzel, in a nogil kernel: numpy's FFT and the Python around it, run on the DSP
 thread, cost the batch pipeline 10-20 % of its speed), summed over the last
 :data:`HUM_FRAMES_SUMMED` frames. A line switches on when it stands :data:`HUM_ON_DB` above the
-mean of its neighbours (from the second frame on) and off when it falls below
-:data:`HUM_OFF_DB`. Heart sounds are broadband: on the dev split the rule turned a line on in 12
-of 1159 CirCor recordings, mostly a single line for a few seconds, and held the lines of
-PhysioNet's hum recordings (``tools/eval_hum.py`` and the README). Silent frames (line power
-below :data:`HUM_POWER_FLOOR`) turn nothing on.
+mean of its neighbours (:data:`HUM_FIRST_ON_DB` from the first frame alone, whose bins scatter
+more) and off when it falls below :data:`HUM_OFF_DB`. Heart sounds are broadband: on the dev
+split the rule turned a line on in 12 of 1159 CirCor recordings, mostly a single line for a few
+seconds, and held the lines of PhysioNet's hum recordings (``tools/eval_hum.py`` and the
+README). Silent frames (line power below :data:`HUM_POWER_FLOOR`) turn nothing on.
 
 **Removal**: each line has a second-order peak (resonator) filter centred on the line's
 frequency, refined by parabolic interpolation of the summed log power at the bin and 1 Hz either
@@ -52,6 +52,7 @@ from stetho_rt.dsp._jit import kernel
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 
 __all__ = [
+    "HUM_FIRST_ON_DB",
     "HUM_FRAMES_SUMMED",
     "HUM_FRAME_SAMPLES",
     "HUM_NEIGHBOUR_OFFSETS_HZ",
@@ -74,6 +75,9 @@ HUM_FRAMES_SUMMED = 4
 HUM_ON_DB = 10.0
 #: ... and off below this [dB].
 HUM_OFF_DB = 6.0
+#: From the first frame alone a line switches on only this far above its neighbours [dB] (a
+#: single frame's bins scatter more; strong hum is then removed after 1 s instead of 2 s).
+HUM_FIRST_ON_DB = 20.0
 #: Neighbour bins a line is compared with [Hz from the line].
 HUM_NEIGHBOUR_OFFSETS_HZ = (-5, -3, 3, 5)
 #: Quality factor of each line's notch (centre / -3 dB bandwidth).
@@ -324,6 +328,7 @@ class HumStage(Stage):
         self._frame = np.zeros(HUM_FRAME_SAMPLES, dtype=np.float64)
         self._on_ratio = 10.0 ** (HUM_ON_DB / 10.0)
         self._off_ratio = 10.0 ** (HUM_OFF_DB / 10.0)
+        self._first_on_ratio = 10.0 ** (HUM_FIRST_ON_DB / 10.0)
         self._lines_f = self.lines_hz.astype(np.float64)
         self._tuned = self._lines_f.copy()  # the frequency each line's section is tuned to [Hz]
         self._goertzel = np.zeros((2, self._c2.shape[0]), dtype=np.float64)
@@ -402,11 +407,11 @@ class HumStage(Stage):
         slot = self._frames_seen % HUM_FRAMES_SUMMED
         self._frames_seen += 1
         n_frames = min(self._frames_seen, HUM_FRAMES_SUMMED)
+        on_ratio = self._on_ratio if self._frames_seen >= 2 else self._first_on_ratio
         n_on = _analyse_kernel(self._frame, self._window, self._c2, self._goertzel,
-                               self._history, slot, n_frames if self._frames_seen >= 2 else 0,
-                               self._lines_f, self._target, self._tuned, self._coef,
-                               HUM_NOTCH_Q, self._rate, self._on_ratio, self._off_ratio,
-                               HUM_POWER_FLOOR, HUM_RETUNE_HZ, self._switch)
+                               self._history, slot, n_frames, self._lines_f, self._target,
+                               self._tuned, self._coef, HUM_NOTCH_Q, self._rate, on_ratio,
+                               self._off_ratio, HUM_POWER_FLOOR, HUM_RETUNE_HZ, self._switch)
         for i in range(n_on):  # tuned by the kernel: start each from the last frame, then on
             k = int(self._switch[i])
             if self._gain[k] == 0.0:  # a resonator still ringing down keeps its state
