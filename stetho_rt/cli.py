@@ -29,6 +29,7 @@ from stetho_rt.config import (
     DspConfig,
     PipelineConfig,
     StreamConfig,
+    mains_hz,
 )
 from stetho_rt.errors import (
     EXIT_BAD_INPUT,
@@ -148,8 +149,7 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         raise StethoError(f"--block-seconds {block}: must be between 0.0005 and 1")
     if not block * 4 <= ring <= 600:
         raise StethoError(f"--ring-seconds {ring}: must be between 4 blocks and 600 s")
-    mains = MAINS_CHOICES[getattr(args, "mains", "auto")]
-    return PipelineConfig(dsp=DspConfig(mains_hz=mains),
+    return PipelineConfig(dsp=DspConfig(mains_hz=mains_hz(args.mains)),
                           stream=StreamConfig(ring_seconds=ring, block_seconds=block))
 
 

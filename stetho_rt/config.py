@@ -29,8 +29,11 @@ BANDPASS_ORDER = 4
 MAINS_HZ = (50.0, 60.0)
 #: Mains frequencies accepted [Hz] (the world's grids run at 50 or 60 Hz).
 MAINS_RANGE_HZ = (40.0, 70.0)
-#: Smallest distance between two different hum lines [Hz] (their neighbour bins are +-3, +-5 Hz).
-MAINS_MIN_LINE_GAP_HZ = 5.0
+#: Bins a hum line is compared with [Hz from the line] (dsp/hum.py).
+HUM_NEIGHBOUR_OFFSETS_HZ = (-5, -3, 3, 5)
+#: Smallest distance between two different hum lines [Hz]: none may sit in another's neighbour
+#: bins.
+MAINS_MIN_LINE_GAP_HZ = float(max(abs(o) for o in HUM_NEIGHBOUR_OFFSETS_HZ))
 #: ``--mains`` choices: which mains frequencies' hum is watched for and removed [Hz].
 MAINS_CHOICES: dict[str, tuple[float, ...]] = {"auto": MAINS_HZ, "50": (50.0,), "60": (60.0,),
                                                "off": ()}
@@ -69,6 +72,11 @@ MAX_HEART_RATE_BPM = 220.0
 UI_FPS = 25
 
 
+def mains_hz(choice: str) -> tuple[float, ...]:
+    """The mains frequencies [Hz] of a ``--mains`` choice (:data:`MAINS_CHOICES`)."""
+    return MAINS_CHOICES[choice]
+
+
 @dataclass(frozen=True)
 class DspConfig:
     """Parameters of the DSP chain. All rates in Hz, all durations in seconds."""
@@ -105,6 +113,14 @@ class DspConfig:
             raise ConfigError(f"stft hop={self.stft_hop} must be in 1..window={self.stft_window}")
 
 
+    @property
+    def mains_lines_hz(self) -> tuple[int, ...]:
+        """The hum lines watched [Hz], sorted: every harmonic of :attr:`mains_hz` from the
+        band-pass's lower to its upper edge, whole hertz (shared harmonics once)."""
+        return tuple(sorted({round(k * m) for m in self.mains_hz
+                             for k in range(1, int(self.bandpass_high_hz // m) + 1)
+                             if self.bandpass_low_hz <= k * m}))
+
     def _check_mains(self) -> None:
         """``mains_hz``: a tuple of mains frequencies in :data:`MAINS_RANGE_HZ` whose harmonics
         in the band are either the same line or more than :data:`MAINS_MIN_LINE_GAP_HZ` apart
@@ -114,10 +130,8 @@ class DspConfig:
         if not isinstance(mains, tuple) or not all(
                 isinstance(m, (int, float)) and lo <= m <= hi for m in mains):
             raise ConfigError(f"mains_hz={mains!r}: a tuple of frequencies in {lo:g}-{hi:g} Hz")
-        lines = sorted({round(k * m) for m in mains
-                        for k in range(1, int(self.bandpass_high_hz // m) + 1)
-                        if self.bandpass_low_hz <= k * m})
-        close = [(a, b) for a, b in pairwise(lines) if b - a <= MAINS_MIN_LINE_GAP_HZ]
+        close = [(a, b) for a, b in pairwise(self.mains_lines_hz)
+                 if b - a <= MAINS_MIN_LINE_GAP_HZ]
         if close:
             raise ConfigError(f"mains_hz={mains!r}: harmonics {close[0][0]} and {close[0][1]} Hz "
                               f"are within {MAINS_MIN_LINE_GAP_HZ:g} Hz of each other")

@@ -36,7 +36,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import csv
-import hashlib
 import json
 import pickle
 import platform
@@ -52,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+import _paths  # noqa: E402
 from _paths import data_dir  # noqa: E402
 
 from stetho_rt.classify import labels as L  # noqa: E402
@@ -171,22 +171,8 @@ def pick_subset(recs: list[Rec], n: int) -> list[Rec]:
 
 
 def code_hash(paths: tuple[str, ...]) -> str:
-    """Short hash of source files (missing files hash as absent); a model JSON's ``cv`` key (its
-    published figures, refreshed by ``train_detector.py --score-only``) is left out, since it
-    does not shape a window."""
-    h = hashlib.sha256()
-    for p in paths:
-        f = REPO / p
-        h.update(p.encode())
-        if not f.exists():
-            h.update(b"<missing>")
-        elif f.suffix == ".json":
-            model = json.loads(f.read_bytes())
-            model.pop("cv", None)
-            h.update(json.dumps(model, sort_keys=True).encode())
-        else:
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+    """:func:`_paths.code_hash` of ``paths`` in this tool's :data:`REPO`."""
+    return _paths.code_hash(paths, REPO)
 
 
 def _stream_dir(cache: Path) -> Path:

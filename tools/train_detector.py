@@ -34,6 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _paths import code_hash
+
 from stetho_rt.config import INTERNAL_RATE_HZ, DspConfig
 from stetho_rt.detect.emission import FEATURE_SETS
 from stetho_rt.detect.features_v2 import HOP_SAMPLES
@@ -84,15 +86,27 @@ def frame_states(ann_rows: np.ndarray, n_frames: int, offset_s: float) -> np.nda
 
 FEATURE_SET = "v2"
 """Frame-feature module of the model (``stetho_rt.detect.emission.FEATURE_SETS``)."""
+FEATURE_SOURCES = (
+    "stetho_rt/io/audiofile.py",
+    "stetho_rt/dsp/resample.py",
+    "stetho_rt/dsp/designs.py",
+    "stetho_rt/dsp/hum.py",
+    "stetho_rt/dsp/filters.py",
+    "stetho_rt/detect/features_v2.py",
+    "stetho_rt/config.py",
+)
+"""Sources that shape the cached frame features (their hash keys the cache)."""
 
 
 def load_features(path: Path, cache: Path) -> dict[str, np.ndarray]:
     """Band-passed signal's frame features and labels of one recording (cached).
 
-    The band-passed signal comes from the package's own resample and band-pass stages; the cache
-    key names the feature set, so features of another set (or of scipy stand-ins) are never reused.
+    The band-passed signal comes from the package's own resample, hum and band-pass stages; the
+    cache key names the feature set and hashes the code that makes the features
+    (:data:`FEATURE_SOURCES`), so features of another set or of older code are never reused.
     """
-    c = cache / (path.parent.name + "_" + path.stem + f"_{FEATURE_SET}.npz")
+    key = f"_{FEATURE_SET}_{code_hash(FEATURE_SOURCES)}.npz"
+    c = cache / (path.parent.name + "_" + path.stem + key)
     if c.exists():
         return dict(np.load(c))
     audio = open_audio(path)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stetho_rt.analysis import analysis_config
-from stetho_rt.config import MAINS_CHOICES, MAINS_HZ
+from stetho_rt.config import MAINS_HZ, mains_hz
 from stetho_rt.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -126,7 +126,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     failed = internal = 0
     work = partial(_analyze_one, channel=args.channel, model=args.model,
                    no_classifier=args.no_classifier,
-                   mains_hz=MAINS_CHOICES[getattr(args, "mains", "auto")])
+                   mains_hz=mains_hz(args.mains))
     records = _records(args.files, args.jobs, work)
     try:
         for record, crashed in records:
@@ -165,18 +165,28 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _signals_held(main_thread: bool) -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (in the main thread) while a record is written and counted:
-    one arriving inside the flush raised there, after the record reached the file but before it
-    was counted, and "interrupted after N files" said one fewer than the file held."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not main_thread or not hasattr(signal, "pthread_sigmask"):
+    """Defer SIGINT and SIGTERM while a record is written and counted: one arriving inside the
+    flush raised there, after the record reached the file but before it was counted, and
+    "interrupted after N files" said one fewer than the file held. The signals are noted and
+    raised as KeyboardInterrupt once the record is counted. (A signal mask did not hold: with
+    ``--jobs`` the pool's threads are alive, the kernel hands the signal to one of them and
+    CPython still runs the handler in the main thread, inside the section.)"""
+    if not main_thread:
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    arrived: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
-    finally:  # a signal that came meanwhile is delivered here
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if arrived:
+        raise KeyboardInterrupt
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -43,12 +43,12 @@ other stages of this package.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
-from stetho_rt.config import DspConfig
+from stetho_rt.config import HUM_NEIGHBOUR_OFFSETS_HZ, DspConfig
 from stetho_rt.dsp._jit import kernel
+from stetho_rt.dsp.filters import sos_sample
 from stetho_rt.dsp.stage import DEFAULT_MAX_BLOCK, Float32Array, Stage, batch_max_block, run_batch
 
 __all__ = [
@@ -78,8 +78,6 @@ HUM_OFF_DB = 6.0
 #: From the first frame alone a line switches on only this far above its neighbours [dB] (a
 #: single frame's bins scatter more; strong hum is then removed after 1 s instead of 2 s).
 HUM_FIRST_ON_DB = 20.0
-#: Neighbour bins a line is compared with [Hz from the line].
-HUM_NEIGHBOUR_OFFSETS_HZ = (-5, -3, 3, 5)
 #: Quality factor of each line's notch (centre / -3 dB bandwidth).
 HUM_NOTCH_Q = 30.0
 #: Length of a line gain's ramp on and off [samples at 2 kHz] (50 ms).
@@ -96,39 +94,31 @@ _F32_MAX = float(np.finfo(np.float32).max)
 
 
 def hum_lines_hz(cfg: DspConfig) -> np.ndarray:
-    """The line frequencies watched [Hz], sorted: every harmonic of ``cfg.mains_hz`` from the
-    band-pass's lower to its upper edge, whole hertz (shared harmonics once)."""
-    lines = {
-        round(k * m)
-        for m in cfg.mains_hz
-        for k in range(1, int(cfg.bandpass_high_hz // m) + 1)
-        if cfg.bandpass_low_hz <= k * m <= cfg.bandpass_high_hz
-    }
-    return np.array(sorted(lines), dtype=np.int64)
-
-
-def peak_biquad(f_hz: float, q: float, rate: float) -> np.ndarray:
-    """Second-order peak (resonator) section at ``f_hz`` [Hz], quality ``q``, as
-    :func:`scipy.signal.iirpeak`: ``b0 b1 b2 a0 a1 a2`` (``a0 = 1``), shape (6,), float64.
-    ``1 - H`` is the matching notch (:func:`scipy.signal.iirnotch`)."""
-    w0 = 2.0 * math.pi * f_hz / rate
-    beta = math.tan(0.5 * w0 / q)  # -3 dB edges (gb = 1/sqrt(2) in scipy's design)
-    gain = 1.0 / (1.0 + beta)
-    return np.array([1.0 - gain, 0.0, gain - 1.0, 1.0, -2.0 * gain * math.cos(w0),
-                     2.0 * gain - 1.0])
+    """The line frequencies watched [Hz], sorted (:attr:`DspConfig.mains_lines_hz`)."""
+    return np.array(cfg.mains_lines_hz, dtype=np.int64)
 
 
 @kernel
 def _set_peak(coef: np.ndarray, k: int, f_hz: float, q: float, rate: float) -> None:
-    """Row ``k`` of ``coef`` := :func:`peak_biquad` (``f_hz`` [Hz], ``q``, ``rate`` [Hz])."""
+    """Row ``k`` of ``coef`` := the peak section of :func:`peak_biquad`."""
     w0 = 2.0 * np.pi * f_hz / rate
-    gain = 1.0 / (1.0 + np.tan(0.5 * w0 / q))
+    gain = 1.0 / (1.0 + np.tan(0.5 * w0 / q))  # -3 dB edges (gb = 1/sqrt(2) in scipy's design)
     coef[k, 0] = 1.0 - gain
     coef[k, 1] = 0.0
     coef[k, 2] = gain - 1.0
     coef[k, 3] = 1.0
     coef[k, 4] = -2.0 * gain * np.cos(w0)
     coef[k, 5] = 2.0 * gain - 1.0
+
+
+def peak_biquad(f_hz: float, q: float, rate: float) -> np.ndarray:
+    """Second-order peak (resonator) section at ``f_hz`` [Hz], quality ``q``, as
+    :func:`scipy.signal.iirpeak`: ``b0 b1 b2 a0 a1 a2`` (``a0 = 1``), shape (6,), float64, the
+    layout of :func:`~stetho_rt.dsp.filters.sos_sample`. ``1 - H`` is the matching notch
+    (:func:`scipy.signal.iirnotch`)."""
+    coef = np.zeros((1, 6), dtype=np.float64)
+    _set_peak(coef, 0, f_hz, q, rate)
+    return coef[0]
 
 
 @kernel
@@ -148,21 +138,15 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
     for k in range(n_lines):
         if gain[k] != 0.0 or target[k] != 0.0:
             idle = False
-    if idle:
-        for t in range(start, stop):
-            v = np.float64(x[t])
-            if not np.isfinite(v):
-                v = 0.0
-                counts[0] += 1
-            frame[frame_pos + t - start] = v
-            out[t] = v
-        return
     for t in range(start, stop):
         v = np.float64(x[t])
         if not np.isfinite(v):
             v = 0.0
             counts[0] += 1
         frame[frame_pos + t - start] = v
+        if idle:
+            out[t] = v
+            continue
         y = v
         removing = False
         for k in range(n_lines):
@@ -170,9 +154,7 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
             if g == 0.0 and target[k] == 0.0:
                 continue
             # the sections in cascade: each resonator hears what the lines before left
-            p = coef[k, 0] * y + zi[k, 0]
-            zi[k, 0] = coef[k, 1] * y - coef[k, 4] * p + zi[k, 1]
-            zi[k, 1] = coef[k, 2] * y - coef[k, 5] * p
+            p = sos_sample(coef[k : k + 1], zi[k : k + 1], y)
             if g < target[k]:
                 g = min(g + step, target[k])
             elif g > target[k]:
@@ -182,11 +164,7 @@ def _hum_kernel(x: np.ndarray, start: int, stop: int, out: np.ndarray, frame: np
             removing = removing or g > 0.0
         if removing:
             counts[1] += 1
-        if y > _F32_MAX:
-            y = _F32_MAX
-        elif y < -_F32_MAX:
-            y = -_F32_MAX
-        out[t] = y
+        out[t] = min(max(y, -_F32_MAX), _F32_MAX)
 
 
 @kernel
@@ -195,10 +173,7 @@ def _prime_kernel(coef: np.ndarray, zi: np.ndarray, k: int, frame: np.ndarray) -
     zi[k, 0] = 0.0
     zi[k, 1] = 0.0
     for t in range(frame.shape[0]):
-        v = frame[t]
-        p = coef[k, 0] * v + zi[k, 0]
-        zi[k, 0] = coef[k, 1] * v - coef[k, 4] * p + zi[k, 1]
-        zi[k, 1] = coef[k, 2] * v - coef[k, 5] * p
+        sos_sample(coef[k : k + 1], zi[k : k + 1], frame[t])
 
 
 #: Bins per line in the analysis: the line, its four neighbours, then 1 Hz below and above it.
@@ -214,8 +189,8 @@ def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np
     """One analysis frame.
 
     The Hann-windowed power of ``frame`` at the bins of ``c2`` (Goertzel, ``c2 = 2 cos(2 pi f /
-    rate)``, shape (lines * 7,): per line its own bin, its four neighbours, then 1 Hz below and
-    above it) goes into ``history[slot]`` (shape (lines, 7)). From the sum over the first
+    rate)``, shape (lines * per_line,): per line its own bin, its neighbours, then 1 Hz below
+    and above it) goes into ``history[slot]`` (shape (lines, per_line)). From the sum over the first
     ``n_frames`` slots, per line: the peak frequency, interpolated (parabola through the log
     powers at ``f - 1, f, f + 1``, within ±0.5 Hz of ``lines_hz``); a line that is on is switched
     off (``target`` 0) below ``off_ratio`` times its neighbours' mean or at zero power, and
@@ -244,11 +219,11 @@ def _analyse_kernel(frame: np.ndarray, window: np.ndarray, c2: np.ndarray, s: np
         above = 0.0
         for m in range(n_frames):
             line += history[m, k, 0]
-            for j in range(1, 5):
+            for j in range(1, per_line - 2):
                 around += history[m, k, j]
-            below += history[m, k, 5]
-            above += history[m, k, 6]
-        around /= 4.0
+            below += history[m, k, per_line - 2]
+            above += history[m, k, per_line - 1]
+        around /= per_line - 3
         on = target[k] != 0.0
         if on and (line <= 0.0 or line < off_ratio * around):
             target[k] = 0.0
@@ -317,8 +292,7 @@ class HumStage(Stage):
         super().__init__(rate, rate, 0, max_block)
         self.lines_hz = hum_lines_hz(cfg)
         n = self.lines_hz.shape[0]
-        self._rate = float(rate)
-        design = _design(tuple(int(f) for f in self.lines_hz), self._rate)
+        design = _design(tuple(int(f) for f in self.lines_hz), self.out_rate)
         self._coef0, self._window, self._c2 = design  # shared, read-only
         self._coef = self._coef0.copy()
         self._zi = np.zeros((n, 2), dtype=np.float64)
@@ -410,7 +384,7 @@ class HumStage(Stage):
         on_ratio = self._on_ratio if self._frames_seen >= 2 else self._first_on_ratio
         n_on = _analyse_kernel(self._frame, self._window, self._c2, self._goertzel,
                                self._history, slot, n_frames, self._lines_f, self._target,
-                               self._tuned, self._coef, HUM_NOTCH_Q, self._rate, on_ratio,
+                               self._tuned, self._coef, HUM_NOTCH_Q, self.out_rate, on_ratio,
                                self._off_ratio, HUM_POWER_FLOOR, HUM_RETUNE_HZ, self._switch)
         for i in range(n_on):  # tuned by the kernel: start each from the last frame, then on
             k = int(self._switch[i])

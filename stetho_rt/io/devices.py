@@ -65,10 +65,12 @@ def import_sounddevice() -> ModuleType:
 
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for the block (ALSA and PortAudio print there).
+    """Send file descriptor 2 to /dev/null for the block (ALSA and PortAudio print there, and
+    onnxruntime's import its telemetry warning).
 
-    Process-wide: use it only around short PortAudio calls (open, re-initialise), never while a
-    terminal UI might write to stderr for long.
+    Process-wide: use it only around short native calls (PortAudio's open and re-initialise,
+    onnxruntime's one-off import), never while a terminal UI might write to stderr for long;
+    whatever the library prints inside is lost, errors it raises are not.
     """
     try:
         saved = os.dup(2)

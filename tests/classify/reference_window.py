@@ -1,8 +1,8 @@
-"""Slow reference: the original numpy window summary (before the kernel rewrite), kept verbatim.
+"""Slow reference: the original numpy window summary (before the kernel rewrite).
 
 ``window_vector`` and ``window_quality`` below are the implementation the shipped model
 (``models/classifier.onnx``) was trained on, but for one later rule in ``window_quality``: a
-window more than ``OVERDRIVEN_SHARE`` clipped gets quality 0 (stop 25; 40 of 39 891 dev windows,
+window more than ``OVERDRIVEN_SHARE`` clipped gets quality 0 (stop 25; 39 of 39 891 dev windows,
 no verdict changed); ``tests/classify/test_window_reference.py`` checks the fast implementation
 in :mod:`stetho_rt.classify.windows` against them.
 """
