@@ -1,8 +1,9 @@
 """The ``stetho-rt`` command line (ARCHITECTURE.md §6).
 
 Exit codes: 0 all good; 2 bad input or arguments (one line on stderr per problem, no traceback);
-1 internal failure; 130 interrupted (Ctrl-C or SIGTERM). ``STETHO_RT_DEBUG=1`` adds tracebacks
-for internal failures.
+1 internal failure; 130 interrupted (Ctrl-C while a command starts or a batch runs, SIGTERM to
+a batch). A live run (monitor, replay) is stopped by Ctrl-C, ``q`` or SIGTERM and ends with 0.
+``STETHO_RT_DEBUG=1`` adds tracebacks for internal failures.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ import traceback
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 """Exit codes: all good; an internal failure (a bug); bad input or arguments."""
 EXIT_INTERRUPTED = 130
-"""Exit code after SIGINT or SIGTERM (128 + SIGINT, as a shell reports it)."""
+"""Exit code of an interrupted command (128 + SIGINT, as a shell reports it): Ctrl-C while a
+command starts or a batch runs, SIGTERM to a batch. A live run stopped by them ends with 0."""
 
 
 def internal_error_text(exc: BaseException) -> str:
