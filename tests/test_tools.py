@@ -93,8 +93,10 @@ def test_classifier_variants_score_every_variant(tmp_path: Path, capsys) -> None
     import classifier_variants
 
     root = require_data()
+    # without augmented copies: this checks the variants' logic (the copies, which the training
+    # tool's own test covers, doubled the fits and the time)
     argv = ["--data", str(root), "--subset", "12", "--cache", str(tmp_path / "cache"), "--heads",
-            "--unknown-seeds", "1", "--spread-seeds", "2"]
+            "--unknown-seeds", "1", "--spread-seeds", "2", "--augment", "0"]
     assert classifier_variants.main(argv) == 0
     out = capsys.readouterr().out
     for seed in (1, 2):  # the Unknown-class and the session-spread comparisons
@@ -200,6 +202,9 @@ def test_train_classifier_writes_a_model_the_runtime_loads(tmp_path: Path, capsy
     counts = meta["provenance"]["training_recordings"]  # recordings with a training class
     assert set(counts) == {"circor", "physionet", "pascal"} and all(0 < n <= 12
                                                                    for n in counts.values())
+    # one augmented copy of each (a recording too short for a window has none)
+    assert 0 < meta["provenance"]["augmented_copies"] <= sum(counts.values())
+    assert "augmented copies" in log
     path = root / "circor2022" / "50159_MV.flac"
     ws = recording_windows(path)
     v = recording_verdict(clf, ws)
@@ -259,3 +264,115 @@ def test_feature_code_hash_ignores_a_models_published_figures(tmp_path: Path, mo
     assert train_classifier.code_hash(("m.json",)) == before
     f.write_text(json.dumps({"w1": [1.0, 2.5], "cv": {"f1": 0.96}}))
     assert train_classifier.code_hash(("m.json",)) != before
+
+
+def _probe_rows(out: str) -> list[tuple[str, str, float, int, int, str]]:
+    """(dataset, condition, F1@60, recordings given a rate, scored, rest of line) per line of
+    ``tools/eval_hum.py`` / ``tools/eval_response.py``."""
+    rows = re.findall(r"^(\w+) \(\d+\) (.+?): F1@60 (\S+), HR MAE \S+ bpm, within 5 \S+ %, "
+                      r"given (\d+)/(\d+), (verdicts .*)$", out, re.M)
+    return [(ds, cond, float(f1), int(g), int(n), rest) for ds, cond, f1, g, n, rest in rows]
+
+
+def test_eval_response_scores_every_response_against_the_recording_itself(capsys) -> None:
+    """The robustness probe of the README's device-response table runs every response, keeps
+    the peak (nothing clipped) and counts verdict changes against the unchanged recordings."""
+    import eval_response
+
+    root = require_data()
+    assert eval_response.main([str(root), "--limit", "2", "--datasets", "circor2022",
+                               "--responses", "diaphragm", "bell"]) == 0
+    rows = _probe_rows(capsys.readouterr().out)
+    assert [r[1] for r in rows] == ["none", "diaphragm", "bell"]  # the reference runs first
+    assert rows[0][2] > 0.85 and all(0.0 <= r[2] <= 1.0 for r in rows)
+    assert "verdicts changed" not in rows[0][5]
+    for *_, rest in rows[1:]:
+        assert re.search(r"verdicts changed \d/2", rest) and "clipped" not in rest, rest
+
+
+def test_eval_response_filters_keep_the_peak() -> None:
+    import eval_response
+
+    rate = 4000
+    t = np.arange(rate) / rate
+    x = 0.5 * np.sin(2 * np.pi * 30 * t) + 0.1 * np.sin(2 * np.pi * 300 * t)
+    assert eval_response.with_response(x, rate, "none") is x
+    for name in eval_response.RESPONSES:
+        y = eval_response.with_response(x, rate, name)
+        assert np.max(np.abs(y)) == pytest.approx(np.max(np.abs(x)))
+    # the diaphragm takes the 30 Hz tone down against the 300 Hz one; the bell the other way
+    def tones(y: np.ndarray) -> tuple[float, float]:
+        spec = np.abs(np.fft.rfft(y[rate // 2:]))  # after the filter's start-up
+        return spec[15], spec[150]  # 30 Hz and 300 Hz bins of the half second
+    lo, hi = tones(eval_response.with_response(x, rate, "diaphragm"))
+    assert lo / hi < 0.5 * 5.0  # 5:1 as it is
+    lo, hi = tones(eval_response.with_response(x, rate, "bell"))
+    assert lo / hi > 2.0 * 5.0
+
+
+def test_eval_hum_reports_hum_levels_and_the_mixes_it_clipped(capsys) -> None:
+    import eval_hum
+
+    root = require_data()
+    assert eval_hum.main([str(root), "--limit", "2", "--datasets", "circor2022",
+                          "--levels", "0", "3"]) == 0
+    rows = _probe_rows(capsys.readouterr().out)
+    assert [r[1] for r in rows] == ["50 Hz hum x0, removal on", "50 Hz hum x3, removal on"]
+    assert rows[0][2] > 0.85 and "clipped" not in rows[0][5]
+    assert rows[1][2] > 0.6  # removed: without it, F1 falls to about 0 at three times (README)
+
+
+def test_augment_responses_are_the_cookbook_filters_and_keep_the_peak() -> None:
+    """The training copies' responses: shelves reach their gain at the ends of the band and
+    unity at the other, the peak its gain at its centre; a copy keeps the peak and is the same
+    for the same key (a cache entry stays valid), another for another key."""
+    import _augment
+    from scipy import signal
+
+    rate = 4000
+    for kind, end in (("low", 0.0), ("high", rate / 2)):
+        sos = _augment._shelf(kind, 150.0, 9.0, rate)[None, :]
+        _, h = signal.sosfreqz(sos, worN=[end, rate / 2 - end], fs=rate)
+        np.testing.assert_allclose(20 * np.log10(np.abs(h)), [9.0, 0.0], atol=0.05)
+    _, h = signal.sosfreqz(_augment._peak(200.0, -6.0, 2.0, rate)[None, :], worN=[200.0], fs=rate)
+    assert 20 * np.log10(abs(h[0])) == pytest.approx(-6.0, abs=1e-6)
+
+    x = np.random.default_rng(0).normal(0.0, 0.1, rate).astype(np.float32)
+    a = _augment.augmented(x, rate, _augment.response_rng(1, "circor/1_AV#aug1"))
+    b = _augment.augmented(x, rate, _augment.response_rng(1, "circor/1_AV#aug1"))
+    c = _augment.augmented(x, rate, _augment.response_rng(1, "circor/2_AV#aug1"))
+    assert a.dtype == np.float32 and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.max(np.abs(a)) == pytest.approx(np.max(np.abs(x)), rel=1e-6)
+    for seed in range(20):  # every response stays a stable filter within its ranges
+        sos = _augment.random_response(np.random.default_rng(seed), rate)
+        assert sos.shape == (3, 6) and np.all(np.abs(np.roots(sos[0, 3:])) < 1.0)
+        _, h = signal.sosfreqz(sos, worN=512, fs=rate)
+        gain_db = 20 * np.log10(np.abs(h))
+        lim = 2 * _augment.SHELF_DB + _augment.PEAK_DB
+        assert np.all(np.abs(gain_db) <= lim + 0.5)
+
+
+def test_training_rows_add_augmented_copies_only_to_the_training_recordings() -> None:
+    """The copies' windows join the fold's training rows with their recording's label, all
+    copies together weighing as much as the recording; the plain windows keep the weights of
+    ``window_weights``; the baseline never sees a copy."""
+    from types import SimpleNamespace
+
+    import train_classifier as T
+
+    recs = [SimpleNamespace(dataset="circor") for _ in range(3)]
+    t = SimpleNamespace(
+        recs=recs, X=np.arange(12, dtype=np.float32).reshape(6, 2), B=np.zeros((6, 2)),
+        rec=np.array([0, 0, 1, 1, 2, 2]), pos=np.array([0, 1, 0, 1, 0, 1]),
+        y=np.array([0, 1, 0]), strata=np.array(["circor"] * 3),
+        XA=np.full((4, 2), -1.0, np.float32), recA=np.array([0, 0, 2, 2]),
+        posA=np.array([0, 2, 0, 1]))
+    train = np.array([True, True, False])
+    X, y, w = T.training_rows(t, "hgb", train)
+    plain = T.window_weights(t, train)[[0, 2]]
+    # plain windows 0 and 2 (stride 2), then recording 0's copy at positions 0 and 2
+    assert X.shape == (4, 2) and np.array_equal(y, [0, 1, 0, 0])
+    np.testing.assert_allclose(w[:2], plain)
+    np.testing.assert_allclose(w[2:], [plain[0], plain[0]])  # 2 copy windows share rec 0's
+    Xb, yb, _ = T.training_rows(t, "baseline", train)
+    assert Xb.shape == (2, 2) and np.array_equal(yb, [0, 1])

@@ -4,11 +4,12 @@
 Usage::
 
     .venv/bin/python tools/classifier_variants.py [--data DIR] [--cache DIR] [--heads]
+        [--augment N]
 
 Computes the out-of-fold window and session-head probabilities of the shipped recipe once
-(``tools/train_classifier.py``'s folds, weights and models; about 2.5 min with a warm window
-cache), then prints, per variant, CirCor recording AUROC, CirCor patient weighted accuracy and
-PhysioNet MAcc:
+(``tools/train_classifier.py``'s folds, weights, augmented copies and models; about 2.5 min with
+a warm window cache before the copies, twice that with them), then prints, per variant, CirCor
+recording AUROC, CirCor patient weighted accuracy and PhysioNet MAcc:
 
 - **blend weight** of the session head (0 = windows only, 1 = the head alone), the threshold
   tuned in-sample on the objective of ``train_classifier.tune_threshold``;
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=T.DEFAULT_CACHE)
     ap.add_argument("--heads", action="store_true", help="also the window-head size variants")
     ap.add_argument("--subset", type=int, default=0, help="N recordings per dataset (tests)")
+    ap.add_argument("--augment", type=int, default=T.AUGMENT_COPIES, metavar="N",
+                    help="augmented copies of each training recording, as the shipped recipe")
     ap.add_argument("--unknown-seeds", type=int, nargs="+", default=[], metavar="SEED",
                     help="compare CirCor Unknown unused vs taught as artifact on these fold seeds")
     ap.add_argument("--spread-seeds", type=int, nargs="+", default=[], metavar="SEED",
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     recs = T.list_recordings(args.data)
     if args.subset:
         recs = T.pick_subset(recs, args.subset)
-    t = T.build_table(recs, T.load_windows(recs, args.cache))
+    t = T.build_table(recs, T.load_windows(recs, args.cache, augment=args.augment),
+                      args.augment)
     fold = T.folds(t)
     tests = [fold == i for i in range(int(fold.max()) + 1)]
     P, PS = T.oof_probs(t, T.DEFAULT_KIND, tests), T.oof_session(t, tests)

@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
+import _augment  # noqa: E402
 import _paths  # noqa: E402
 from _paths import data_dir  # noqa: E402
 
@@ -97,6 +98,11 @@ WINDOW_SOURCES = (
 WINDOW_CACHE_FORMAT = 3
 """Layout of a cached window entry (bump when :func:`load_windows` stores something new;
 2: quality as float64, the worker's dtype; 3: ``heard``, whether the session summary takes it)."""
+AUGMENT_COPIES = 1
+"""Copies of every training recording heard through a random device response
+(:mod:`_augment`), added to the training folds only (``--augment``)."""
+AUGMENT_SOURCES = ("tools/_augment.py",)
+"""Source of the augmented copies' audio (its hash names their cached windows)."""
 SESSION_HGB = {"max_iter": 300, "learning_rate": 0.03, "max_leaf_nodes": 8,
                "min_samples_leaf": 20, "l2_regularization": 1.0}
 """Session head: one sample per recording (about 2000), so smaller trees and a slower rate."""
@@ -180,19 +186,64 @@ def _stream_dir(cache: Path) -> Path:
     return cache / f"frames-{code_hash(FEATURE_SOURCES)}"
 
 
-def load_stream(r: Rec, fdir: Path) -> RecordingStream:
-    """Frames and detected sounds of one recording through the pipeline's DSP graph, cached."""
-    ff = fdir / f"{r.dataset}__{r.rid}.pkl"
+def load_stream(r: Rec, fdir: Path, copy: int = 0) -> RecordingStream:
+    """Frames and detected sounds of one recording through the pipeline's DSP graph, cached;
+    ``copy`` > 0: of its augmented copy number ``copy`` (:func:`augment_key`)."""
+    name = f"{r.dataset}__{r.rid}" + (f"__aug{copy}-{code_hash(AUGMENT_SOURCES)}" if copy else "")
+    ff = fdir / f"{name}.pkl"
     if ff.exists():
         return pickle.loads(ff.read_bytes())
-    rs = recording_stream(r.path)
+    if copy:
+        rs = _augmented_stream(r, copy)
+    else:
+        rs = recording_stream(r.path)
     fdir.mkdir(parents=True, exist_ok=True)
     ff.write_bytes(pickle.dumps(rs))
     return rs
 
 
-def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str, dict]:
-    """Window vectors and qualities per recording, cached on disk (frames and windows)."""
+def augment_key(r: Rec, copy: int) -> str:
+    """Windows-cache key of augmented copy ``copy`` (1, 2...) of ``r``; it also seeds the
+    copy's response (:func:`_augment.response_rng`)."""
+    return f"{r.dataset}/{r.rid}#aug{copy}-{code_hash(AUGMENT_SOURCES)}"
+
+
+def _augmented_stream(r: Rec, copy: int) -> RecordingStream:
+    """:func:`recording_stream` of ``r`` heard through its copy's random response, written to a
+    temporary float WAV at the recording's own rate (the pipeline reads files)."""
+    import tempfile
+
+    import soundfile as sf
+
+    from stetho_rt.io.audiofile import open_audio
+
+    audio = open_audio(r.path)
+    y = _augment.augmented(audio.read_all(), audio.rate,
+                           _augment.response_rng(SEED, augment_key(r, copy)))
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "copy.wav"
+        sf.write(wav, y, audio.rate, subtype="FLOAT")
+        return recording_stream(wav)
+
+
+def _window_entry(rs: RecordingStream) -> dict[str, np.ndarray]:
+    """Window vectors, qualities, session flags and baseline MFCCs of one recording stream."""
+    frames = rs.frames
+    ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S,
+                    sounds=rs.sounds, time_offset_s=rs.time_offset_s)
+    return {
+        "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
+        "q": np.array([w.quality.index for w in ws], np.float64),  # as the worker sees it
+        "heard": np.array([w.quality.heard for w in ws], bool),  # in the session summary
+        "mfcc": _mfcc_windows(frames, len(ws)),
+    }
+
+
+def load_windows(recs: list[Rec], cache: Path, verbose: bool = True,
+                 augment: int = 0) -> dict[str, dict]:
+    """Window vectors and qualities per recording, cached on disk (frames and windows); with
+    ``augment``, also of that many augmented copies of every recording with a training class
+    (keys :func:`augment_key`)."""
     fdir = _stream_dir(cache)
     wfile = cache / (f"windows-{code_hash(FEATURE_SOURCES)}-{code_hash(WINDOW_SOURCES)}"
                      f"-v{WINDOW_CACHE_FORMAT}.npz")
@@ -201,20 +252,12 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True) -> dict[str
     if wfile.exists():
         z = np.load(wfile, allow_pickle=True)
         have = z["data"].item()
-    todo = [r for r in recs if f"{r.dataset}/{r.rid}" not in have]
+    todo = [(r, 0, f"{r.dataset}/{r.rid}") for r in recs]
+    todo += [(r, k, augment_key(r, k)) for k in range(1, augment + 1) for r in recs if r.target]
+    todo = [item for item in todo if item[2] not in have]
     t0 = time.perf_counter()
-    for i, r in enumerate(todo):
-        key = f"{r.dataset}/{r.rid}"
-        rs = load_stream(r, fdir)
-        frames = rs.frames
-        ws = windows_of(frames, DSP, CLASSIFIER_WINDOW_S, CLASSIFIER_HOP_S,
-                        sounds=rs.sounds, time_offset_s=rs.time_offset_s)
-        have[key] = {
-            "X": np.stack([w.vector for w in ws]) if ws else np.zeros((0, 0), np.float32),
-            "q": np.array([w.quality.index for w in ws], np.float64),  # as the worker sees it
-            "heard": np.array([w.quality.heard for w in ws], bool),  # in the session summary
-            "mfcc": _mfcc_windows(frames, len(ws)),
-        }
+    for i, (r, copy, key) in enumerate(todo):
+        have[key] = _window_entry(load_stream(r, fdir, copy))
         if verbose and (i % 200 == 0 or i == len(todo) - 1):
             print(f"  features {i + 1}/{len(todo)} ({time.perf_counter() - t0:.0f} s)", flush=True)
     if todo:
@@ -256,15 +299,23 @@ class Table:
     groups: np.ndarray  # (n_recs,) split group
     strata: np.ndarray  # (n_recs,) class-balancing stratum (PhysioNet database, else dataset)
     S: np.ndarray  # (n_recs, 2 n_features + 1) session vectors (NaN rows: no window)
+    # augmented copies (training only; empty without augmentation)
+    XA: np.ndarray  # (n_aug_windows, n_features) window vectors of the copies
+    recA: np.ndarray  # (n_aug_windows,) recording index of each
+    posA: np.ndarray  # (n_aug_windows,) window number within its copy
+    SA: np.ndarray  # (n_copies, 2 n_features + 1) session vectors of the copies
+    recSA: np.ndarray  # (n_copies,) recording index of each
 
 
-def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
-    """Stack the cached windows of ``recs`` and build each recording's session vector."""
+def build_table(recs: list[Rec], have: dict[str, dict], augment: int = 0) -> Table:
+    """Stack the cached windows of ``recs`` and build each recording's session vector; with
+    ``augment``, those of that many augmented copies of each training recording too."""
     from stetho_rt.classify.session import session_vector
 
     n_features = next(d["X"].shape[1] for d in have.values() if d["X"].shape[0])
     S = np.full((len(recs), 2 * n_features + 1), np.nan, np.float32)
     Xs, Bs, qs, ri, pos = [], [], [], [], []
+    XA, recA, posA, SA, recSA = [], [], [], [], []
     for i, r in enumerate(recs):
         d = have[f"{r.dataset}/{r.rid}"]
         if d["X"].shape[0]:
@@ -274,20 +325,34 @@ def build_table(recs: list[Rec], have: dict[str, dict]) -> Table:
             qs.append(d["q"])
             ri.append(np.full(d["X"].shape[0], i))
             pos.append(np.arange(d["X"].shape[0]))
+        for copy in range(1, augment + 1) if r.target else ():
+            a = have[augment_key(r, copy)]
+            if a["X"].shape[0]:
+                SA.append(session_vector(a["X"], a["q"], n_features, a["heard"]))
+                recSA.append(i)
+                XA.append(a["X"])
+                recA.append(np.full(a["X"].shape[0], i))
+                posA.append(np.arange(a["X"].shape[0]))
     y = np.array([L.CLASS_LABELS.index(r.target) if r.target else -1 for r in recs])
+    n_s = 2 * n_features + 1
     return Table(recs, np.concatenate(Xs), np.concatenate(Bs), np.concatenate(qs),
                  np.concatenate(ri), np.concatenate(pos), y, np.array([r.group for r in recs]),
-                 np.array([_stratum(r) for r in recs]), S)
+                 np.array([_stratum(r) for r in recs]), S,
+                 np.concatenate(XA) if XA else np.zeros((0, n_features), np.float32),
+                 np.concatenate(recA) if recA else np.zeros(0, int),
+                 np.concatenate(posA) if posA else np.zeros(0, int),
+                 np.array(SA, np.float32).reshape(-1, n_s), np.array(recSA, int))
 
 
 def _stratum(r: Rec) -> str:
     return f"physionet:{r.meta['database']}" if r.dataset == "physionet" else r.dataset
 
 
-def window_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
-    """Sample weights of the windows of the recordings in ``rec_mask``.
+def recording_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
+    """Weight of each recording of ``rec_mask`` that has a training class, shape (n_recs,)
+    (0 elsewhere; :func:`window_weights` spreads it over the recording's windows).
 
-    Each recording sums to one; within each dataset the classes are balanced inside every
+    Within each dataset the classes are balanced inside every
     stratum (PhysioNet: each database, a different device and site with its own share of
     abnormal recordings, so the database cannot stand in for the label; others: the dataset),
     strata weighted by their size; each dataset's total is proportional to the square root of its
@@ -304,9 +369,41 @@ def window_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
             for c in classes:
                 mc = m & (t.y == c)
                 rec_w[mc] = np.sqrt(md.sum()) * (m.sum() / md.sum()) / len(classes) / mc.sum()
-    counts = np.bincount(t.rec, minlength=len(t.recs))
-    w = rec_w[t.rec] / np.maximum(counts[t.rec], 1)
+    return rec_w
+
+
+def _spread(rec_w: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    """Each recording's weight shared equally by its windows (``rec``: their recording index)."""
+    counts = np.bincount(rec, minlength=rec_w.shape[0])
+    return rec_w[rec] / np.maximum(counts[rec], 1)
+
+
+def window_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
+    """Sample weights of the windows of the recordings in ``rec_mask``: each recording's
+    (:func:`recording_weights`) shared by its windows, scaled to a mean of one over the
+    weighted windows."""
+    w = _spread(recording_weights(t, rec_mask), t.rec)
     return w / w[w > 0].mean()
+
+
+def training_rows(t: Table, kind: str, train_rec: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, y, sample weights) to fit a window head on the recordings of ``train_rec``: every
+    :data:`TRAIN_STRIDE`-th window and, but for the baseline, those of the recordings' augmented
+    copies; all copies of a recording together weigh as much as the recording (on the scale of
+    :func:`window_weights`, which the plain windows keep)."""
+    X = t.B if kind == "baseline" else t.X
+    wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
+    rec_w = recording_weights(t, train_rec)
+    w_all = _spread(rec_w, t.rec)
+    scale = w_all[w_all > 0].mean()
+    Xs, ys, ws = [X[wm]], [t.y[t.rec][wm]], [w_all[wm] / scale]
+    if kind != "baseline" and t.XA.shape[0]:
+        am = train_rec[t.recA] & (t.posA % TRAIN_STRIDE == 0)
+        Xs.append(t.XA[am])
+        ys.append(t.y[t.recA][am])
+        ws.append(_spread(rec_w, t.recA)[am] / scale)
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(ws)
 
 
 def invariant_columns() -> list[int]:
@@ -387,10 +484,19 @@ def session_weights(t: Table, rec_mask: np.ndarray) -> np.ndarray:
 
 
 def fit_session(t: Table, rec_mask: np.ndarray):
-    """Fit the session head on the recordings of ``rec_mask`` that have a class and a window."""
+    """Fit the session head on the recordings of ``rec_mask`` that have a class and a window,
+    and on their augmented copies (all copies of a recording together weigh as much as it)."""
     m = rec_mask & (t.y >= 0) & np.isfinite(t.S[:, -1])
+    w = session_weights(t, rec_mask)
+    X, y, sw = t.S[m], t.y[m], w[m]
+    if t.SA.shape[0]:
+        ma = m[t.recSA]
+        copies = np.bincount(t.recSA, minlength=len(t.recs))
+        X = np.concatenate([X, t.SA[ma]])
+        y = np.concatenate([y, t.y[t.recSA][ma]])
+        sw = np.concatenate([sw, (w / np.maximum(copies, 1))[t.recSA][ma]])
     model = make_session_model()
-    model.fit(t.S[m], t.y[m], hgb__sample_weight=session_weights(t, rec_mask)[m])
+    model.fit(X, y, hgb__sample_weight=sw)
     return model
 
 
@@ -452,10 +558,7 @@ def oof_probs(t: Table, kind: str, test_of: list[np.ndarray]) -> np.ndarray:
     P = np.full((t.X.shape[0], len(L.CLASS_LABELS)), np.nan, np.float32)
     X = t.B if kind == "baseline" else t.X
     for test in test_of:
-        train_rec = ~test & (t.y >= 0)
-        wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
-        w = window_weights(t, train_rec)[wm]
-        model = _fit(kind, X[wm], t.y[t.rec][wm], w)
+        model = _fit(kind, *training_rows(t, kind, ~test & (t.y >= 0)))
         tm = test[t.rec]
         P[tm] = proba3(model, X[tm])
     return P
@@ -824,6 +927,13 @@ def model_card(path: Path, name: str, kind: str, reports: dict, lodo: dict, meta
         "`unsure` -> artifact, abnormal -> murmur, normal -> normal; PASCAL A normal / murmur / "
         "artifact (extrahls unused). Windows weighted so each recording counts once, classes "
         "balanced within each dataset.",
+        *([f"- **Augmentation**: {meta['provenance']['augmented_copies']} copies of the training "
+           "recordings (one per recording that has a window), each heard through a random "
+           "device response (`tools/_augment.py`: a low shelf, a high shelf and a peak, ±12 / ±12 "
+           "/ ±9 dB), join the training folds only, a copy weighing as much as its recording "
+           "altogether; scored folds are never augmented. `tools/eval_response.py` probes other "
+           "responses (Butterworth low- and high-passes) the training never drew."]
+          if meta["provenance"].get("augmented_copies") else []),
         f"- **Provenance**: commit `{meta['provenance']['git_commit'][:12]}`, seed "
         f"{meta['provenance']['seed']}, resampler `{meta['provenance']['resampler']}`, feature "
         f"code hash `{meta['provenance']['feature_code']}`, scikit-learn "
@@ -950,14 +1060,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cv", action="store_true", help="skip cross-validation")
     ap.add_argument("--no-lodo", action="store_true", help="skip the held-out-database runs")
     ap.add_argument("--no-export", action="store_true", help="do not write the model")
+    ap.add_argument("--augment", type=int, default=AUGMENT_COPIES, metavar="N",
+                    help="augmented copies of each training recording (tools/_augment.py; 0: "
+                         "none)")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     recs = list_recordings(args.data)
     if args.subset:
         recs = pick_subset(recs, args.subset)
-    have = load_windows(recs, args.cache)
-    t = build_table(recs, have)
+    have = load_windows(recs, args.cache, augment=args.augment)
+    t = build_table(recs, have, args.augment)
     print(f"features ready: {len(recs)} recordings, {t.X.shape[0]} windows x {t.X.shape[1]} "
+          f"and {t.XA.shape[0]} of {t.SA.shape[0]} augmented copies "
           f"({time.perf_counter() - t_start:.0f} s)", flush=True)
     from eval_classifier import format_scores
 
@@ -994,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
               "nothing exported (use a larger --subset)", file=sys.stderr)
         return 2
     wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
-    model = _fit(args.model, t.X[wm], t.y[t.rec][wm], window_weights(t, train_rec)[wm])
+    model = _fit(args.model, *training_rows(t, args.model, train_rec))
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / f"{args.name}.onnx"
     rng = np.random.default_rng(SEED)
@@ -1029,6 +1143,8 @@ def main(argv: list[str] | None = None) -> int:
         "recordings": len(recs),
         "training_recordings": counts,
         "windows": int(wm.sum()),
+        "augmented_copies": int(t.SA.shape[0]),
+        "augmented_windows": int((t.posA % TRAIN_STRIDE == 0).sum()),
         "resampler": "stetho_rt.dsp.resample",
         "feature_code": code_hash(FEATURE_SOURCES + WINDOW_SOURCES),
         "sklearn": sklearn.__version__,
