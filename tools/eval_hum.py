@@ -5,6 +5,7 @@ Usage::
 
     .venv/bin/python tools/eval_hum.py [DATA_DIR] [--limit 120] [--mains 50]
         [--levels 0 0.1 0.3 1 3] [--datasets circor2022 physionet2016] [--compare]
+        [--model models/classifier.onnx]
 
 Each recording (``--limit`` spread over each dataset) gets hum added: the mains frequency and its
 3rd and 5th harmonics (below the file's Nyquist), equal in amplitude, scaled so the hum's RMS is

@@ -12,10 +12,10 @@ Held-out recordings come from other devices, whose chest pieces and microphones 
 spectrum differently from the dev split's. Each recording (``--limit`` spread over each dataset)
 is filtered by one of :data:`RESPONSES` (a Butterworth filter, applied forwards only, like a
 device) and rescaled to the original's peak level (the level normalisation is not what is
-probed; many dev recordings peak near full scale, so a rescaling to the original RMS clipped 112 of
-120 CirCor recordings after the diaphragm's high-pass), then written as a float WAV at the file's
-own rate, analysed by
-the pipeline of ``stetho-rt analyze`` with the shipped classifier and scored as in
+probed; many dev recordings peak near full scale, so a rescaling to the original RMS clipped most
+CirCor recordings after the diaphragm's high-pass: 112 of 120, ``s27_probe_clip.log``), then
+written as a float WAV at the file's own rate, analysed by the pipeline of ``stetho-rt analyze``
+with the shipped classifier (or ``--model``) and scored as in
 ``tools/eval_segmentation.py`` (ARCHITECTURE.md §7; :func:`_robustness.score_changed`).
 
 Printed per dataset and response: pooled F1 at 60 ms, heart-rate MAE, share within 5 bpm and share
@@ -71,7 +71,10 @@ def with_response(x: np.ndarray, rate: int, response: str) -> np.ndarray:
     sos = signal.butter(order, corner_hz, kind, fs=rate, output="sos")
     y = signal.sosfilt(sos, x)
     peak_x, peak_y = np.max(np.abs(x)), np.max(np.abs(y))
-    return y * (peak_x / peak_y) if peak_y > 0 else y
+    if peak_y == 0:
+        return y
+    # the clip only takes back a rounding step past the original's peak (a full-scale sample)
+    return np.clip(y * (peak_x / peak_y), -peak_x, peak_x)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             for response in ["none", *(r for r in args.responses if r != "none")]:
                 change = partial(with_response, response=response)
                 line, labels = rb.score_changed(items, cfg, clf, change, Path(tmp), reference)
-                reference = reference or labels
+                if reference is None:
+                    reference = labels
                 print(f"{name} ({len(items)}) {response}: {line}", flush=True)
     return 0
 

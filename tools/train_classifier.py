@@ -189,7 +189,8 @@ def _stream_dir(cache: Path) -> Path:
 def load_stream(r: Rec, fdir: Path, copy: int = 0) -> RecordingStream:
     """Frames and detected sounds of one recording through the pipeline's DSP graph, cached;
     ``copy`` > 0: of its augmented copy number ``copy`` (:func:`augment_key`)."""
-    name = f"{r.dataset}__{r.rid}" + (f"__aug{copy}-{code_hash(AUGMENT_SOURCES)}" if copy else "")
+    name = f"{r.dataset}__{r.rid}" + (
+        f"__aug{copy}-{code_hash(AUGMENT_SOURCES)}-s{SEED}" if copy else "")
     ff = fdir / f"{name}.pkl"
     if ff.exists():
         return pickle.loads(ff.read_bytes())
@@ -203,9 +204,16 @@ def load_stream(r: Rec, fdir: Path, copy: int = 0) -> RecordingStream:
 
 
 def augment_key(r: Rec, copy: int) -> str:
-    """Windows-cache key of augmented copy ``copy`` (1, 2...) of ``r``; it also seeds the
-    copy's response (:func:`_augment.response_rng`)."""
+    """Key of augmented copy ``copy`` (1, 2...) of ``r``, which seeds the copy's response with
+    :data:`SEED` (:func:`_augment.response_rng`): it hashes ``tools/_augment.py``, whose edits
+    (even to a comment) draw new responses, so a copy always comes from the family the file
+    defines."""
     return f"{r.dataset}/{r.rid}#aug{copy}-{code_hash(AUGMENT_SOURCES)}"
+
+
+def _augment_cache_key(r: Rec, copy: int) -> str:
+    """Windows-cache key of that copy: :func:`augment_key` and :data:`SEED` (both draw it)."""
+    return f"{augment_key(r, copy)}-s{SEED}"
 
 
 def _augmented_stream(r: Rec, copy: int) -> RecordingStream:
@@ -253,7 +261,8 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True,
         z = np.load(wfile, allow_pickle=True)
         have = z["data"].item()
     todo = [(r, 0, f"{r.dataset}/{r.rid}") for r in recs]
-    todo += [(r, k, augment_key(r, k)) for k in range(1, augment + 1) for r in recs if r.target]
+    todo += [(r, k, _augment_cache_key(r, k)) for k in range(1, augment + 1)
+             for r in recs if r.target]
     todo = [item for item in todo if item[2] not in have]
     t0 = time.perf_counter()
     for i, (r, copy, key) in enumerate(todo):
@@ -326,7 +335,7 @@ def build_table(recs: list[Rec], have: dict[str, dict], augment: int = 0) -> Tab
             ri.append(np.full(d["X"].shape[0], i))
             pos.append(np.arange(d["X"].shape[0]))
         for copy in range(1, augment + 1) if r.target else ():
-            a = have[augment_key(r, copy)]
+            a = have[_augment_cache_key(r, copy)]
             if a["X"].shape[0]:
                 SA.append(session_vector(a["X"], a["q"], n_features, a["heard"]))
                 recSA.append(i)
