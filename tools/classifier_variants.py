@@ -7,8 +7,9 @@ Usage::
         [--augment N]
 
 Computes the out-of-fold window and session-head probabilities of the shipped recipe once
-(``tools/train_classifier.py``'s folds, weights, augmented copies and models; about 2.5 min with
-a warm window cache before the copies, twice that with them), then prints, per variant, CirCor
+(``tools/train_classifier.py``'s folds, weights, augmented copies and models; with a warm
+window cache, about 2.5 min before the copies and 7 min with them, a one-off run with a
+training beside it), then prints, per variant, CirCor
 recording AUROC, CirCor patient weighted accuracy and PhysioNet MAcc:
 
 - **blend weight** of the session head (0 = windows only, 1 = the head alone), the threshold

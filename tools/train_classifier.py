@@ -189,9 +189,7 @@ def _stream_dir(cache: Path) -> Path:
 def load_stream(r: Rec, fdir: Path, copy: int = 0) -> RecordingStream:
     """Frames and detected sounds of one recording through the pipeline's DSP graph, cached;
     ``copy`` > 0: of its augmented copy number ``copy`` (:func:`augment_key`)."""
-    name = f"{r.dataset}__{r.rid}" + (
-        f"__aug{copy}-{code_hash(AUGMENT_SOURCES)}-s{SEED}" if copy else "")
-    ff = fdir / f"{name}.pkl"
+    ff = fdir / (window_key(r, copy).replace("/", "__").replace("#", "__") + ".pkl")
     if ff.exists():
         return pickle.loads(ff.read_bytes())
     if copy:
@@ -211,9 +209,10 @@ def augment_key(r: Rec, copy: int) -> str:
     return f"{r.dataset}/{r.rid}#aug{copy}-{code_hash(AUGMENT_SOURCES)}"
 
 
-def _augment_cache_key(r: Rec, copy: int) -> str:
-    """Windows-cache key of that copy: :func:`augment_key` and :data:`SEED` (both draw it)."""
-    return f"{augment_key(r, copy)}-s{SEED}"
+def window_key(r: Rec, copy: int = 0) -> str:
+    """Cache key of the windows of ``r`` (``copy`` 0) or of its augmented copy ``copy``:
+    :func:`augment_key` and :data:`SEED`, which both draw the copy (the frames' file name too)."""
+    return f"{augment_key(r, copy)}-s{SEED}" if copy else f"{r.dataset}/{r.rid}"
 
 
 def _augmented_stream(r: Rec, copy: int) -> RecordingStream:
@@ -260,9 +259,8 @@ def load_windows(recs: list[Rec], cache: Path, verbose: bool = True,
     if wfile.exists():
         z = np.load(wfile, allow_pickle=True)
         have = z["data"].item()
-    todo = [(r, 0, f"{r.dataset}/{r.rid}") for r in recs]
-    todo += [(r, k, _augment_cache_key(r, k)) for k in range(1, augment + 1)
-             for r in recs if r.target]
+    todo = [(r, 0, window_key(r)) for r in recs]
+    todo += [(r, k, window_key(r, k)) for k in range(1, augment + 1) for r in recs if r.target]
     todo = [item for item in todo if item[2] not in have]
     t0 = time.perf_counter()
     for i, (r, copy, key) in enumerate(todo):
@@ -326,7 +324,7 @@ def build_table(recs: list[Rec], have: dict[str, dict], augment: int = 0) -> Tab
     Xs, Bs, qs, ri, pos = [], [], [], [], []
     XA, recA, posA, SA, recSA = [], [], [], [], []
     for i, r in enumerate(recs):
-        d = have[f"{r.dataset}/{r.rid}"]
+        d = have[window_key(r)]
         if d["X"].shape[0]:
             S[i] = session_vector(d["X"], d["q"], n_features, d["heard"])
             Xs.append(d["X"])
@@ -335,7 +333,7 @@ def build_table(recs: list[Rec], have: dict[str, dict], augment: int = 0) -> Tab
             ri.append(np.full(d["X"].shape[0], i))
             pos.append(np.arange(d["X"].shape[0]))
         for copy in range(1, augment + 1) if r.target else ():
-            a = have[_augment_cache_key(r, copy)]
+            a = have[window_key(r, copy)]
             if a["X"].shape[0]:
                 SA.append(session_vector(a["X"], a["q"], n_features, a["heard"]))
                 recSA.append(i)
@@ -399,19 +397,16 @@ def training_rows(t: Table, kind: str, train_rec: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X, y, sample weights) to fit a window head on the recordings of ``train_rec``: every
     :data:`TRAIN_STRIDE`-th window and, but for the baseline, those of the recordings' augmented
-    copies; all copies of a recording together weigh as much as the recording (on the scale of
-    :func:`window_weights`, which the plain windows keep)."""
+    copies, whose windows share their recording's weight (:func:`session_weights`: all copies
+    of a recording together weigh as much as its own windows, :func:`window_weights`)."""
     X = t.B if kind == "baseline" else t.X
     wm = train_rec[t.rec] & (t.pos % TRAIN_STRIDE == 0)
-    rec_w = recording_weights(t, train_rec)
-    w_all = _spread(rec_w, t.rec)
-    scale = w_all[w_all > 0].mean()
-    Xs, ys, ws = [X[wm]], [t.y[t.rec][wm]], [w_all[wm] / scale]
+    Xs, ys, ws = [X[wm]], [t.y[t.rec][wm]], [window_weights(t, train_rec)[wm]]
     if kind != "baseline" and t.XA.shape[0]:
         am = train_rec[t.recA] & (t.posA % TRAIN_STRIDE == 0)
         Xs.append(t.XA[am])
         ys.append(t.y[t.recA][am])
-        ws.append(_spread(rec_w, t.recA)[am] / scale)
+        ws.append(_spread(session_weights(t, train_rec), t.recA)[am])
     return np.concatenate(Xs), np.concatenate(ys), np.concatenate(ws)
 
 
