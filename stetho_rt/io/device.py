@@ -240,7 +240,9 @@ class DeviceSource:
         self._stream: Any = None
         # abort+close calls that timed out (appended only: read by two threads; rare)
         self._hung_closes: list[threading.Thread] = []
-        self._callbacks_at_reopen = 0  # callbacks before the last reopen (it delivers if more)
+        # callbacks when the watchdog began reopening (none come until a new stream opens): while
+        # the status is "reopening", more callbacks than this mean the new stream delivers
+        self._callbacks_at_reopen = 0
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
 
@@ -274,7 +276,10 @@ class DeviceSource:
         self._watchdog.start()
 
     def stop(self, timeout: float = 2 * CLOSE_TIMEOUT_S) -> None:
-        """Close the stream; returns within about ``timeout`` [s], even if PortAudio hangs."""
+        """Close the stream; returns within about ``timeout`` [s], even if PortAudio hangs.
+        Idempotent: a second call keeps what the first one found (:attr:`lost_at_stop`)."""
+        if self.finished:
+            return
         # lost: not delivering (a reopened stream whose callbacks came is back, even before the
         # watchdog's next poll says so)
         was_lost = self.status == STATUS_LOST or (
@@ -559,6 +564,8 @@ class DeviceSource:
         # the stalled stream's silence, now that nothing else produces: without this a device
         # that reopens at once but stays silent (its feed stopped) froze the stream clock
         self._account_silence()
+        # no stream delivers until one opens: a stop() during an attempt finds the device lost
+        self._callbacks_at_reopen = self.callbacks
         delay = BACKOFF_START_S
         attempt = 0
         while not self._stop.is_set():
@@ -573,8 +580,7 @@ class DeviceSource:
                 self.status = STATUS_LOST
                 self.problem = f"cannot reopen '{self.device.name}': {exc}"
             else:
-                self.reopen_count += 1
-                self._callbacks_at_reopen = self.callbacks
+                self.reopen_count += 1  # it delivers once callbacks pass _callbacks_at_reopen
                 self._resync[0] = 1
                 return not self._stop.is_set()
             attempt += 1

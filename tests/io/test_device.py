@@ -10,6 +10,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import soundfile as sf
 from stetho_rt.config import PipelineConfig
 from stetho_rt.errors import ConfigError, DeviceError
 from stetho_rt.io.device import DeviceSource, open_device_source
-from stetho_rt.io.devices import find_input_device, list_input_devices
+from stetho_rt.io.devices import InputDevice, find_input_device, list_input_devices
 from stetho_rt.ringbuffer import RingBuffer
 from tests.conftest import REPO
 from tests.virtual_device import FEED_LEAD_S, VirtualDevice
@@ -273,6 +274,35 @@ def test_stream_time_moves_on_while_the_device_is_away(vdev: VirtualDevice) -> N
     assert ring.produced_samples / RATE > stopped - t_kill
     # the silence, and only the silence, is dropped: from the kill to the stop
     assert abs(ring.dropped_samples / RATE - (stopped - t_kill)) < 0.5, ring.dropped_samples
+
+
+def test_stop_during_a_reopening_attempt_finds_the_device_lost(vdev: VirtualDevice) -> None:
+    """stop() lands while the watchdog is inside an attempt to reopen a device that is gone (held
+    there, as a slow PortAudio re-initialisation on a busy machine holds it): the device was lost
+    at the stop, whatever callbacks the dead stream delivered before (a CI run once exited 0)."""
+    vdev.feed(np.zeros(20 * RATE, np.float32), paced=True)
+    src = open_device_source(_args())
+    entered, release = threading.Event(), threading.Event()
+    find_again = src._find_again
+
+    def held_find_again() -> InputDevice:
+        entered.set()
+        release.wait(10)
+        return find_again()
+
+    src._find_again = held_find_again  # type: ignore[method-assign]
+    ring = RingBuffer(RATE * 30)
+    src.start(ring)
+    try:
+        assert _wait(lambda: src.frames_delivered > RATE // 4, DELIVERY_WAIT_S) is not None
+        vdev.kill_daemon()
+        assert entered.wait(8), src.status  # lost, closed, and now reopening
+        assert src.status == "reopening" and src.callbacks > 0
+        src.stop()
+    finally:
+        release.set()
+        src.stop()
+    assert src.lost_at_stop and src.lost_count == 1
 
 
 def test_a_short_dropout_is_counted_and_keeps_time(vdev: VirtualDevice) -> None:
